@@ -1,0 +1,44 @@
+# arbdb: every target creates the virtualenv and installs what it needs first.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+STAMP   = $(VENV)/.installed
+ARGS   ?=
+
+.PHONY: install demo test bench backfill lint run-scheduler report status clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+demo: install  ## sample server on loopback -> 14 days of BTC+ETH -> SQLite -> windows -> verdicts -> report
+	$(BIN)/arbdb demo $(ARGS)
+
+test: install  ## the whole suite, loopback servers only
+	$(BIN)/python -m pytest -q $(ARGS)
+
+bench: install  ## throughput, memory and LLM batching figures (see README)
+	$(BIN)/python -m bench.run $(ARGS)
+
+backfill: install  ## make backfill ARGS="--from 2024-01-01 --to 2024-03-01"
+	$(BIN)/arbdb backfill $(ARGS)
+
+run-scheduler: install  ## long-running: funding_cycle at 00/08/16 UTC + delay, nightly cost_report
+	$(BIN)/arbdb run-scheduler $(ARGS)
+
+report: install
+	$(BIN)/arbdb report $(ARGS)
+
+status: install
+	$(BIN)/arbdb status $(ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .cache data/demo *.egg-info

@@ -1,0 +1,1 @@
+"""arbdb jobs: what runs when (scheduler, job functions) and the `arbdb` CLI."""

@@ -1,0 +1,47 @@
+"""Column names, declared once.
+
+`DERIVATIVE_TICKER` is Tardis' normalized record, in the documented CSV order. In memory a record is
+a tuple in exactly this order: exchange and symbol as str, the three timestamps as int microseconds
+since the epoch (UTC) or None, every other field float or None.
+"""
+
+GATE = "gate-io-futures"
+BITFINEX = "bitfinex-derivatives"
+EXCHANGES = (GATE, BITFINEX)
+# First day each exchange's history is available on Tardis.
+HISTORY_START = {GATE: "2020-07-01", BITFINEX: "2019-09-14"}
+# Replay channel carrying derivative tickers, per exchange.
+REPLAY_CHANNEL = {GATE: "tickers", BITFINEX: "status"}
+
+DERIVATIVE_TICKER = (
+    "exchange",
+    "symbol",
+    "timestamp",
+    "local_timestamp",
+    "funding_timestamp",
+    "funding_rate",
+    "predicted_funding_rate",
+    "open_interest",
+    "last_price",
+    "index_price",
+    "mark_price",
+)
+# Fields whose change emits a new record (a change of `timestamp` alone emits nothing).
+VALUE_FIELDS = DERIVATIVE_TICKER[4:]
+
+# Minute history (`tickers` table): the last value of each field within the minute.
+MINUTE = (
+    "exchange",
+    "symbol",
+    "ts",
+    "mark_price",
+    "index_price",
+    "last_price",
+    "funding_rate",
+    "predicted_funding_rate",
+    "funding_timestamp",
+    "open_interest",
+)
+
+# Settled funding (`funding` table).
+FUNDING = ("exchange", "symbol", "funding_time", "rate", "predicted_rate", "interval_hours", "apr")

@@ -1,0 +1,236 @@
+"""One typed settings object, loaded once from config.yaml plus secrets from the environment.
+
+This is the only module that reads `os.environ`. Validation happens here, at start-up, and a bad
+file stops arbdb with one line naming the key (`ConfigError("llm.batch_size: ...")`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipelines.errors import ConfigError
+
+DEFAULT_CONFIG = Path("config.yaml")
+SECRET_ENV = ("TARDIS_API_KEY", "HOLYSHEEP_API_KEY", "SMTP_PASSWORD")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_interval(hours: float) -> float:
+    if hours <= 0 or 24 % hours:
+        raise ValueError(f"{hours} h does not divide a day; use 1, 2, 4, 8, 12 or 24")
+    return hours
+
+
+class Pair(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
+    gate_symbol: str = Field(pattern=r"^[A-Z0-9]+_USDT$")
+    bitfinex_symbol: str = Field(pattern=r"^[A-Z0-9]+F0:USTF0$")
+    gate_interval_hours: float = 8
+    bitfinex_interval_hours: float = 8
+
+    _intervals = field_validator("gate_interval_hours", "bitfinex_interval_hours")(_check_interval)
+
+    @property
+    def window_hours(self) -> float:
+        """Windows follow the longer interval, so every window holds a settlement on both sides."""
+        return max(self.gate_interval_hours, self.bitfinex_interval_hours)
+
+
+class Tardis(_Strict):
+    source: Literal["replay", "datasets"] = "replay"
+    endpoint: str = "https://api.tardis.dev/v1"
+    datasets_endpoint: str = "https://datasets.tardis.dev/v1"
+    cache_dir: Path = Path(".cache/tardis/replay")
+    download_dir: Path = Path(".cache/tardis/datasets")
+    timeout_seconds: int = Field(135, gt=0)
+    day_timeout_seconds: float = Field(1800, gt=0)
+    workers: int = Field(2, ge=1, le=16)
+    api_key: str = Field("", repr=False)
+
+
+class Fees(_Strict):
+    gate_taker: float = Field(0.0005, ge=0, lt=0.01)
+    bitfinex_taker: float = Field(0.00065, ge=0, lt=0.01)
+    holding_periods: float = Field(21, gt=0)
+
+
+class Transform(_Strict):
+    lookback_windows: int = Field(90, ge=2)
+    min_periods: int = Field(10, ge=2)
+    z_threshold: float = Field(2.5, gt=0)
+    zscore_features: tuple[str, ...] = (
+        "funding_diff",
+        "mark_spread_mean_bps",
+        "bitfinex_basis_mean_bps",
+        "gate_rate",
+        "bitfinex_rate",
+    )
+    net_carry_apr_floor: float | None = 0.25
+    min_coverage: float = Field(0.9, ge=0, le=1)
+    stale_minutes: int = Field(60, ge=1)
+
+    @model_validator(mode="after")
+    def _periods_fit(self) -> Transform:
+        if self.min_periods > self.lookback_windows:
+            raise ValueError("min_periods cannot exceed lookback_windows")
+        return self
+
+
+class ModelPrice(_Strict):
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class LLM(_Strict):
+    base_url: str = "https://api.holysheep.ai/v1"
+    model: str = "deepseek-v3.2"
+    fallback_model: str | None = None
+    batch_size: int = Field(8, ge=1, le=50)
+    temperature: float = Field(0.1, ge=0, le=2)
+    timeout_seconds: float = Field(60, gt=0)
+    max_attempts: int = Field(4, ge=1, le=10)
+    json_mode: bool = True
+    prompt_version: str = Field("v1", min_length=1)
+    language: str = "English"
+    daily_budget_usd: float = Field(2.0, ge=0)
+    prices: dict[str, ModelPrice] = Field(
+        default_factory=lambda: {"deepseek-v3.2": ModelPrice(input_per_mtok=0.28, output_per_mtok=0.42)}
+    )
+    api_key: str = Field("", repr=False)
+
+    @model_validator(mode="after")
+    def _models_priced(self) -> LLM:
+        for model in filter(None, (self.model, self.fallback_model)):
+            if model not in self.prices:
+                raise ValueError(f"model {model!r} has no entry in llm.prices")
+        return self
+
+    @property
+    def offline(self) -> bool:
+        """No key configured: the rules analyzer gives the verdicts."""
+        return not self.api_key
+
+
+class Mail(_Strict):
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, gt=0, lt=65536)
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+    username: str | None = None
+    sender: str = "arbdb@localhost"
+    recipients: tuple[str, ...] = ()
+    outbox_dir: Path = Path("data/outbox")
+    alerts: bool = False
+    timeout_seconds: float = Field(30, gt=0)
+    password: str = Field("", repr=False)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.smtp_host and self.recipients)
+
+
+class Schedule(_Strict):
+    delay_minutes: int = Field(15, ge=0, le=24 * 60)
+    catch_up_max_windows: int = Field(21, ge=0)
+    misfire_grace_seconds: int = Field(3600, ge=1)
+    report_time: str = Field("06:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class Report(_Strict):
+    top_n: int = Field(5, ge=1, le=50)
+
+
+class Settings(_Strict):
+    database: Path = Path("data/arbdb.db")
+    tardis: Tardis = Field(default_factory=Tardis)
+    pairs: tuple[Pair, ...] = Field(min_length=1)
+    fees: Fees = Field(default_factory=Fees)
+    transform: Transform = Field(default_factory=Transform)
+    llm: LLM = Field(default_factory=LLM)
+    mail: Mail = Field(default_factory=Mail)
+    schedule: Schedule = Field(default_factory=Schedule)
+    report: Report = Field(default_factory=Report)
+
+    @field_validator("pairs")
+    @classmethod
+    def _unique_pairs(cls, pairs: tuple[Pair, ...]) -> tuple[Pair, ...]:
+        names = [p.name for p in pairs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate pair name {dupes[0]!r}")
+        return pairs
+
+    def pair(self, name: str) -> Pair:
+        """The configured pair called `name` (case-insensitive)."""
+        for p in self.pairs:
+            if p.name.upper() == name.upper():
+                return p
+        from pipelines.errors import UsageError
+
+        known = ", ".join(p.name for p in self.pairs)
+        raise UsageError(f"unknown pair {name!r}; configured pairs: {known}")
+
+    def select_pairs(self, names: str | None) -> tuple[Pair, ...]:
+        """Pairs named in a comma list (`BTC,ETH`), or all of them for None/empty."""
+        if not names:
+            return self.pairs
+        return tuple(self.pair(n.strip()) for n in names.split(",") if n.strip())
+
+
+def _format_error(err: ValidationError, source: str) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{source}: {loc}: {msg}"
+
+
+def settings_from_mapping(
+    data: Mapping, env: Mapping[str, str] | None = None, source: str = "config"
+) -> Settings:
+    """Build validated settings from a parsed config mapping and secrets from `env`."""
+    env = os.environ if env is None else env
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{source}: the file must hold a mapping of settings, not {type(data).__name__}")
+    data = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in data.items()}
+    secrets = {
+        "tardis": ("api_key", env.get("TARDIS_API_KEY", "")),
+        "llm": ("api_key", env.get("HOLYSHEEP_API_KEY", "")),
+        "mail": ("password", env.get("SMTP_PASSWORD", "")),
+    }
+    for section, (key, value) in secrets.items():
+        block = data.get(section) or {}
+        if not isinstance(block, dict):
+            raise ConfigError(f"{source}: {section}: must be a mapping")
+        if key in block:
+            raise ConfigError(f"{source}: {section}.{key}: secrets come from the environment only")
+        data[section] = {**block, key: value}
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_error(err, source)) from None
+
+
+def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Read, validate and return settings from `path` (default ./config.yaml)."""
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} is not valid YAML") from None
+    return settings_from_mapping(data, env, source=str(path))

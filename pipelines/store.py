@@ -1,0 +1,190 @@
+"""The SQLite store: schema, connection, and the upsert used by every stage.
+
+All tables are created up front with explicit primary keys (natural keys) so every write is an
+idempotent upsert. Timestamps are ISO 8601 UTC text (see `pipelines.timeutil`). The schema is
+documented in README.md; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+# name -> (columns with SQLite types, primary key, not-null columns)
+SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
+    "tickers": (
+        {
+            "exchange": str,
+            "symbol": str,
+            "ts": str,  # minute, UTC
+            "mark_price": float,
+            "index_price": float,
+            "last_price": float,
+            "funding_rate": float,
+            "predicted_funding_rate": float,
+            "funding_timestamp": str,
+            "open_interest": float,
+        },
+        ("exchange", "symbol", "ts"),
+        {"exchange", "symbol", "ts"},
+    ),
+    "funding": (
+        {
+            "exchange": str,
+            "symbol": str,
+            "funding_time": str,
+            "rate": float,  # settled rate, fraction per period
+            "predicted_rate": float,  # last predicted rate before settlement
+            "interval_hours": float,
+            "apr": float,  # rate * 8760 / interval_hours, fraction
+        },
+        ("exchange", "symbol", "funding_time"),
+        {"exchange", "symbol", "funding_time", "rate", "interval_hours", "apr"},
+    ),
+    "extracted": (
+        {
+            "exchange": str,
+            "symbol": str,
+            "day": str,  # YYYY-MM-DD
+            "source": str,  # replay | datasets
+            "messages": int,
+            "rows": int,  # minute rows loaded
+            "loaded_at": str,
+        },
+        ("exchange", "symbol", "day"),
+        {"exchange", "symbol", "day", "source"},
+    ),
+    "windows": (
+        {
+            "pair": str,
+            "window_start": str,
+            "window_end": str,
+            "complete": int,
+            "flagged": int,
+            "reasons": str,  # JSON list of words a trader reads
+            "features_hash": str,
+        },
+        ("pair", "window_end"),
+        {"pair", "window_end", "window_start"},
+    ),
+    "verdicts": (
+        {
+            "pair": str,
+            "window_end": str,
+            "prompt_version": str,
+            "risk": str,  # LOW | MEDIUM | HIGH
+            "action": str,  # HOLD | WATCH | OPEN_ARB
+            "confidence": float,  # 0..1
+            "rationale": str,
+            "alert": str,
+            "model": str,  # gateway model id, or "rules"
+            "feature_hash": str,
+            "run_id": str,
+            "created_at": str,
+        },
+        ("pair", "window_end", "prompt_version"),
+        {"pair", "window_end", "prompt_version", "risk", "action", "confidence", "model", "feature_hash"},
+    ),
+    "llm_calls": (
+        {
+            "id": int,
+            "ts": str,
+            "run_id": str,
+            "model": str,
+            "batch_size": int,
+            "window_ids": str,  # JSON list of "PAIR@window_end"
+            "prompt_tokens": int,
+            "completion_tokens": int,
+            "cost_usd": float,
+            "latency_ms": float,
+            "status": str,  # ok | invalid | error | skipped
+            "error": str,
+        },
+        ("id",),
+        {"ts", "model", "batch_size", "status"},
+    ),
+    "runs": (
+        {
+            "run_id": str,
+            "job": str,  # funding_cycle | backfill | analyze | cost_report ...
+            "pair": str,
+            "window_start": str,
+            "window_end": str,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,  # running | done | failed | pending
+            "counts": str,  # JSON object
+            "error": str,
+        },
+        ("run_id",),
+        {"run_id", "job", "started_at", "status"},
+    ),
+    "reports": (
+        {
+            "id": int,
+            "created_at": str,
+            "report_date": str,
+            "period_start": str,
+            "period_end": str,
+            "subject": str,
+            "status": str,  # sent | outboxed
+            "recipients": str,
+            "eml_path": str,
+            "sent_at": str,
+            "error": str,
+        },
+        ("id",),
+        {"created_at", "report_date", "status"},
+    ),
+}
+
+INDEXES = {
+    "tickers": [("ts",)],
+    "funding": [("funding_time",)],
+    "llm_calls": [("ts",), ("run_id",)],
+    "runs": [("job", "window_end")],
+}
+
+
+def open_db(path: Path | str) -> sqlite_utils.Database:
+    """Open (creating if needed) the store at `path`, in WAL mode, with every table present."""
+    path = Path(path)
+    if str(path) != ":memory:":
+        path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA busy_timeout = 30000")
+    if str(path) != ":memory:":
+        db.enable_wal()
+    db.execute("PRAGMA synchronous = NORMAL")
+    ensure_schema(db)
+    return db
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create missing tables, columns and indexes (additive migrations only)."""
+    for name, (columns, pk, not_null) in SCHEMA.items():
+        table = db[name]
+        if not table.exists():
+            table.create(columns, pk=pk if len(pk) > 1 else pk[0], not_null=not_null)
+        else:
+            missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
+            for column, col_type in missing.items():
+                table.add_column(column, col_type)
+        for cols in INDEXES.get(name, []):
+            table.create_index(list(cols), if_not_exists=True)
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """One atomic unit of work: everything inside commits together or not at all (nests as savepoints)."""
+    with db.atomic():
+        yield db
+
+
+def upsert(db: sqlite_utils.Database, table: str, rows: Iterable[dict], batch_size: int = 2000) -> None:
+    """Idempotent write keyed by the table's natural primary key."""
+    _, pk, _ = SCHEMA[table]
+    db[table].upsert_all(rows, pk=pk if len(pk) > 1 else pk[0], batch_size=batch_size)
