@@ -1,0 +1,469 @@
+"""Raw Tardis replay messages -> `derivative_ticker` records (the hot path of the pipeline).
+
+A replay line is `<28-char local timestamp> <exchange's raw JSON>`; an empty line marks a websocket
+disconnect. Each exchange has a stateful `Normalizer`: per symbol it keeps the latest value of every
+field, a null/missing field keeps the previous value, a record is emitted only when a value field
+changed, and the exchange timestamp never moves backwards. Records are tuples in
+`pipelines.columns.DERIVATIVE_TICKER` order (see tardis-data.md for the field mapping).
+
+Speed matters more than elegance here: orjson, the local timestamp parsed with integer arithmetic on
+a cached minute, per-symbol state as plain lists compared in C (`new != old`).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import BinaryIO, TextIO
+
+import orjson
+
+from pipelines.columns import BITFINEX, DERIVATIVE_TICKER, EXCHANGES, GATE, VALUE_FIELDS
+from pipelines.errors import ArbdbError, UsageError
+
+log = logging.getLogger(__name__)
+
+Record = tuple
+ErrorHandler = Callable[[int, str], None]
+
+PREFIX_LEN = 28  # `2024-03-01T08:00:00.1234567Z`, then one space, then the JSON message
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Gate ticker keys in VALUE_FIELDS order. Gate sends no funding timestamp: key None is never present,
+# so that field stays None through the generic "missing keeps the previous value" rule.
+_GATE_KEYS = (
+    None,
+    "funding_rate",
+    "funding_rate_indicative",
+    "total_size",
+    "last",
+    "index_price",
+    "mark_price",
+)
+# Bitfinex STATUS_ARRAY indices in VALUE_FIELDS order after funding_timestamp (index 7, in ms, apart).
+_BFX_INDICES = (11, 8, 17, 2, 3, 14)
+_BFX_FUNDING_TS = 7
+_NO_VALUES = [None] * len(VALUE_FIELDS)
+
+
+class MalformedLine(ArbdbError):
+    """A replay line that cannot be parsed; the message says why. Callers count and skip it."""
+
+
+class UnknownExchange(UsageError):
+    """No normalizer for this exchange id."""
+
+
+class ReplayReadError(ArbdbError):
+    """A replay file could not be opened or read to the end (missing, unreadable, corrupt gzip)."""
+
+
+class Normalizer:
+    """Stateful per-exchange normalizer. Feed it replay lines in order; call `disconnect` on gaps."""
+
+    exchange = ""
+
+    def __init__(self, symbols: Iterable[str] | None = None) -> None:
+        self._symbols = None if symbols is None else frozenset(s.upper() for s in symbols)
+        self._values: dict[str, list] = {}  # symbol -> latest value fields (after funding_timestamp)
+        self._times: dict[str, int] = {}  # symbol -> max exchange timestamp seen, microseconds
+        self._minute_key = b""
+        self._minute_us = 0
+
+    def feed(self, local_timestamp: bytes | str, message: bytes | str) -> list[Record]:
+        """Records emitted by one replay message; raises `MalformedLine` if it cannot be parsed."""
+        if type(local_timestamp) is not bytes:
+            local_timestamp = str(local_timestamp).encode()
+        local_us = self._local_us(local_timestamp)
+        try:
+            msg = orjson.loads(message)
+        except orjson.JSONDecodeError as err:
+            reason = str(err)
+            raise MalformedLine(
+                "truncated JSON" if "end of data" in reason else f"bad JSON ({reason})"
+            ) from None
+        return self._handle(msg, local_us)
+
+    def disconnect(self) -> None:
+        """A websocket disconnect: forget every symbol's state (the next values start afresh)."""
+        self._values.clear()
+        self._times.clear()
+
+    def _handle(self, msg: object, local_us: int) -> list[Record]:
+        raise NotImplementedError
+
+    def _local_us(self, ts: bytes) -> int:
+        """`2024-03-01T08:00:00.1234567Z` -> int microseconds; the minute is cached (it repeats)."""
+        if len(ts) != PREFIX_LEN or ts[19] != 46 or ts[27] != 90:  # '.' and 'Z'
+            raise MalformedLine(f"bad timestamp prefix {ts[:40]!r}")
+        key = ts[:16]
+        if key != self._minute_key:
+            self._minute_us = _minute_micros(key)
+            self._minute_key = key
+        try:
+            seconds = int(ts[17:19])
+            fraction = int(ts[20:27])  # 100 ns units
+        except ValueError:
+            raise MalformedLine(f"bad timestamp prefix {ts!r}") from None
+        if ts[16] != 58 or not 0 <= seconds < 60 or fraction < 0:  # ':'
+            raise MalformedLine(f"bad timestamp prefix {ts!r}")
+        return self._minute_us + seconds * 1_000_000 + fraction // 10
+
+    def _merge(self, symbol: str, timestamp: int, values: list, local_us: int) -> Record | None:
+        """Fold parsed values (None = missing) into the symbol's state; the record if anything changed."""
+        old = self._values.get(symbol, _NO_VALUES)
+        new = [o if v is None else v for v, o in zip(values, old, strict=True)]
+        prev = self._times.get(symbol)
+        if prev is not None and prev > timestamp:
+            timestamp = prev
+        self._times[symbol] = timestamp
+        if new == old:
+            return None
+        self._values[symbol] = new
+        return (self.exchange, symbol, timestamp, local_us, *new)
+
+
+def _minute_micros(key: bytes) -> int:
+    """Microseconds since the epoch of a `2024-03-01T08:00` prefix."""
+    try:
+        minute = datetime.strptime(key.decode("ascii"), "%Y-%m-%dT%H:%M").replace(tzinfo=UTC)
+    except (UnicodeDecodeError, ValueError):
+        raise MalformedLine(f"bad timestamp prefix {key!r}") from None
+    return (minute - _EPOCH) // _MICROSECOND
+
+
+_MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
+
+
+def _micros(value: object, scale: int) -> int:
+    """An exchange time in seconds (scale 1e6) or milliseconds (scale 1e3) -> int microseconds."""
+    if type(value) is int:
+        return value * scale
+    if value is None or isinstance(value, bool):
+        raise ValueError(f"bad time {value!r}")
+    return round(float(value) * scale)
+
+
+class GateNormalizer(Normalizer):
+    """gate-io-futures, raw channel `futures.tickers`: numbers as strings, no funding timestamp."""
+
+    exchange = GATE
+
+    def _handle(self, msg: object, local_us: int) -> list[Record]:
+        if type(msg) is not dict:
+            raise MalformedLine("wrong shape: not a JSON object")
+        if msg.get("channel") != "futures.tickers" or msg.get("event") != "update":
+            return []
+        tickers = self._parse(msg)
+        out = []
+        for symbol, timestamp, values in tickers:
+            record = self._merge(symbol, timestamp, values, local_us)
+            if record is not None:
+                out.append(record)
+        return out
+
+    def _parse(self, msg: dict) -> list[tuple[str, int, list]]:
+        """(symbol, timestamp, values) per wanted ticker; every ticker is parsed before any is merged."""
+        result = msg.get("result")
+        if type(result) is dict:
+            result = (result,)
+        elif type(result) is not list:
+            raise MalformedLine("wrong shape: result is neither a list nor an object")
+        try:
+            time_ms = msg.get("time_ms")
+            timestamp = _micros(msg.get("time"), 1_000_000) if time_ms is None else _micros(time_ms, 1000)
+            wanted = self._symbols
+            return [
+                (
+                    t["contract"],
+                    timestamp,
+                    [None if (r := t.get(k)) is None or r == "" else float(r) for k in _GATE_KEYS],
+                )
+                for t in result
+                if wanted is None or t["contract"] in wanted
+            ]
+        except (KeyError, TypeError, ValueError, AttributeError) as err:
+            raise MalformedLine(f"wrong shape: {type(err).__name__} {err}") from None
+
+
+class BitfinexNormalizer(Normalizer):
+    """bitfinex-derivatives, raw channel `status`: chanId -> symbol map from subscription messages."""
+
+    exchange = BITFINEX
+
+    def __init__(self, symbols: Iterable[str] | None = None) -> None:
+        super().__init__(symbols)
+        self._channels: dict[object, str] = {}
+
+    def disconnect(self) -> None:
+        """Forget symbol state and channel ids: they are rebuilt from the new subscriptions."""
+        super().disconnect()
+        self._channels.clear()
+
+    def _handle(self, msg: object, local_us: int) -> list[Record]:
+        if type(msg) is dict:
+            self._event(msg)
+            return []
+        if type(msg) is not list or len(msg) < 2:
+            raise MalformedLine("wrong shape: neither an event object nor a channel array")
+        status = msg[1]
+        if type(status) is not list:  # heartbeat `[chanId, "hb", ...]` or another channel's payload
+            return []
+        symbol = msg[-1] if msg[-2] == "status" else self._channels.get(msg[0])
+        if symbol is None or (self._symbols is not None and symbol not in self._symbols):
+            return []
+        record = self._status(symbol, msg, status, local_us)
+        return [] if record is None else [record]
+
+    def _event(self, msg: dict) -> None:
+        """Track `subscribed` events: status channels map chanId -> symbol, others drop the id."""
+        if msg.get("event") != "subscribed":
+            return
+        key = msg.get("key")
+        if msg.get("channel") == "status" and type(key) is str and key.startswith("deriv:"):
+            symbol = key[6:]
+            self._channels[msg.get("chanId")] = symbol[1:] if symbol.startswith("t") else symbol
+        else:
+            self._channels.pop(msg.get("chanId"), None)
+
+    def _status(self, symbol: str, msg: list, status: list, local_us: int) -> Record | None:
+        """Parse one status update (early 12-element arrays lack mark price and open interest)."""
+        n = len(status)
+        try:
+            timestamp = _micros(msg[3], 1000)
+            funding = status[_BFX_FUNDING_TS] if n > _BFX_FUNDING_TS else None
+            funding_ts = None if funding is None else _micros(funding, 1000)
+            values = [None if i >= n or (r := status[i]) is None else float(r) for i in _BFX_INDICES]
+        except (IndexError, TypeError, ValueError) as err:
+            raise MalformedLine(f"wrong shape: {type(err).__name__} {err}") from None
+        values.insert(0, funding_ts)
+        return self._merge(symbol, timestamp, values, local_us)
+
+
+_NORMALIZERS = {GATE: GateNormalizer, BITFINEX: BitfinexNormalizer}
+
+
+def make_normalizer(exchange: str, symbols: Iterable[str] | None = None) -> Normalizer:
+    """A fresh normalizer for `exchange`; `symbols` restricts its output (None = every symbol)."""
+    try:
+        cls = _NORMALIZERS[exchange]
+    except KeyError:
+        raise UnknownExchange(f"unknown exchange {exchange!r} (known: {', '.join(EXCHANGES)})") from None
+    return cls(symbols)
+
+
+def normalize_lines(
+    exchange: str,
+    lines: Iterable[bytes | str],
+    symbols: Iterable[str] | None = None,
+    on_error: ErrorHandler | None = None,
+) -> Iterator[Record]:
+    """Records from whole replay lines; malformed lines go to `on_error(line_no, reason)` and are skipped.
+
+    An empty line is a disconnect. The exchange is checked now, not at the first `next()`.
+    """
+    normalizer = make_normalizer(exchange, symbols)
+    return _normalize(normalizer, lines, on_error or _log_malformed)
+
+
+def _normalize(normalizer: Normalizer, lines: Iterable[bytes | str], on_error: ErrorHandler):
+    feed = normalizer.feed
+    for line_no, line in enumerate(lines, 1):
+        if type(line) is not bytes:
+            line = line.encode()
+        line = line.rstrip(b"\r\n")
+        if not line:
+            normalizer.disconnect()
+            continue
+        if len(line) <= PREFIX_LEN + 1 or line[PREFIX_LEN] != 32:  # ' ' after the timestamp
+            on_error(line_no, "truncated line" if len(line) <= PREFIX_LEN + 1 else "bad timestamp prefix")
+            continue
+        try:
+            records = feed(line[:PREFIX_LEN], line[PREFIX_LEN + 1 :])
+        except MalformedLine as err:
+            on_error(line_no, str(err))
+            continue
+        yield from records
+
+
+def _log_malformed(line_no: int, reason: str) -> None:
+    log.warning("replay line %d skipped: %s", line_no, reason)
+
+
+# -- `arbdb normalize`: replay file -> CSV ------------------------------------------------------------
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+@dataclass
+class NormalizeSummary:
+    """What one `normalize_file` run did."""
+
+    lines: int = 0
+    records: int = 0
+    malformed: int = 0
+
+
+def open_replay(path: str | None, stdin: BinaryIO | None = None) -> BinaryIO:
+    """A binary line stream over a replay file, `-`/None = `stdin`; gzip detected by its magic bytes."""
+    if path in (None, "-"):
+        stream = stdin
+    else:
+        try:
+            stream = open(path, "rb")  # noqa: SIM115 - the caller closes the returned stream
+        except OSError as err:
+            raise ReplayReadError(f"cannot read {path}: {err.strerror or err}") from None
+    if not hasattr(stream, "peek"):
+        stream = io.BufferedReader(stream)
+    if stream.peek(2)[:2] == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=stream)
+    return stream
+
+
+def normalize_file(
+    exchange: str,
+    path: str | None,
+    out: TextIO,
+    err: TextIO,
+    symbols: Iterable[str] | None = None,
+    stdin: BinaryIO | None = None,
+    max_details: int = 20,
+) -> NormalizeSummary:
+    """Normalize a replay file (or stdin) to CSV on `out`; malformed lines are reported on `err`.
+
+    Malformed lines never abort the run: the first `max_details` are listed with their line numbers,
+    then a total. An unknown exchange or an unreadable/corrupt file raises an `ArbdbError`.
+    """
+    summary = NormalizeSummary()
+
+    def on_error(line_no: int, reason: str) -> None:
+        summary.malformed += 1
+        if summary.malformed <= max_details:
+            err.write(f"line {line_no}: {reason}\n")
+
+    records = normalize_lines(exchange, _counted(open_replay(path, stdin), summary), symbols, on_error)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(DERIVATIVE_TICKER)
+    try:
+        for record in records:
+            writer.writerow(record)
+            summary.records += 1
+    except (OSError, EOFError) as error:  # corrupt or truncated gzip
+        raise ReplayReadError(f"{path or 'stdin'}: read failed after line {summary.lines}: {error}") from None
+    _write_summary(err, summary, max_details)
+    return summary
+
+
+def _counted(stream: BinaryIO, summary: NormalizeSummary) -> Iterator[bytes]:
+    """The stream's lines, counted into `summary.lines`; the stream is closed at the end."""
+    with stream:
+        for summary.lines, line in enumerate(stream, 1):  # noqa: B007 - the count is the point
+            yield line
+
+
+def _write_summary(err: TextIO, summary: NormalizeSummary, max_details: int) -> None:
+    if summary.malformed > max_details:
+        err.write(f"... and {summary.malformed - max_details} more malformed lines\n")
+    err.write(
+        f"normalize: {summary.records} records from {summary.lines} lines, "
+        f"{summary.malformed} malformed lines skipped\n"
+    )
+
+
+# -- micro-benchmark -----------------------------------------------------------------------------------
+
+
+def bench_normalize(lines: Sequence[bytes | str], exchange: str | None = None) -> float:
+    """Messages per second of `normalize_lines` over in-memory replay lines (exchange sniffed if None)."""
+    if exchange is None:
+        exchange = GATE if b"futures.tickers" in _as_bytes(lines[0]) else BITFINEX
+    start = time.perf_counter()
+    for _ in normalize_lines(exchange, lines):
+        pass
+    return len(lines) / (time.perf_counter() - start)
+
+
+def bench_baseline(lines: Sequence[bytes | str]) -> float:
+    """Messages per second of a bare `tardis_dev.replay` decode: json.loads + datetime.fromisoformat."""
+    import json
+
+    start = time.perf_counter()
+    for line in lines:
+        line = _as_bytes(line)
+        datetime.fromisoformat(line[: PREFIX_LEN - 2].decode("utf-8"))
+        json.loads(line[PREFIX_LEN + 1 :])
+    return len(lines) / (time.perf_counter() - start)
+
+
+def _as_bytes(line: bytes | str) -> bytes:
+    return line if type(line) is bytes else line.encode()
+
+
+def sample_lines(exchange: str, count: int, symbols: Sequence[str] = (), seed: int = 1) -> list[bytes]:
+    """Realistic replay lines (full-size raw messages, prices random-walking) for benchmarks."""
+    import random
+
+    rng = random.Random(seed)
+    symbols = symbols or (("BTC_USDT", "ETH_USDT") if exchange == GATE else ("BTCF0:USTF0", "ETHF0:USTF0"))
+    start_ms = 1_709_280_000_000
+    lines = [] if exchange == GATE else [_bfx_subscribed(i, s) for i, s in enumerate(symbols)]
+    prices = [62000.0 if i == 0 else 3400.0 for i in range(len(symbols))]
+    for n in range(count - len(lines)):
+        i = n % len(symbols)
+        prices[i] = round(prices[i] * (1 + rng.gauss(0, 2e-5)), 1)
+        ms = start_ms + n * 250 + rng.randrange(50)
+        message = (_gate_message if exchange == GATE else _bfx_message)(i, symbols[i], prices[i], ms, n)
+        lines.append(_prefix(ms + 3) + b" " + message + b"\n")
+    return lines
+
+
+def _prefix(ms: int) -> bytes:
+    when = datetime.fromtimestamp(ms / 1000, UTC)
+    return f"{when:%Y-%m-%dT%H:%M:%S}.{ms % 1000:03d}4567Z".encode()
+
+
+def _gate_message(i: int, symbol: str, price: float, ms: int, n: int) -> bytes:
+    ticker = {
+        "contract": symbol, "last": f"{price}", "change_percentage": "1.0321", "total_size": f"{512345 + n}",
+        "volume_24h": "1234567", "volume_24h_base": "12345", "volume_24h_quote": "765432100",
+        "volume_24h_settle": "765432100", "mark_price": f"{price + 0.3:.1f}", "funding_rate": "0.000104",
+        "funding_rate_indicative": "0.000104", "index_price": f"{price - 1.2:.1f}", "quanto_base_rate": "",
+        "low_24h": "60012.3", "high_24h": "62987.1", "price_type": "last", "change_utc0": "0.9",
+        "change_utc8": "0.4",
+    }  # fmt: skip
+    return orjson.dumps(
+        {
+            "time": ms // 1000,
+            "time_ms": ms,
+            "channel": "futures.tickers",
+            "event": "update",
+            "result": [ticker],
+        }
+    )
+
+
+def _bfx_message(i: int, symbol: str, price: float, ms: int, n: int) -> bytes:
+    status = [ms, None, price, price - 1.5, None, 1234567.89, None, 1_709_308_800_000, 1.2e-05 + n * 1e-9,
+              5, None, 0.0001, None, None, price + 0.4, None, None, 1234.5 + n, None, None, None, -0.001,
+              0.001]  # fmt: skip
+    return orjson.dumps([100 + i, status, n, ms, "status", symbol])
+
+
+def _bfx_subscribed(i: int, symbol: str) -> bytes:
+    message = {"event": "subscribed", "channel": "status", "chanId": 100 + i, "key": f"deriv:t{symbol}"}
+    return _prefix(1_709_280_000_000) + b" " + orjson.dumps(message) + b"\n"
+
+
+if __name__ == "__main__":  # python -m pipelines.normalize [COUNT]: msgs/s vs the bare-replay baseline
+    import sys
+
+    total = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
+    for exchange_id in EXCHANGES:
+        sample = sample_lines(exchange_id, total)
+        fast, base = bench_normalize(sample, exchange_id), bench_baseline(sample)
+        log.warning("%s: normalize %.0f msgs/s, bare replay decode %.0f msgs/s", exchange_id, fast, base)
