@@ -69,6 +69,40 @@ def parse_day(value: str, name: str) -> date:
 # -- commands are added below this line, one block per stage --
 
 
+# -- extract + load: backfill --
+
+
+@cli.command()
+@click.option("--from", "from_", required=True, metavar="DATE", help="First day, YYYY-MM-DD (UTC).")
+@click.option("--to", "to", required=True, metavar="DATE", help="Day after the last one (exclusive).")
+@click.option("--pairs", default=None, metavar="BTC,ETH", help="Pairs to load (default: all configured).")
+@click.option("--source", type=click.Choice(["replay", "datasets"]), default=None,
+              help="Tardis source (default: tardis.source in config).")
+@click.option("--no-llm", is_flag=True, help="Skip the LLM stage (windows are still computed).")
+@click.pass_context
+def backfill(ctx, from_, to, pairs, source, no_llm):
+    """Load history for [--from, --to) and compute windows and verdicts. Resumable and idempotent."""
+    from jobs.progress import backfill_bar, console
+    from pipelines.run import backfill as run_backfill
+    from pipelines.store import open_db
+    from pipelines.timeutil import utcnow
+
+    settings = get_settings(ctx)
+    start, end = parse_day(from_, "--from"), parse_day(to, "--to")
+    selected = settings.select_pairs(pairs)
+    db = open_db(settings.database)
+    with backfill_bar() as update:
+        result = run_backfill(db, settings, start, end, pairs=selected, source=source or settings.tardis.source,
+                              llm=not no_llm, now=utcnow(), on_progress=update)
+    c = result.counts
+    console.print(
+        f"backfill {start}..{end} (exclusive) {','.join(p.name for p in selected)}: "
+        f"{c.get('days_loaded', 0)} exchange-days loaded, {c.get('days_skipped', 0)} already done, "
+        f"{c.get('messages', 0):,} messages, {c.get('minutes', 0):,} minute rows, "
+        f"{c.get('malformed', 0)} malformed lines skipped, {c.get('windows', 0)} windows computed"
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(obj={})

@@ -135,6 +135,9 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "eml_path": str,
             "sent_at": str,
             "error": str,
+            "message_id": str,  # set once at composition; a message is sent at most once
+            "attempts": int,  # SMTP attempts so far
+            "cost_usd": float,  # LLM cost of the report day, USD
         },
         ("id",),
         {"created_at", "report_date", "status"},

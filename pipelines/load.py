@@ -1,0 +1,153 @@
+"""Load: minute rows and derived settlements into SQLite, one transaction per unit of work.
+
+A unit (an exchange-day of a backfill, or a scheduled window) writes its minute rows, re-derives the
+settlements its minutes can affect, and marks itself done, all in one transaction: a crash leaves
+either all of it or none of it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pandas as pd
+import sqlite_utils
+
+from pipelines.columns import FUNDING, MINUTE
+from pipelines.extract import Extracted
+from pipelines.settlement import MAX_GAP, settlements
+from pipelines.store import transaction, upsert
+from pipelines.timeutil import ISO_FORMAT, series_from_iso, series_to_iso, to_iso, utcnow
+
+_US = 1_000_000
+# Column positions of a derivative_ticker record (pipelines.columns.DERIVATIVE_TICKER).
+_REC = {
+    "funding_timestamp": 4,
+    "funding_rate": 5,
+    "predicted_funding_rate": 6,
+    "open_interest": 7,
+    "last_price": 8,
+    "index_price": 9,
+    "mark_price": 10,
+}
+
+
+def _iso_us(us: int | None) -> str | None:
+    return None if us is None else datetime.fromtimestamp(us // _US, tz=UTC).strftime(ISO_FORMAT)
+
+
+def minute_dicts(extracted: Extracted) -> list[dict]:
+    """`tickers` rows of an extract: one per symbol and minute, the minute's last values."""
+    rows = []
+    for symbol, minute, rec in extracted.rows:
+        row = {"exchange": extracted.exchange, "symbol": symbol, "ts": _iso_us(minute * 60 * _US)}
+        for column, i in _REC.items():
+            row[column] = rec[i]
+        row["funding_timestamp"] = _iso_us(rec[4])
+        rows.append(row)
+    return rows
+
+
+def read_minutes(
+    db: sqlite_utils.Database, exchange: str, symbol: str, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """Minute history of one symbol for [start, end), `ts`/`funding_timestamp` as datetime64 UTC."""
+    frame = pd.read_sql_query(
+        f"SELECT {', '.join(MINUTE)} FROM tickers WHERE exchange = ? AND symbol = ? AND ts >= ? AND ts < ?"
+        " ORDER BY ts",
+        db.conn,
+        params=(exchange, symbol, to_iso(start), to_iso(end)),
+    )
+    return frame.assign(
+        ts=series_from_iso(frame["ts"]),
+        funding_timestamp=series_from_iso(frame["funding_timestamp"]),
+    ).astype({c: "float64" for c in _REC if c != "funding_timestamp"})
+
+
+def read_funding(
+    db: sqlite_utils.Database, exchange: str, symbol: str, start: datetime, end: datetime
+) -> pd.DataFrame:
+    """Settlements of one symbol with funding_time in [start, end), `funding_time` as datetime64 UTC."""
+    frame = pd.read_sql_query(
+        f"SELECT {', '.join(FUNDING)} FROM funding WHERE exchange = ? AND symbol = ?"
+        " AND funding_time >= ? AND funding_time < ? ORDER BY funding_time",
+        db.conn,
+        params=(exchange, symbol, to_iso(start), to_iso(end)),
+    )
+    return frame.assign(funding_time=series_from_iso(frame["funding_time"]))
+
+
+def rederive_funding(
+    db: sqlite_utils.Database,
+    exchange: str,
+    symbol: str,
+    interval_hours: float,
+    start: datetime,
+    end: datetime,
+) -> int:
+    """Re-derive settlements whose evidence lies in [start, end) from stored minutes; returns rows."""
+    reach = timedelta(hours=interval_hours) + MAX_GAP
+    minutes = read_minutes(db, exchange, symbol, start - reach, end + reach)
+    found = settlements(minutes, exchange, symbol, interval_hours)
+    found = found[(found["funding_time"] > start - MAX_GAP) & (found["funding_time"] <= end + MAX_GAP)]
+    if found.empty:
+        return 0
+    upsert(db, "funding", found.assign(funding_time=series_to_iso(found["funding_time"])).to_dict("records"))
+    return len(found)
+
+
+def load_extracted(
+    db: sqlite_utils.Database, extracted: Extracted, intervals: dict[str, float], day: str | None = None
+) -> dict:
+    """Write one extract atomically: minute rows, affected settlements, and (for a day) its marker.
+
+    `intervals` maps each requested symbol to its funding interval hours. With `day` set, every
+    requested symbol is marked extracted for that day, so a resumed backfill skips it.
+    """
+    with transaction(db):
+        upsert(db, "tickers", minute_dicts(extracted))
+        settled = sum(
+            rederive_funding(db, extracted.exchange, symbol, hours, extracted.start, extracted.end)
+            for symbol, hours in intervals.items()
+        )
+        if day is not None:
+            upsert(
+                db,
+                "extracted",
+                [
+                    {
+                        "exchange": extracted.exchange,
+                        "symbol": symbol,
+                        "day": day,
+                        "source": extracted.source,
+                        "messages": extracted.messages,
+                        "rows": extracted.symbols.get(symbol, 0),
+                        "loaded_at": to_iso(utcnow()),
+                    }
+                    for symbol in intervals
+                ],
+            )
+    return {
+        "messages": extracted.messages,
+        "malformed": extracted.malformed,
+        "minutes": len(extracted.rows),
+        "settlements": settled,
+    }
+
+
+def extracted_days(db: sqlite_utils.Database, exchange: str, symbols: list[str]) -> set[str]:
+    """Days already loaded for every one of `symbols` on `exchange`."""
+    if not symbols:
+        return set()
+    marks = ",".join("?" * len(symbols))
+    rows = db.execute(
+        f"SELECT day FROM extracted WHERE exchange = ? AND symbol IN ({marks}) GROUP BY day"
+        " HAVING COUNT(DISTINCT symbol) = ?",
+        [exchange, *symbols, len(symbols)],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def count_json(counts: dict) -> str:
+    """Counts as compact JSON text for the `runs` table."""
+    return orjson.dumps(counts).decode()

@@ -1,0 +1,280 @@
+"""The wiring: one funding window (or one backfill range) through every stage.
+
+`run_window` is what the scheduler calls; `backfill` is the same stages over a range of days, with
+extraction by exchange-day (resumable: a loaded day is marked in `extracted` in the same transaction
+as its rows). Stages themselves live in their own modules; nothing here computes anything.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+import sqlite_utils
+
+from pipelines.columns import BITFINEX, EXCHANGES, GATE, HISTORY_START
+from pipelines.errors import UsageError
+from pipelines.extract import Extracted, extract_range
+from pipelines.load import count_json, extracted_days, load_extracted
+from pipelines.settings import Pair, Settings
+from pipelines.store import upsert
+from pipelines.timeutil import day_start, days, to_iso
+from pipelines.window import Window
+
+log = logging.getLogger(__name__)
+
+# Scheduled windows read a little past the settlement: Bitfinex shows the applied rate just after it.
+SETTLE_MARGIN = timedelta(minutes=5)
+
+
+def sides(pair: Pair) -> list[tuple[str, str, float]]:
+    """(exchange, symbol, interval hours) of both legs of a pair."""
+    return [
+        (GATE, pair.gate_symbol, pair.gate_interval_hours),
+        (BITFINEX, pair.bitfinex_symbol, pair.bitfinex_interval_hours),
+    ]
+
+
+def _derive(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    pairs: tuple[Pair, ...] | list[Pair],
+    start: datetime,
+    end: datetime,
+    *,
+    run_id: str,
+    now: datetime,
+    llm: bool,
+) -> dict:
+    """Transform (windows, z-scores, flags) then analyze, for windows ending in (start, end]."""
+    from pipelines.windows_stage import update_windows
+
+    counts = {"windows": sum(update_windows(db, settings, pair, start, end) for pair in pairs)}
+    if llm:
+        from pipelines.analyze import analyze_range
+
+        result = analyze_range(db, settings, start, end, list(pairs), run_id, now)
+        counts.update(result.counts() if hasattr(result, "counts") else vars(result))
+    return counts
+
+
+def run_window(
+    settings: Settings,
+    db: sqlite_utils.Database,
+    pair: Pair,
+    window: Window,
+    *,
+    run_id: str,
+    now: datetime,
+    llm: bool = True,
+) -> dict:
+    """Extract, load, transform and analyze one pair's funding window. Idempotent.
+
+    Raises `DataNotPublished` when Tardis has nothing yet for the window (retry later).
+    """
+    counts: dict[str, int] = {"messages": 0, "minutes": 0, "settlements": 0}
+    end = min(window.end + SETTLE_MARGIN, now)
+    for exchange, symbol, hours in sides(pair):
+        extracted = extract_range(settings.tardis, exchange, [symbol], window.start, end, "replay")
+        loaded = load_extracted(db, extracted, {symbol: hours})
+        for key in counts:
+            counts[key] += loaded[key]
+    counts.update(_derive(db, settings, [pair], window.start, window.end, run_id=run_id, now=now, llm=llm))
+    return counts
+
+
+# -- backfill ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DayTask:
+    exchange: str
+    day: date
+    symbols: tuple[str, ...]
+
+
+@dataclass
+class BackfillProgress:
+    """What a progress bar shows; `on_progress` receives it after every loaded exchange-day."""
+
+    tasks_total: int
+    tasks_done: int = 0
+    skipped: int = 0
+    messages: int = 0
+    minutes: int = 0
+    malformed: int = 0
+    current: str = ""
+
+
+@dataclass
+class BackfillResult:
+    progress: BackfillProgress
+    counts: dict = field(default_factory=dict)
+
+
+def validate_range(start: date, end: date, today: date) -> None:
+    """Backfill bounds: start before end, end not past today (exclusive), both after history starts."""
+    first = max(date.fromisoformat(d) for d in HISTORY_START.values())
+    if start >= end:
+        raise UsageError(f"--from {start} must be before --to {end} (--to is exclusive)")
+    if end > today:
+        raise UsageError(
+            f"--to {end} is in the future; the last complete UTC day is {today - timedelta(days=1)}"
+            f" (use --to {today})"
+        )
+    if start < first:
+        raise UsageError(
+            f"--from {start} is before the history both exchanges share on Tardis (from {first}; "
+            f"gate-io-futures since {HISTORY_START[GATE]}, "
+            f"bitfinex-derivatives since {HISTORY_START[BITFINEX]})"
+        )
+
+
+def plan_backfill(
+    db: sqlite_utils.Database, pairs: tuple[Pair, ...], start: date, end: date
+) -> tuple[list[DayTask], int]:
+    """Exchange-days still to load (only their missing symbols), and how many are already done."""
+    tasks, skipped = [], 0
+    for exchange in EXCHANGES:
+        symbols = sorted({sym for pair in pairs for ex, sym, _ in sides(pair) if ex == exchange})
+        done = {d: set() for d in days(start, end)}
+        for symbol in symbols:
+            for d in extracted_days(db, exchange, [symbol]):
+                if date.fromisoformat(d) in done:
+                    done[date.fromisoformat(d)].add(symbol)
+        for d, have in done.items():
+            missing = tuple(s for s in symbols if s not in have)
+            if missing:
+                tasks.append(DayTask(exchange, d, missing))
+            else:
+                skipped += 1
+    tasks.sort(key=lambda t: (t.day, t.exchange))
+    return tasks, skipped
+
+
+def _extract_task(settings: Settings, task: DayTask, source: str) -> Extracted:
+    start = day_start(task.day)
+    return extract_range(
+        settings.tardis, task.exchange, list(task.symbols), start, start + timedelta(days=1), source
+    )
+
+
+def _ordered_results(
+    executor: Executor | None, settings: Settings, tasks: list[DayTask], source: str, ahead: int
+) -> Iterator[tuple[DayTask, Extracted]]:
+    """Extract tasks (in worker processes when given), yielding results in task order."""
+    if executor is None:
+        for task in tasks:
+            yield task, _extract_task(settings, task, source)
+        return
+    pending: deque[tuple[DayTask, Future]] = deque()
+    queue = iter(tasks)
+    try:
+        for task in queue:
+            pending.append((task, executor.submit(_extract_task, settings, task, source)))
+            if len(pending) >= ahead:
+                done_task, future = pending.popleft()
+                yield done_task, future.result()
+        while pending:
+            done_task, future = pending.popleft()
+            yield done_task, future.result()
+    finally:
+        for _, future in pending:
+            future.cancel()
+
+
+def backfill(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    start: date,
+    end: date,
+    *,
+    pairs: tuple[Pair, ...],
+    source: str,
+    llm: bool,
+    now: datetime,
+    on_progress: Callable[[BackfillProgress], None] = lambda p: None,
+) -> BackfillResult:
+    """Load [start, end) day by day (resumable), then compute windows and analyze them.
+
+    Days already loaded for a symbol are skipped; each exchange-day commits on its own, so a
+    killed backfill resumes where it stopped and ends with the same tables as an uninterrupted one.
+    """
+    validate_range(start, end, now.date())
+    run_id = f"backfill:{to_iso(now)}"
+    tasks, skipped = plan_backfill(db, pairs, start, end)
+    progress = BackfillProgress(tasks_total=len(tasks) + skipped, tasks_done=skipped, skipped=skipped)
+    on_progress(progress)
+    intervals = {sym: hours for pair in pairs for _, sym, hours in sides(pair)}
+    started = {
+        "run_id": run_id,
+        "job": "backfill",
+        "pair": ",".join(p.name for p in pairs),
+        "window_start": to_iso(day_start(start)),
+        "window_end": to_iso(day_start(end)),
+        "started_at": to_iso(now),
+        "status": "running",
+    }
+    upsert(db, "runs", [started])
+    try:
+        _load_days(db, settings, tasks, source, intervals, progress, on_progress)
+        counts = _derive(
+            db, settings, pairs, day_start(start), day_start(end), run_id=run_id, now=now, llm=llm
+        )
+    except BaseException as err:
+        upsert(
+            db,
+            "runs",
+            [
+                {
+                    **started,
+                    "status": "failed",
+                    "finished_at": to_iso(datetime.now(UTC)),
+                    "error": str(err) or type(err).__name__,
+                }
+            ],
+        )
+        raise
+    counts.update(
+        messages=progress.messages,
+        minutes=progress.minutes,
+        malformed=progress.malformed,
+        days_loaded=progress.tasks_done - skipped,
+        days_skipped=skipped,
+    )
+    upsert(
+        db,
+        "runs",
+        [
+            {
+                **started,
+                "status": "done",
+                "finished_at": to_iso(datetime.now(UTC)),
+                "counts": count_json(counts),
+            }
+        ],
+    )
+    return BackfillResult(progress, counts)
+
+
+def _load_days(db, settings, tasks, source, intervals, progress, on_progress) -> None:
+    workers = min(settings.tardis.workers, max(len(tasks), 1))
+    executor = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
+        for task, extracted in _ordered_results(executor, settings, tasks, source, ahead=workers * 2):
+            loaded = load_extracted(
+                db, extracted, {s: intervals[s] for s in task.symbols}, day=task.day.isoformat()
+            )
+            progress.tasks_done += 1
+            progress.messages += loaded["messages"]
+            progress.minutes += loaded["minutes"]
+            progress.malformed += loaded["malformed"]
+            progress.current = f"{task.exchange} {task.day}"
+            on_progress(progress)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
