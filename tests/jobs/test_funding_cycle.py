@@ -1,0 +1,201 @@
+"""Which windows are due, catch-up after missed windows, and the `runs` row of every attempt."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from jobs import funding_cycle
+from jobs.funding_cycle import due_windows, funding_cycle_job, record_run, run_due_windows, run_id_for
+from pipelines.errors import DataNotPublished, ExtractError
+from pipelines.store import upsert
+from pipelines.timeutil import to_iso
+from pipelines.window import Window
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def mark(db, pair: str, end: str, status: str, job: str = "funding_cycle", start: str | None = None) -> None:
+    upsert(
+        db,
+        "runs",
+        [
+            {
+                "run_id": f"{job}:{pair}:{end}:{status}",
+                "job": job,
+                "pair": pair,
+                "window_start": start,
+                "window_end": end,
+                "started_at": "2024-03-01T00:00:00Z",
+                "status": status,
+            }
+        ],
+    )
+
+
+def names(due) -> list[tuple[str, str]]:
+    return [(pair.name, to_iso(window.end)) for pair, window in due]
+
+
+@pytest.fixture(autouse=True)
+def _no_stop_left_over():
+    funding_cycle.clear_stop()
+    yield
+    funding_cycle.clear_stop()
+
+
+def test_first_start_looks_back_a_bounded_number_of_windows_oldest_first(db, settings):
+    due = due_windows(db, settings, at("2024-03-01T08:20"), max_windows=3)
+    assert names(due) == [
+        ("BTC", "2024-02-29T16:00:00Z"),
+        ("ETH", "2024-02-29T16:00:00Z"),
+        ("BTC", "2024-03-01T00:00:00Z"),
+        ("ETH", "2024-03-01T00:00:00Z"),
+        ("BTC", "2024-03-01T08:00:00Z"),
+        ("ETH", "2024-03-01T08:00:00Z"),
+    ]
+    assert all(window.hours == 8 for _, window in due)
+
+
+def test_the_bound_comes_from_config(db, settings):
+    due = due_windows(db, settings, at("2024-03-01T08:20"))
+    assert len(due) == 2 * settings.schedule.catch_up_max_windows
+    assert names(due)[0] == ("BTC", "2024-02-23T16:00:00Z")
+
+
+@pytest.mark.parametrize(
+    ("now", "latest"),
+    [
+        ("2024-03-01T08:00:00", "2024-03-01T00:00:00Z"),
+        ("2024-03-01T08:14:59", "2024-03-01T00:00:00Z"),  # closed, but Tardis gets its delay
+        ("2024-03-01T08:15:00", "2024-03-01T08:00:00Z"),
+        ("2024-03-01T23:59:00", "2024-03-01T16:00:00Z"),
+        ("2024-01-01T00:15:00", "2024-01-01T00:00:00Z"),  # year boundary
+    ],
+)
+def test_a_window_is_due_once_closed_plus_delay(db, settings, now, latest):
+    due = due_windows(db, settings, at(now), max_windows=1)
+    assert names(due) == [("BTC", latest), ("ETH", latest)]
+
+
+def test_zero_catch_up_still_covers_the_window_that_just_closed(db, settings):
+    assert names(due_windows(db, settings, at("2024-03-01T16:30"), max_windows=0)) == [
+        ("BTC", "2024-03-01T16:00:00Z"),
+        ("ETH", "2024-03-01T16:00:00Z"),
+    ]
+
+
+def test_only_done_windows_are_skipped(db, settings):
+    mark(db, "BTC", "2024-03-01T00:00:00Z", "done")
+    mark(db, "BTC", "2024-02-29T16:00:00Z", "failed")
+    mark(db, "ETH", "2024-03-01T00:00:00Z", "pending")
+    mark(db, "ETH", "2024-03-01T08:00:00Z", "running")  # a crash mid-run leaves this behind
+    mark(db, "ETH", "2024-02-29T16:00:00Z", "done", job="analyze")  # not a window load
+    due = due_windows(db, settings, at("2024-03-01T08:20"), max_windows=3)
+    assert names(due) == [
+        ("BTC", "2024-02-29T16:00:00Z"),
+        ("ETH", "2024-02-29T16:00:00Z"),
+        ("ETH", "2024-03-01T00:00:00Z"),
+        ("BTC", "2024-03-01T08:00:00Z"),
+        ("ETH", "2024-03-01T08:00:00Z"),
+    ]
+
+
+def test_catch_up_after_missed_windows(db, settings):
+    # Done up to Monday 08:00, then the machine slept until Wednesday 09:00.
+    for _, window in due_windows(db, settings, at("2024-03-04T08:15"), max_windows=21):
+        for pair in ("BTC", "ETH"):
+            mark(db, pair, to_iso(window.end), "done")
+    due = due_windows(db, settings, at("2024-03-06T09:00"), max_windows=21)
+    assert [end for pair, end in names(due) if pair == "BTC"] == [
+        "2024-03-04T16:00:00Z",
+        "2024-03-05T00:00:00Z",
+        "2024-03-05T08:00:00Z",
+        "2024-03-05T16:00:00Z",
+        "2024-03-06T00:00:00Z",
+        "2024-03-06T08:00:00Z",
+    ]
+    assert len(due) == 12
+
+
+def test_a_done_backfill_covers_its_range(db, settings):
+    mark(db, "BTC,ETH", "2024-03-01T00:00:00Z", "done", job="backfill", start="2024-02-29T00:00:00Z")
+    mark(db, "BTC", "2024-03-02T00:00:00Z", "failed", job="backfill", start="2024-03-01T00:00:00Z")
+    due = due_windows(db, settings, at("2024-03-01T08:20"), max_windows=5)
+    assert names(due) == [
+        ("BTC", "2024-02-29T00:00:00Z"),
+        ("ETH", "2024-02-29T00:00:00Z"),
+        ("BTC", "2024-03-01T08:00:00Z"),
+        ("ETH", "2024-03-01T08:00:00Z"),
+    ]
+
+
+def test_run_ids_are_deterministic(settings):
+    window = Window(at("2024-03-01T00:00"), at("2024-03-01T08:00"))
+    assert run_id_for(settings.pairs[0], window) == "funding_cycle:BTC:2024-03-01T08:00:00Z"
+
+
+def run_row(db, run_id: str) -> dict:
+    return db["runs"].get(run_id)
+
+
+BASE = {"run_id": "funding_cycle:BTC:2024-03-01T08:00:00Z", "job": "funding_cycle", "pair": "BTC"}
+
+
+def test_record_run_done_with_counts(db):
+    seen = []
+
+    def work():
+        seen.append(run_row(db, BASE["run_id"])["status"])
+        return {"minutes": 960, "windows": 1}
+
+    assert record_run(db, BASE, work) == "done"
+    row = run_row(db, BASE["run_id"])
+    assert seen == ["running"]
+    assert (row["status"], row["error"]) == ("done", None)
+    assert json.loads(row["counts"]) == {"minutes": 960, "windows": 1}
+    assert row["started_at"] <= row["finished_at"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "message"),
+    [
+        (
+            DataNotPublished("Tardis returned no data for gate-io-futures"),
+            "pending",
+            "Tardis returned no data",
+        ),
+        (ExtractError("Tardis download failed"), "failed", "Tardis download failed"),
+        (KeyError("mark_price"), "failed", "KeyError: 'mark_price'"),
+    ],
+)
+def test_record_run_keeps_the_error_and_does_not_raise(db, error, status, message):
+    def work():
+        raise error
+
+    assert record_run(db, BASE, work) == status
+    row = run_row(db, BASE["run_id"])
+    assert row["status"] == status and message in row["error"]
+    assert row["finished_at"] is not None and row["counts"] is None
+
+
+def test_a_retry_overwrites_the_failed_attempt(db):
+    def fail():
+        raise ExtractError("connection refused")
+
+    record_run(db, BASE, fail)
+    record_run(db, BASE, lambda: {"windows": 1})
+    assert db["runs"].count == 1
+    row = run_row(db, BASE["run_id"])
+    assert (row["status"], row["error"]) == ("done", None)
+
+
+def test_a_stop_request_leaves_the_remaining_windows_for_the_next_run(db, settings):
+    funding_cycle.request_stop()
+    assert run_due_windows(db, settings, at("2024-03-01T08:20")) == {"left": 2 * 21}
+    assert db["runs"].count == 0
+    assert funding_cycle_job(settings, now=at("2024-03-01T08:20")) == {}
