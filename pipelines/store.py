@@ -130,7 +130,7 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "period_start": str,
             "period_end": str,
             "subject": str,
-            "status": str,  # sent | outboxed
+            "status": str,  # pending (being delivered) | sent | outboxed
             "recipients": str,
             "eml_path": str,
             "sent_at": str,

@@ -1,0 +1,437 @@
+"""The nightly LLM cost report: figures from the store, text + HTML + chart, delivered by mail.
+
+Periods: the report day D (UTC midnight to midnight) and the 7 days ending with it. LLM calls count
+by their timestamp (when the money was spent); windows and verdicts count by the window's end, a
+window ending at midnight belonging to the day before (the 16:00-24:00 window is D's last). A window
+may hold several verdicts (prompt versions): the latest one counts.
+
+Reads are plain SQL (`SELECT *`, so columns the transform stage adds later are used when present),
+then pandas does the aggregation. Nothing here reads the clock: `now` is passed in.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from pathlib import Path
+
+import pandas as pd
+import sqlite_utils
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from matplotlib.dates import DateFormatter, DayLocator
+from matplotlib.figure import Figure
+
+from pipelines.mailer import deliver, drain_outbox
+from pipelines.settings import Settings
+from pipelines.timeutil import day_start, series_from_iso, to_iso
+
+log = logging.getLogger(__name__)
+
+CHART_CID = "cost-chart@arbdb"
+ERROR_STATUSES = ("error", "invalid")
+ACTIONS = ("OPEN_ARB", "WATCH", "HOLD")
+RISKS = ("HIGH", "MEDIUM", "LOW")
+MAX_WARNINGS = 20
+
+
+@dataclass
+class PeriodFigures:
+    """LLM usage and window triage over one period [start, end)."""
+
+    label: str
+    start: datetime
+    end: datetime
+    models: list[dict]  # per model: calls, tokens in/out, cost_usd, p50/p95 latency ms, errors, skipped
+    total: dict  # the same over all models
+    cache_hits: int
+    windows: int
+    flagged: int
+    by_action: dict[str, int]
+    by_risk: dict[str, int]
+
+
+@dataclass
+class ReportData:
+    report_date: date
+    generated_at: datetime
+    day: PeriodFigures
+    week: PeriodFigures
+    cache_hits_recorded: bool
+    budget_usd: float
+    budget_used: float | None  # day cost / daily budget, None without a budget
+    top: list[dict]
+    warnings: list[str]
+    daily_cost: pd.DataFrame  # index: day; columns: model; USD
+    funding_diff: pd.DataFrame = field(default_factory=pd.DataFrame)  # index: window end; columns: pair
+
+    @property
+    def active(self) -> bool:
+        return bool(self.week.total["calls"] or self.week.total["skipped"] or self.week.windows)
+
+
+@dataclass
+class ReportResult:
+    status: str  # sent | outboxed | skipped | dry-run
+    report_date: date
+    subject: str | None = None
+    text: str | None = None
+    report_id: int | None = None
+    drained: tuple[int, int] = (0, 0)
+
+
+# -- reads ---------------------------------------------------------------------------------------
+
+
+def _read(db: sqlite_utils.Database, table: str, where: str, params: list) -> pd.DataFrame:
+    if not db[table].exists():
+        return pd.DataFrame()
+    return pd.read_sql_query(f"SELECT * FROM [{table}] WHERE {where}", db.conn, params=params)
+
+
+def _in(frame: pd.DataFrame, column: str, start: datetime, end: datetime, window_end: bool = False):
+    """Rows whose ISO `column` lies in [start, end), or in (start, end] for window ends."""
+    if frame.empty:
+        return frame
+    lo, hi, values = to_iso(start), to_iso(end), frame[column]
+    return frame[(values > lo) & (values <= hi) if window_end else (values >= lo) & (values < hi)]
+
+
+def _latest_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
+    if verdicts.empty:
+        return verdicts
+    ordered = verdicts.sort_values("created_at", na_position="first")
+    return ordered.drop_duplicates(["pair", "window_end"], keep="last")
+
+
+# -- figures -------------------------------------------------------------------------------------
+
+
+def _usage(calls: pd.DataFrame) -> dict:
+    real = calls["status"] != "skipped"
+    latency = calls["latency_ms"][real].dropna()
+    return {
+        "calls": int(real.sum()),
+        "prompt_tokens": int(calls["prompt_tokens"].fillna(0).sum()),
+        "completion_tokens": int(calls["completion_tokens"].fillna(0).sum()),
+        "cost_usd": float(calls["cost_usd"].fillna(0).sum()),
+        "p50_ms": float(latency.quantile(0.5)) if len(latency) else None,
+        "p95_ms": float(latency.quantile(0.95)) if len(latency) else None,
+        "errors": int(calls["status"].isin(ERROR_STATUSES).sum()),
+        "skipped": int((~real).sum()),
+    }
+
+
+def _period(label, start, end, calls, windows, verdicts, runs) -> PeriodFigures:
+    calls = _in(calls, "ts", start, end)
+    windows = _in(windows, "window_end", start, end, window_end=True)
+    verdicts = _in(verdicts, "window_end", start, end, window_end=True)
+    empty = pd.DataFrame(columns=["status", "latency_ms", "prompt_tokens", "completion_tokens", "cost_usd"])
+    usage = calls if not calls.empty else empty
+    counts = verdicts["action"].value_counts() if not verdicts.empty else pd.Series(dtype=int)
+    risks = verdicts["risk"].value_counts() if not verdicts.empty else pd.Series(dtype=int)
+    return PeriodFigures(
+        label=label,
+        start=start,
+        end=end,
+        models=[{"model": m, **_usage(g)} for m, g in usage.groupby("model")] if not calls.empty else [],
+        total={"model": "all models", **_usage(usage)},
+        cache_hits=sum(c.get("cached", 0) for c in _run_counts(_in(runs, "started_at", start, end))),
+        windows=len(windows),
+        flagged=int(windows["flagged"].fillna(0).astype(bool).sum()) if not windows.empty else 0,
+        by_action={a: int(counts.get(a, 0)) for a in ACTIONS},
+        by_risk={r: int(risks.get(r, 0)) for r in RISKS},
+    )
+
+
+def _run_counts(runs: pd.DataFrame) -> list[dict]:
+    """The `counts` JSON objects of `runs` (unreadable ones skipped)."""
+    if runs.empty or "counts" not in runs:
+        return []
+    parsed = []
+    for text in runs["counts"].dropna():
+        try:
+            value = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(value, dict):
+            parsed.append(value)
+    return parsed
+
+
+def _top(windows: pd.DataFrame, verdicts: pd.DataFrame, n: int) -> list[dict]:
+    if windows.empty or "net_carry_apr" not in windows:
+        return []
+    best = windows.dropna(subset=["net_carry_apr"]).sort_values("net_carry_apr", ascending=False).head(n)
+    if not verdicts.empty:
+        wanted = ["pair", "window_end", "action", "risk", "confidence", "alert"]
+        best = best.merge(verdicts[wanted], on=["pair", "window_end"], how="left")
+    keep = ["pair", "window_end", "net_carry_apr", "carry_apr", "funding_diff", "flagged"]
+    keep += ["action", "risk", "confidence", "alert"]
+    best = best.reindex(columns=keep).astype(object)
+    return best.where(best.notna(), None).to_dict("records")
+
+
+def _warnings(settings: Settings, day: PeriodFigures, windows: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
+    """Data-quality warnings of the day: missing or incomplete windows, stored warnings, failed runs."""
+    windows = _in(windows, "window_end", day.start, day.end, window_end=True)
+    found: list[str] = []
+    for pair in settings.pairs:
+        have = int((windows["pair"] == pair.name).sum()) if not windows.empty else 0
+        expected = int(24 // pair.window_hours)
+        if have < expected:
+            found.append(f"{pair.name}: {have} of {expected} windows stored for the day")
+    for row in windows.to_dict("records"):
+        where = f"{row['pair']} window ending {row['window_end']}"
+        if row.get("complete") == 0:
+            found.append(f"{where}: incomplete (too few minutes on one side)")
+        found += [f"{where}: {text}" for text in _warning_texts(row.get("warnings"))]
+    failed = _in(runs, "started_at", day.start, day.end)
+    if not failed.empty:
+        failed = failed[failed["status"] == "failed"]
+        found += [
+            f"run {r['run_id']} failed: {r.get('error') or 'no error text'}"
+            for r in failed.to_dict("records")
+        ]
+    if len(found) > MAX_WARNINGS:
+        found = found[:MAX_WARNINGS] + [f"... and {len(found) - MAX_WARNINGS} more"]
+    return found
+
+
+def _warning_texts(value) -> list[str]:
+    if not value or not isinstance(value, str):
+        return []
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return [value]
+    if isinstance(parsed, dict):
+        return [f"{k}: {v}" for k, v in parsed.items()]
+    return [str(item) for item in parsed] if isinstance(parsed, list) else [str(parsed)]
+
+
+def _daily_cost(calls: pd.DataFrame, days: list[date]) -> pd.DataFrame:
+    index = pd.Index([d.isoformat() for d in days], name="day")
+    if calls.empty:
+        return pd.DataFrame(index=index)
+    table = calls.assign(day=calls["ts"].str[:10]).pivot_table(
+        index="day", columns="model", values="cost_usd", aggfunc="sum", fill_value=0.0
+    )
+    return table.reindex(index, fill_value=0.0)
+
+
+def _funding_diff(windows: pd.DataFrame) -> pd.DataFrame:
+    if windows.empty or "funding_diff" not in windows:
+        return pd.DataFrame()
+    rows = windows.dropna(subset=["funding_diff"])
+    rows = rows.assign(end=series_from_iso(rows["window_end"]))
+    return rows.pivot_table(index="end", columns="pair", values="funding_diff", aggfunc="last")
+
+
+def build_report(
+    db: sqlite_utils.Database, settings: Settings, report_date: date, now: datetime
+) -> ReportData:
+    """Figures for `report_date` and the 7 days ending with it, read from the store.
+
+    Cache hits are windows whose verdict came from the feature-hash cache, with no gateway call: the
+    sum of the `cached` key of the `runs.counts` JSON of runs started in the period. When no run
+    records that key the figure is 0 and the report says it was not recorded.
+    """
+    end = day_start(report_date) + timedelta(days=1)
+    day_from, week_from = end - timedelta(days=1), end - timedelta(days=7)
+    lo, hi = to_iso(week_from), to_iso(end)
+    calls = _read(db, "llm_calls", "ts >= ? AND ts < ?", [lo, hi])
+    windows = _read(db, "windows", "window_end > ? AND window_end <= ?", [lo, hi])
+    verdicts = _latest_verdicts(_read(db, "verdicts", "window_end > ? AND window_end <= ?", [lo, hi]))
+    runs = _read(db, "runs", "started_at >= ? AND started_at < ?", [lo, hi])
+    day = _period("day", day_from, end, calls, windows, verdicts, runs)
+    week = _period("7 days", week_from, end, calls, windows, verdicts, runs)
+    budget = settings.llm.daily_budget_usd
+    return ReportData(
+        report_date=report_date,
+        generated_at=now,
+        day=day,
+        week=week,
+        cache_hits_recorded=any("cached" in c for c in _run_counts(runs)),
+        budget_usd=budget,
+        budget_used=day.total["cost_usd"] / budget if budget else None,
+        top=_top(windows, verdicts, settings.report.top_n),
+        warnings=_warnings(settings, day, windows, runs),
+        daily_cost=_daily_cost(calls, [report_date - timedelta(days=i) for i in range(6, -1, -1)]),
+        funding_diff=_funding_diff(windows),
+    )
+
+
+# -- rendering -----------------------------------------------------------------------------------
+
+
+def _usd(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4f}"
+
+
+def _pct(value: float | None, digits: int = 2) -> str:
+    """A fraction as a percentage (0.0123 -> 1.23)."""
+    return "n/a" if value is None else f"{value * 100:.{digits}f}"
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.0f}"
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("pipelines", "templates"),
+        autoescape=lambda name: bool(name) and name.endswith(".html.j2"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(usd=_usd, pct=_pct, num=_num, iso=to_iso)
+    return env
+
+
+def render_report(data: ReportData) -> tuple[str, str, str]:
+    """(subject, plain text, HTML) of the report; the HTML shows the chart as `cid:` CHART_CID."""
+    subject = f"arbdb LLM cost report {data.report_date}: {_usd(data.day.total['cost_usd'])} USD"
+    env = _environment()
+    context = {"d": data, "periods": (data.day, data.week), "subject": subject, "chart_cid": CHART_CID}
+    text = env.get_template("report.txt.j2").render(context)
+    html = env.get_template("report.html.j2").render(context)
+    return subject, text, html
+
+
+def render_chart(data: ReportData) -> bytes:
+    """PNG, two panels: daily LLM cost by model (USD) and funding differential per pair (% per period)."""
+    fig = Figure(figsize=(8, 6.4), dpi=100, layout="constrained")
+    cost_ax, diff_ax = fig.subplots(2, 1)
+    cost = data.daily_cost
+    if cost.empty or not cost.to_numpy().any():
+        _empty_panel(cost_ax, "no LLM cost in the period")
+    else:
+        bottom = pd.Series(0.0, index=cost.index)
+        for model in cost.columns:
+            cost_ax.bar(cost.index.str[5:], cost[model], bottom=bottom, label=model)
+            bottom = bottom + cost[model]
+        cost_ax.legend(fontsize=8, loc="upper left")
+    cost_ax.set_title("Daily LLM cost by model (USD)")
+    cost_ax.set_ylabel("USD")
+    cost_ax.set_xlabel("day (UTC)")
+    diff = data.funding_diff
+    if diff.empty:
+        _empty_panel(diff_ax, "no funding data in the period")
+    else:
+        for pair in diff.columns:
+            series = diff[pair].dropna() * 100
+            diff_ax.plot(series.index, series.to_numpy(), marker=".", label=pair)
+        diff_ax.axhline(0, color="gray", linewidth=0.8)
+        diff_ax.legend(fontsize=8, loc="upper left")
+        diff_ax.xaxis.set_major_locator(DayLocator())
+        diff_ax.xaxis.set_major_formatter(DateFormatter("%m-%d"))
+        diff_ax.set_xlabel("window end (UTC)")
+    diff_ax.set_title("Funding differential per pair, Gate - Bitfinex (% per funding period)")
+    diff_ax.set_ylabel("% per period")
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _empty_panel(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", color="gray", transform=ax.transAxes)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def compose_message(
+    settings: Settings, subject: str, text: str, html: str, png: bytes, now: datetime | None = None
+) -> EmailMessage:
+    """multipart/alternative (text, HTML + inline chart); the Message-ID is set here, once."""
+    mail = settings.mail
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = mail.sender
+    if mail.recipients:
+        message["To"] = ", ".join(mail.recipients)
+    if now is not None:
+        message["Date"] = format_datetime(now)
+    message["Message-ID"] = make_msgid(domain=mail.sender.rpartition("@")[2] or "arbdb")
+    message.set_content(text)
+    message.add_alternative(html, subtype="html")
+    html_part = message.get_payload()[1]
+    html_part.add_related(png, "image", "png", cid=f"<{CHART_CID}>", filename="cost-chart.png")
+    return message
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def run_report(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    report_date: date,
+    now: datetime,
+    send: bool = True,
+    dry_run: bool = False,
+    force: bool = False,
+) -> ReportResult:
+    """Drain the outbox, then build, record and deliver the report for `report_date`.
+
+    A report already sent or waiting in the outbox for that date is not made again unless `force`.
+    `send=False` queues it in the outbox only; `dry_run` renders it and writes nothing.
+    """
+    if dry_run:
+        subject, text, _ = render_report(build_report(db, settings, report_date, now))
+        return ReportResult("dry-run", report_date, subject, text)
+    drained = drain_outbox(settings, db)
+    existing = _existing_report(db, report_date)
+    if existing and not force:
+        log.info("report for %s already %s (id %s); skipped", report_date, existing["status"], existing["id"])
+        return ReportResult("skipped", report_date, existing["subject"], None, existing["id"], drained)
+    data = build_report(db, settings, report_date, now)
+    subject, text, html = render_report(data)
+    message = compose_message(settings, subject, text, html, render_chart(data), now=now)
+    report_id = _record_report(db, settings, data, subject, message, now)
+    status = deliver(settings, db, message, kind="report", report_id=report_id, send=send, now=now)
+    log.info("report %s for %s: %s", report_id, report_date, status)
+    return ReportResult(status, report_date, subject, text, report_id, drained)
+
+
+def _existing_report(db: sqlite_utils.Database, report_date: date) -> dict | None:
+    """The last report of that date that is sent, or outboxed with its file still there."""
+    rows = db.execute(
+        "SELECT id, subject, status, eml_path FROM reports WHERE report_date = ?"
+        " AND status IN ('sent', 'outboxed') ORDER BY id DESC",
+        [report_date.isoformat()],
+    ).fetchall()
+    for report_id, subject, status, eml_path in rows:
+        if status == "sent" or (eml_path and _queued(eml_path)):
+            return {"id": report_id, "subject": subject, "status": status}
+        log.warning("report %s was outboxed but its file %s is gone; making it again", report_id, eml_path)
+    return None
+
+
+def _queued(eml_path: str) -> bool:
+    path = Path(eml_path)
+    return path.exists() or path.with_name(path.name + ".sending").exists()
+
+
+def _record_report(db, settings: Settings, data: ReportData, subject: str, message, now: datetime) -> int:
+    row = {
+        "created_at": to_iso(now),
+        "report_date": data.report_date.isoformat(),
+        "period_start": to_iso(data.week.start),
+        "period_end": to_iso(data.week.end),
+        "subject": subject,
+        "status": "pending",
+        "recipients": ", ".join(settings.mail.recipients),
+        "message_id": message["Message-ID"],
+        "attempts": 0,
+        "cost_usd": data.day.total["cost_usd"],
+    }
+    return db["reports"].insert(row).last_pk
