@@ -69,6 +69,28 @@ def parse_day(value: str, name: str) -> date:
 # -- commands are added below this line, one block per stage --
 
 
+@cli.command("run-scheduler")
+@click.pass_context
+def run_scheduler_cmd(ctx: click.Context) -> None:
+    """Long-running: funding_cycle at each funding time + delay, nightly cost_report. Stop with SIGTERM."""
+    from jobs.scheduler import run_scheduler
+
+    get_settings(ctx)  # a bad config stops here with one line, before the lock is taken
+    run_scheduler(ctx.obj["config_path"])
+
+
+@cli.command("status")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def status_cmd(ctx: click.Context, fmt: str) -> None:
+    """Runs, lag, rows, LLM spend, outbox. Exit 1 when a pair is behind or its latest run failed."""
+    from jobs.status import status_report
+
+    text, code = status_report(get_settings(ctx), fmt)
+    click.echo(text)
+    ctx.exit(code)
+
+
 # -- extract + load: backfill --
 
 
