@@ -69,6 +69,25 @@ def parse_day(value: str, name: str) -> date:
 # -- commands are added below this line, one block per stage --
 
 
+# -- report: nightly LLM cost report --
+
+
+@cli.command("report")
+@click.option("--date", "day", metavar="DATE", help="UTC day covered, YYYY-MM-DD [default: yesterday].")
+@click.option("--send/--dry-run", default=True, help="Send (or queue), or print the text and write nothing.")
+@click.option("--force", is_flag=True, help="Make it again even if already sent or waiting in the outbox.")
+@click.pass_context
+def report_cmd(ctx: click.Context, day: str | None, send: bool, force: bool) -> None:
+    """LLM cost report for one day and the 7 days to it, by SMTP or into the outbox."""
+    from jobs.report_job import describe, report_command
+    from pipelines.timeutil import utcnow
+
+    settings = get_settings(ctx)
+    report_date = parse_day(day, "--date") if day else None
+    result = report_command(settings, utcnow(), report_date, dry_run=not send, force=force)
+    click.echo(describe(result, settings) if send else result.text, nl=send)
+
+
 @cli.command("run-scheduler")
 @click.pass_context
 def run_scheduler_cmd(ctx: click.Context) -> None:

@@ -1,0 +1,68 @@
+"""The nightly cost report: the scheduler's job function and the body of `arbdb report`.
+
+Both open the store, call `pipelines.report.run_report` for one UTC day and close it. A dry run
+opens an existing store read-only (or an empty in-memory one), so it writes nothing at all.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import sqlite_utils
+
+from pipelines.report import ReportResult, run_report
+from pipelines.settings import Settings
+from pipelines.store import open_db
+
+
+def yesterday(now: datetime) -> date:
+    """The UTC day before `now`: the day a nightly report covers."""
+    return (now.astimezone(UTC) - timedelta(days=1)).date()
+
+
+def cost_report_job(settings: Settings, now: datetime) -> dict:
+    """Report on yesterday (UTC), after sending whatever waits in the outbox; counts for `runs`."""
+    result = report_command(settings, now)
+    return {
+        "report_date": result.report_date.isoformat(),
+        "status": result.status,
+        "report_id": result.report_id,
+        "outbox_sent": result.drained[0],
+        "outbox_waiting": result.drained[1],
+    }
+
+
+def report_command(
+    settings: Settings,
+    now: datetime,
+    report_date: date | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+) -> ReportResult:
+    """Run the report for `report_date` (default yesterday UTC); `dry_run` renders only."""
+    report_date = report_date or yesterday(now)
+    db = _open_readonly(settings.database) if dry_run else open_db(settings.database)
+    try:
+        return run_report(db, settings, report_date, now, dry_run=dry_run, force=force)
+    finally:
+        db.close()
+
+
+def describe(result: ReportResult, settings: Settings) -> str:
+    """One line for the terminal saying what happened to the report."""
+    day = result.report_date
+    if result.status == "sent":
+        return f"report {day} sent to {', '.join(settings.mail.recipients)} (id {result.report_id})"
+    if result.status == "outboxed":
+        why = "sending failed" if settings.mail.configured else "no SMTP settings"
+        return f"report {day} kept in {settings.mail.outbox_dir} ({why}); it is sent on the next run"
+    return f"report {day} already sent or waiting in the outbox (id {result.report_id}); --force remakes it"
+
+
+def _open_readonly(path: Path) -> sqlite_utils.Database:
+    path = Path(path)
+    if not path.exists():
+        return open_db(":memory:")
+    return sqlite_utils.Database(sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True))
