@@ -140,7 +140,7 @@ def _period(label, start, end, calls, windows, verdicts, runs) -> PeriodFigures:
         end=end,
         models=[{"model": m, **_usage(g)} for m, g in usage.groupby("model")] if not calls.empty else [],
         total={"model": "all models", **_usage(usage)},
-        cache_hits=sum(c.get("cached", 0) for c in _run_counts(_in(runs, "started_at", start, end))),
+        cache_hits=sum(_cached(c) for c in _run_counts(_in(runs, "started_at", start, end))),
         windows=len(windows),
         flagged=int(windows["flagged"].fillna(0).astype(bool).sum()) if not windows.empty else 0,
         by_action={a: int(counts.get(a, 0)) for a in ACTIONS},
@@ -161,6 +161,11 @@ def _run_counts(runs: pd.DataFrame) -> list[dict]:
         if isinstance(value, dict):
             parsed.append(value)
     return parsed
+
+
+def _cached(counts: dict) -> int:
+    value = counts.get("cached")
+    return int(value) if isinstance(value, int | float) else 0
 
 
 def _top(windows: pd.DataFrame, verdicts: pd.DataFrame, n: int) -> list[dict]:

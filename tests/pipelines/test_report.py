@@ -177,10 +177,11 @@ def test_empty_database_gives_a_valid_report(settings, db):
     assert render_chart(data).startswith(PNG_MAGIC)
 
 
-def test_chart_is_a_png_with_both_panels(settings, seeded, tmp_path):
+def test_chart_is_a_png_with_both_panels(settings, seeded):
     png = render_chart(build_report(seeded, settings, DAY, NOW))
     assert png.startswith(PNG_MAGIC) and len(png) > 20_000
-    (tmp_path / "chart.png").write_bytes(png)
+    width, height = int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+    assert (width, height) == (800, 640)  # two stacked panels at 100 dpi
 
 
 def test_message_is_alternative_with_inline_chart(settings, seeded):
