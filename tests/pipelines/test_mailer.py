@@ -130,13 +130,14 @@ def test_refused_login_keeps_the_message_and_never_logs_the_password(settings, d
         server.stop()
 
 
-def test_starttls_with_a_trusted_certificate(settings, db, tmp_path):
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_tls_with_a_trusted_certificate(settings, db, tmp_path, security):
     cert, key = self_signed_cert(tmp_path)
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_tls.load_cert_chain(cert, key)
-    server = SmtpServer(tls_context=server_tls).start()
+    server = SmtpServer(tls_context=server_tls, implicit_tls=security == "ssl").start()
     try:
-        settings = mail_settings(settings, server, security="starttls")
+        settings = mail_settings(settings, server, security=security)
         client = SmtpClient(settings.mail, ssl_context=ssl.create_default_context(cafile=str(cert)))
         assert deliver(settings, db, make_message(), client=client) == "sent"
         assert len(server.received) == 1
