@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import BinaryIO, TextIO
 
 import orjson
@@ -48,7 +49,10 @@ _GATE_KEYS = (
 # Bitfinex STATUS_ARRAY indices in VALUE_FIELDS order after funding_timestamp (index 7, in ms, apart).
 _BFX_INDICES = (11, 8, 17, 2, 3, 14)
 _BFX_FUNDING_TS = 7
+_GATE_FIELDS = itemgetter(*_GATE_KEYS[1:])
+_BFX_FIELDS = itemgetter(_BFX_FUNDING_TS, *_BFX_INDICES)
 _NO_VALUES = [None] * len(VALUE_FIELDS)
+_MEMO_LIMIT = 100_000  # parsed Gate number strings kept (a few MB at most)
 
 
 class MalformedLine(ArbdbError):
@@ -72,8 +76,8 @@ class Normalizer:
         self._symbols = None if symbols is None else frozenset(s.upper() for s in symbols)
         self._values: dict[str, list] = {}  # symbol -> latest value fields (after funding_timestamp)
         self._times: dict[str, int] = {}  # symbol -> max exchange timestamp seen, microseconds
-        self._minute_key = b""
-        self._minute_us = 0
+        self._minute_key = self._second_key = b""
+        self._minute_us = self._second_us = 0
 
     def feed(self, local_timestamp: bytes | str, message: bytes | str) -> list[Record]:
         """Records emitted by one replay message; raises `MalformedLine` if it cannot be parsed."""
@@ -83,10 +87,7 @@ class Normalizer:
         try:
             msg = orjson.loads(message)
         except orjson.JSONDecodeError as err:
-            reason = str(err)
-            raise MalformedLine(
-                "truncated JSON" if "end of data" in reason else f"bad JSON ({reason})"
-            ) from None
+            raise MalformedLine(_json_reason(err)) from None
         return self._handle(msg, local_us)
 
     def disconnect(self) -> None:
@@ -95,29 +96,41 @@ class Normalizer:
         self._times.clear()
 
     def _handle(self, msg: object, local_us: int) -> list[Record]:
+        """Records from one decoded message (exchange-specific)."""
         raise NotImplementedError
 
     def _local_us(self, ts: bytes) -> int:
-        """`2024-03-01T08:00:00.1234567Z` -> int microseconds; the minute is cached (it repeats)."""
+        """`2024-03-01T08:00:00.1234567Z` -> int microseconds; the second is cached (it repeats)."""
         if len(ts) != PREFIX_LEN or ts[19] != 46 or ts[27] != 90:  # '.' and 'Z'
             raise MalformedLine(f"bad timestamp prefix {ts[:40]!r}")
-        key = ts[:16]
-        if key != self._minute_key:
-            self._minute_us = _minute_micros(key)
-            self._minute_key = key
+        key = ts[:19]
+        if key != self._second_key:
+            self._second_us = self._second_micros(key)
+            self._second_key = key
         try:
-            seconds = int(ts[17:19])
             fraction = int(ts[20:27])  # 100 ns units
         except ValueError:
             raise MalformedLine(f"bad timestamp prefix {ts!r}") from None
-        if ts[16] != 58 or not 0 <= seconds < 60 or fraction < 0:  # ':'
+        if fraction < 0:
             raise MalformedLine(f"bad timestamp prefix {ts!r}")
-        return self._minute_us + seconds * 1_000_000 + fraction // 10
+        return self._second_us + fraction // 10
 
-    def _merge(self, symbol: str, timestamp: int, values: list, local_us: int) -> Record | None:
-        """Fold parsed values (None = missing) into the symbol's state; the record if anything changed."""
-        old = self._values.get(symbol, _NO_VALUES)
-        new = [o if v is None else v for v, o in zip(values, old, strict=True)]
+    def _second_micros(self, key: bytes) -> int:
+        """`2024-03-01T08:00:01` -> microseconds since the epoch; the minute is cached too."""
+        minute = key[:16]
+        if minute != self._minute_key:
+            self._minute_us = _minute_micros(minute)
+            self._minute_key = minute
+        try:
+            seconds = int(key[17:19])
+        except ValueError:
+            seconds = -1
+        if key[16] != 58 or not 0 <= seconds < 60:  # ':'
+            raise MalformedLine(f"bad timestamp prefix {key!r}")
+        return self._minute_us + seconds * 1_000_000
+
+    def _commit(self, symbol: str, timestamp: int, new: list, old: list, local_us: int) -> Record | None:
+        """Keep the max timestamp; store `new` values and return the record if they differ from `old`."""
         prev = self._times.get(symbol)
         if prev is not None and prev > timestamp:
             timestamp = prev
@@ -126,6 +139,13 @@ class Normalizer:
             return None
         self._values[symbol] = new
         return (self.exchange, symbol, timestamp, local_us, *new)
+
+
+def _json_reason(err: orjson.JSONDecodeError) -> str:
+    reason = str(err)
+    if "zero-length" in reason:
+        return "empty message"
+    return "truncated JSON" if "end of data" in reason else f"bad JSON ({reason})"
 
 
 def _minute_micros(key: bytes) -> int:
@@ -149,46 +169,79 @@ def _micros(value: object, scale: int) -> int:
     return round(float(value) * scale)
 
 
+_SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
+
+
+def _wrong_shape(err: Exception) -> MalformedLine:
+    return MalformedLine(f"wrong shape: {type(err).__name__} {err}")
+
+
 class GateNormalizer(Normalizer):
     """gate-io-futures, raw channel `futures.tickers`: numbers as strings, no funding timestamp."""
 
     exchange = GATE
+
+    def __init__(self, symbols: Iterable[str] | None = None) -> None:
+        super().__init__(symbols)
+        self._memo: dict[str, float] = {}  # number string -> float
 
     def _handle(self, msg: object, local_us: int) -> list[Record]:
         if type(msg) is not dict:
             raise MalformedLine("wrong shape: not a JSON object")
         if msg.get("channel") != "futures.tickers" or msg.get("event") != "update":
             return []
-        tickers = self._parse(msg)
-        out = []
-        for symbol, timestamp, values in tickers:
-            record = self._merge(symbol, timestamp, values, local_us)
-            if record is not None:
-                out.append(record)
-        return out
-
-    def _parse(self, msg: dict) -> list[tuple[str, int, list]]:
-        """(symbol, timestamp, values) per wanted ticker; every ticker is parsed before any is merged."""
         result = msg.get("result")
-        if type(result) is dict:
-            result = (result,)
-        elif type(result) is not list:
-            raise MalformedLine("wrong shape: result is neither a list nor an object")
         try:
             time_ms = msg.get("time_ms")
             timestamp = _micros(msg.get("time"), 1_000_000) if time_ms is None else _micros(time_ms, 1000)
-            wanted = self._symbols
-            return [
-                (
-                    t["contract"],
-                    timestamp,
-                    [None if (r := t.get(k)) is None or r == "" else float(r) for k in _GATE_KEYS],
-                )
-                for t in result
-                if wanted is None or t["contract"] in wanted
-            ]
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise MalformedLine(f"wrong shape: {type(err).__name__} {err}") from None
+            if type(result) is list and len(result) == 1:
+                result = result[0]
+            if type(result) is dict:  # the usual case: one ticker per message
+                record = self._ticker(result, timestamp, local_us)
+                return [] if record is None else [record]
+            if type(result) is list:
+                return self._tickers(result, timestamp, local_us)
+        except _SHAPE_ERRORS as err:
+            raise _wrong_shape(err) from None
+        raise MalformedLine("wrong shape: result is neither a list nor an object")
+
+    def _tickers(self, result: list, timestamp: int, local_us: int) -> list[Record]:
+        """Several tickers in one message: all or nothing, so a bad one leaves the state untouched."""
+        saved = dict(self._values), dict(self._times)
+        try:
+            records = [self._ticker(t, timestamp, local_us) for t in result]
+        except _SHAPE_ERRORS:
+            self._values, self._times = saved
+            raise
+        return [r for r in records if r is not None]
+
+    def _ticker(self, ticker: dict, timestamp: int, local_us: int) -> Record | None:
+        symbol = ticker["contract"]
+        if type(symbol) is not str:
+            raise TypeError(f"contract {symbol!r} is not a string")
+        if self._symbols is not None and symbol not in self._symbols:
+            return None
+        old = self._values.get(symbol, _NO_VALUES)
+        try:  # fast path: every field present and numeric
+            new = self._floats(_GATE_FIELDS(ticker))
+        except _SHAPE_ERRORS:  # a field missing, null or "" keeps its previous value
+            get = ticker.get
+            new = [o if (v := get(k)) is None or v == "" else float(v) for k, o in zip(_GATE_KEYS, old)]  # noqa: B905
+        return self._commit(symbol, timestamp, new, old, local_us)
+
+    def _floats(self, fields: tuple) -> list:
+        """[None (funding_timestamp), *floats]. Parsing number strings dominates the cost, and the same
+        strings recur (unchanged rates, revisited prices), so parsed values are memoized."""
+        memo = self._memo
+        if len(memo) > _MEMO_LIMIT:
+            memo.clear()
+        new = [None]
+        for raw in fields:
+            value = memo.get(raw)
+            if value is None:
+                value = memo[raw] = float(raw)
+            new.append(value)
+        return new
 
 
 class BitfinexNormalizer(Normalizer):
@@ -217,7 +270,10 @@ class BitfinexNormalizer(Normalizer):
         symbol = msg[-1] if msg[-2] == "status" else self._channels.get(msg[0])
         if symbol is None or (self._symbols is not None and symbol not in self._symbols):
             return []
-        record = self._status(symbol, msg, status, local_us)
+        try:
+            record = self._status(symbol, msg[3], status, local_us)
+        except _SHAPE_ERRORS as err:
+            raise _wrong_shape(err) from None
         return [] if record is None else [record]
 
     def _event(self, msg: dict) -> None:
@@ -231,18 +287,26 @@ class BitfinexNormalizer(Normalizer):
         else:
             self._channels.pop(msg.get("chanId"), None)
 
-    def _status(self, symbol: str, msg: list, status: list, local_us: int) -> Record | None:
-        """Parse one status update (early 12-element arrays lack mark price and open interest)."""
+    def _status(self, symbol: str, time_ms: object, status: list, local_us: int) -> Record | None:
+        """Merge one STATUS_ARRAY (early 12-element arrays lack mark price and open interest)."""
+        if type(symbol) is not str:
+            raise TypeError(f"symbol {symbol!r} is not a string")
+        old = self._values.get(symbol, _NO_VALUES)
+        try:  # fast path, all in C: every field present and numeric
+            fields = _BFX_FIELDS(status)
+            new = [_micros(fields[0], 1000), *map(float, fields[1:])]
+        except _SHAPE_ERRORS:  # a field null or beyond a short array keeps its previous value
+            new = self._merge_slow(status, old)
+        return self._commit(symbol, _micros(time_ms, 1000), new, old, local_us)
+
+    @staticmethod
+    def _merge_slow(status: list, old: list) -> list:
         n = len(status)
-        try:
-            timestamp = _micros(msg[3], 1000)
-            funding = status[_BFX_FUNDING_TS] if n > _BFX_FUNDING_TS else None
-            funding_ts = None if funding is None else _micros(funding, 1000)
-            values = [None if i >= n or (r := status[i]) is None else float(r) for i in _BFX_INDICES]
-        except (IndexError, TypeError, ValueError) as err:
-            raise MalformedLine(f"wrong shape: {type(err).__name__} {err}") from None
-        values.insert(0, funding_ts)
-        return self._merge(symbol, timestamp, values, local_us)
+        funding = status[_BFX_FUNDING_TS] if n > _BFX_FUNDING_TS else None
+        # zip stops at the shorter: old[0] (funding_timestamp) is merged apart.
+        new = [o if i >= n or (v := status[i]) is None else float(v) for i, o in zip(_BFX_INDICES, old[1:])]  # noqa: B905
+        new.insert(0, old[0] if funding is None else _micros(funding, 1000))
+        return new
 
 
 _NORMALIZERS = {GATE: GateNormalizer, BITFINEX: BitfinexNormalizer}
@@ -272,23 +336,32 @@ def normalize_lines(
 
 
 def _normalize(normalizer: Normalizer, lines: Iterable[bytes | str], on_error: ErrorHandler):
-    feed = normalizer.feed
+    """The `normalize_lines` loop; `feed` inlined because this runs once per message."""
+    local_us, handle, loads, decode_error = (
+        normalizer._local_us,
+        normalizer._handle,
+        orjson.loads,
+        orjson.JSONDecodeError,
+    )
     for line_no, line in enumerate(lines, 1):
         if type(line) is not bytes:
             line = line.encode()
-        line = line.rstrip(b"\r\n")
-        if not line:
-            normalizer.disconnect()
-            continue
         if len(line) <= PREFIX_LEN + 1 or line[PREFIX_LEN] != 32:  # ' ' after the timestamp
-            on_error(line_no, "truncated line" if len(line) <= PREFIX_LEN + 1 else "bad timestamp prefix")
+            if not line.strip():
+                normalizer.disconnect()
+            else:
+                on_error(
+                    line_no,
+                    "truncated line" if len(line.rstrip()) <= PREFIX_LEN + 1 else "bad timestamp prefix",
+                )
             continue
         try:
-            records = feed(line[:PREFIX_LEN], line[PREFIX_LEN + 1 :])
+            # orjson ignores the trailing newline, so the message is sliced once and never stripped.
+            yield from handle(loads(line[PREFIX_LEN + 1 :]), local_us(line[:PREFIX_LEN]))
+        except decode_error as err:
+            on_error(line_no, _json_reason(err))
         except MalformedLine as err:
             on_error(line_no, str(err))
-            continue
-        yield from records
 
 
 def _log_malformed(line_no: int, reason: str) -> None:
