@@ -12,6 +12,7 @@ from pipelines.store import open_db
 
 pytest_plugins = [
     # one line per fixture module in tests/fixtures/
+    "tests.fixtures.llm",
     "tests.fixtures.smtp",
 ]
 

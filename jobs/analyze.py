@@ -1,0 +1,81 @@
+"""The `arbdb analyze` job: one `runs` row (job "analyze") around `pipelines.analyze.analyze_range`,
+and how its result is shown in the terminal."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import date, datetime
+
+import sqlite_utils
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.analyze import AnalyzeResult, analyze_range
+from pipelines.errors import ArbdbError
+from pipelines.llm_client import GatewayClient
+from pipelines.settings import Pair, Settings
+from pipelines.store import upsert
+from pipelines.timeutil import day_start, to_iso, utcnow
+
+
+def analyze_job(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    start: date,
+    end: date,
+    pairs: tuple[Pair, ...],
+    now: datetime,
+    dry_run: bool = False,
+    client: GatewayClient | None = None,
+) -> AnalyzeResult:
+    """Analyse flagged windows ending in (start, end] under a `runs` row; a dry run writes nothing."""
+    if dry_run:
+        return analyze_range(db, settings, start, end, pairs, "dry-run", now, dry_run=True)
+    run_id = f"analyze-{to_iso(now)}-{uuid.uuid4().hex[:6]}"
+    row = {
+        "run_id": run_id,
+        "job": "analyze",
+        "pair": ",".join(p.name for p in pairs),
+        "window_start": to_iso(day_start(start)),
+        "window_end": to_iso(day_start(end)),
+        "started_at": to_iso(utcnow()),
+        "status": "running",
+    }
+    upsert(db, "runs", [row])
+    try:
+        result = analyze_range(db, settings, start, end, pairs, run_id, now)
+    except Exception as err:  # recorded, then reported by the caller (one line for an ArbdbError)
+        error = str(err) if isinstance(err, ArbdbError) else f"{type(err).__name__}: {err}"
+        upsert(db, "runs", [{**row, "status": "failed", "error": error, "finished_at": to_iso(utcnow())}])
+        raise
+    counts = json.dumps(result.counts(), sort_keys=True)
+    upsert(db, "runs", [{**row, "status": "done", "counts": counts, "finished_at": to_iso(utcnow())}])
+    return result
+
+
+def print_result(console: Console, result: AnalyzeResult) -> None:
+    """Dry run: every batched prompt with its estimate. Always: the counts and the analyzer used."""
+    for i, batch in enumerate(result.batches, 1):
+        console.rule(
+            f"batch {i}: {len(batch.ids)} window(s), {batch.model}, ~{batch.prompt_tokens} prompt "
+            f"+ ~{batch.completion_tokens} completion tokens, ~${batch.cost_usd:.5f}"
+        )
+        for message in batch.messages:
+            console.print(f"[{message['role']}]", markup=False)
+            console.print(message["content"], markup=False)
+    table = Table(
+        title=f"analyze{' (dry run)' if result.dry_run else ''}: analyzer {result.analyzer} "
+        f"({result.model}), prompt {result.prompt_version}"
+    )
+    table.add_column("count")
+    table.add_column("value", justify="right")
+    for key, value in result.counts().items():
+        table.add_row(key, f"{value:.6f}" if key == "cost_usd" else str(value))
+    if result.dry_run:
+        table.add_row("batches", str(len(result.batches)))
+        table.add_row("estimated prompt tokens", str(sum(b.prompt_tokens for b in result.batches)))
+        table.add_row("estimated cost_usd", f"{sum(b.cost_usd for b in result.batches):.6f}")
+    console.print(table)
+    if result.budget_note:
+        console.print(result.budget_note, markup=False)
