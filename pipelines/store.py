@@ -102,9 +102,23 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "latency_ms": float,
             "status": str,  # ok | invalid | error | skipped
             "error": str,
+            "usage_estimated": int,  # 1 when the reply had no usage and tokens were estimated
         },
         ("id",),
         {"ts", "model", "batch_size", "status"},
+    ),
+    "llm_failures": (
+        {
+            "pair": str,
+            "window_end": str,
+            "prompt_version": str,
+            "run_id": str,
+            "model": str,
+            "reason": str,  # invalid verdict, gateway error, or "budget: ..." when skipped
+            "ts": str,
+        },
+        ("pair", "window_end", "prompt_version", "run_id"),
+        {"pair", "window_end", "prompt_version", "run_id", "reason", "ts"},
     ),
     "runs": (
         {
