@@ -180,7 +180,7 @@ def run_scheduler(config_path: Path | str) -> None:
         )
         now = utcnow()
         log.info(
-            "scheduler started on %s (lock %s); next funding_cycle %s, next cost_report %s",
+            "scheduler starting on %s (lock %s); next funding_cycle %s, next cost_report %s",
             settings.database,
             lock.lock_file,
             to_iso(next_fire_times(settings, now)[0]),

@@ -199,3 +199,25 @@ def test_a_stop_request_leaves_the_remaining_windows_for_the_next_run(db, settin
     assert run_due_windows(db, settings, at("2024-03-01T08:20")) == {"left": 2 * 21}
     assert db["runs"].count == 0
     assert funding_cycle_job(settings, now=at("2024-03-01T08:20")) == {}
+
+
+def quick_failing(settings):
+    """Settings whose Tardis endpoint is a closed loopback port, giving up after one second."""
+    tardis = settings.tardis.model_copy(
+        update={"day_timeout_seconds": 1, "endpoint": "http://127.0.0.1:9/v1"}
+    )
+    schedule = settings.schedule.model_copy(update={"catch_up_max_windows": 1})
+    return settings.model_copy(update={"tardis": tardis, "schedule": schedule})
+
+
+def test_a_failing_window_is_recorded_and_retried_on_the_next_run(db, settings):
+    settings = quick_failing(settings)
+    now = at("2024-03-01T08:20")
+    assert funding_cycle_job(settings, now=now) == {"failed": 2}  # one failure does not stop the others
+    rows = {row["run_id"]: row for row in db["runs"].rows}
+    assert set(rows) == {"funding_cycle:BTC:2024-03-01T08:00:00Z", "funding_cycle:ETH:2024-03-01T08:00:00Z"}
+    assert {row["status"] for row in rows.values()} == {"failed"}
+    assert all("Tardis" in row["error"] for row in rows.values())
+    assert len(due_windows(db, settings, now)) == 2  # still due: the next run tries them again
+    assert funding_cycle_job(settings, now=now) == {"failed": 2}
+    assert db["runs"].count == 2

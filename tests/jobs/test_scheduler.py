@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ from apscheduler.triggers.cron import CronTrigger
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobs.scheduler import build_scheduler, funding_offsets, next_fire_times
+from jobs.scheduler import build_scheduler, cost_report_run, funding_offsets, next_fire_times
 from pipelines.settings import Pair, Schedule, Settings
 
 
@@ -139,3 +140,11 @@ def test_registered_triggers_agree_with_next_fire_times(settings, config_file):
     now = at("2024-06-30T22:59:00")
     for job_id, job in jobs.items():
         assert job.trigger.get_next_fire_time(None, now) == next_fire_times(settings, now, job=job_id)[0]
+
+
+def test_the_scheduled_cost_report_keeps_a_runs_row(settings, config_file, db):
+    cost_report_run(str(config_file))
+    (row,) = db["runs"].rows_where("job = ?", ["cost_report"])
+    assert row["status"] == "done", row["error"]
+    assert row["run_id"].startswith("cost_report:") and row["finished_at"] >= row["started_at"]
+    assert json.loads(row["counts"])["status"] == "outboxed"  # no SMTP configured: kept in the outbox
