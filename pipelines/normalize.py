@@ -73,7 +73,8 @@ class Normalizer:
     exchange = ""
 
     def __init__(self, symbols: Iterable[str] | None = None) -> None:
-        self._symbols = None if symbols is None else frozenset(s.upper() for s in symbols)
+        wanted = None if symbols is None else (s.strip().upper() for s in symbols)
+        self._symbols = None if wanted is None else frozenset(s for s in wanted if s)
         self._values: dict[str, list] = {}  # symbol -> latest value fields (after funding_timestamp)
         self._times: dict[str, int] = {}  # symbol -> max exchange timestamp seen, microseconds
         self._minute_key = self._second_key = b""
@@ -87,7 +88,7 @@ class Normalizer:
         try:
             msg = orjson.loads(message)
         except orjson.JSONDecodeError as err:
-            raise MalformedLine(_json_reason(err)) from None
+            raise MalformedLine(_json_reason(err, message)) from None
         return self._handle(msg, local_us)
 
     def disconnect(self) -> None:
@@ -141,11 +142,14 @@ class Normalizer:
         return (self.exchange, symbol, timestamp, local_us, *new)
 
 
-def _json_reason(err: orjson.JSONDecodeError) -> str:
+def _json_reason(err: orjson.JSONDecodeError, message: bytes | str) -> str:
+    """Why a message is not JSON; a message cut short (also inside a string) is "truncated JSON"."""
     reason = str(err)
     if "zero-length" in reason:
         return "empty message"
-    return "truncated JSON" if "end of data" in reason else f"bad JSON ({reason})"
+    if "end of data" in reason or err.pos >= len(message.rstrip()):
+        return "truncated JSON"
+    return f"bad JSON ({reason})"
 
 
 def _minute_micros(key: bytes) -> int:
@@ -359,7 +363,7 @@ def _normalize(normalizer: Normalizer, lines: Iterable[bytes | str], on_error: E
             # orjson ignores the trailing newline, so the message is sliced once and never stripped.
             yield from handle(loads(line[PREFIX_LEN + 1 :]), local_us(line[:PREFIX_LEN]))
         except decode_error as err:
-            on_error(line_no, _json_reason(err))
+            on_error(line_no, _json_reason(err, line[PREFIX_LEN + 1 :]))
         except MalformedLine as err:
             on_error(line_no, str(err))
 
