@@ -69,6 +69,21 @@ def parse_day(value: str, name: str) -> date:
 # -- commands are added below this line, one block per stage --
 
 
+# -- normalize: raw replay lines -> derivative_ticker CSV --
+
+
+@cli.command("normalize")
+@click.option("--exchange", required=True, metavar="gate-io-futures|bitfinex-derivatives", help="Tardis id.")
+@click.option("--symbols", default=None, metavar="BTC_USDT,ETH_USDT", help="Only these (default: all).")
+@click.argument("file", required=False, default="-", metavar="[FILE|-]")
+def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:
+    """Replay-format lines (plain or gzip, stdin by default) -> derivative_ticker CSV on stdout."""
+    from pipelines.normalize import normalize_file
+
+    symbol_list = symbols.split(",") if symbols else None
+    normalize_file(exchange, file, sys.stdout, sys.stderr, symbol_list, click.get_binary_stream("stdin"))
+
+
 # -- report: nightly LLM cost report --
 
 
