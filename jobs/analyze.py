@@ -57,9 +57,10 @@ def analyze_job(
 def print_result(console: Console, result: AnalyzeResult) -> None:
     """Dry run: every batched prompt with its estimate. Always: the counts and the analyzer used."""
     for i, batch in enumerate(result.batches, 1):
-        console.rule(
-            f"batch {i}: {len(batch.ids)} window(s), {batch.model}, ~{batch.prompt_tokens} prompt "
-            f"+ ~{batch.completion_tokens} completion tokens, ~${batch.cost_usd:.5f}"
+        console.print(
+            f"--- batch {i}: {len(batch.ids)} window(s), {batch.model}, ~{batch.prompt_tokens} prompt + "
+            f"~{batch.completion_tokens} completion tokens, ~${batch.cost_usd:.5f}",
+            markup=False,
         )
         for message in batch.messages:
             console.print(f"[{message['role']}]", markup=False)

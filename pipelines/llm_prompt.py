@@ -19,13 +19,16 @@ from pipelines.llm_client import estimate_tokens
 from pipelines.llm_verdicts import ACTIONS, MAX_ALERT, RISKS
 
 # Bump when build_messages formats windows differently (the instructions are hashed as they are).
-ROW_FORMAT = "table-2"
+ROW_FORMAT = "table-3"
 # Not sent: keys and bookkeeping ...
 BOOKKEEPING = frozenset(
     {"pair", "window_start", "window_end", "flagged", "reasons", "features_hash", "run_id", "created_at"}
 )
 # ... nor data-quality counters (minutes, intervals, settled flags): `complete` and `warnings` say it.
 QUALITY_SUFFIXES = ("_minutes", "_hours", "_settled")
+# ... nor values the model can derive exactly from others sent (APR = rate x periods a year,
+# predicted = rate - forecast error, carry APR = funding diff x periods a year).
+DERIVED = frozenset({"gate_apr", "bitfinex_apr", "carry_apr", "gate_predicted", "bitfinex_predicted"})
 # Text columns worth their tokens, when present.
 TEXT_FEATURES = ("long_side", "warnings")
 # z-scores are sent as one cell listing only those at least this large: the rest are unremarkable.
@@ -36,9 +39,9 @@ CONTEXT_WINDOWS = 3
 
 SYSTEM_PROMPT = """\
 You triage funding-carry arbitrage windows between Gate.io and Bitfinex USDT perpetuals. A window is \
-one funding period of one pair. Units: *_rate, *_predicted, *_error and funding_diff are fractions \
-per period, *_apr annualised fractions, *_bps basis points; long_side is the leg to hold long; \
-complete=0 or warnings mean doubtful data; z lists rolling z-scores vs past windows with \
+one funding period of one pair. Units: *_rate, *_error and funding_diff are fractions per period, \
+*_apr annualised fractions (net = after fees), *_bps basis points; long_side is the leg to hold \
+long; complete=0 or warnings mean doubtful data; z lists rolling z-scores vs past windows with \
 |z|>={z_shown}; prev lists the pair's previous windows, oldest first.
 Reply with JSON only: {{"verdicts":[{{"id":"<window id>","risk":"{risks}","action":"{actions}",\
 "confidence":<0..1>,"rationale":"<at most 3 sentences>","alert":"<at most {alert} chars>"}}]}}
@@ -70,6 +73,7 @@ def feature_columns(df: pd.DataFrame) -> list[str]:
         c
         for c in df.columns
         if c not in BOOKKEEPING
+        and c not in DERIVED
         and not c.startswith("z_")
         and not c.endswith(QUALITY_SUFFIXES)
         and pd.api.types.is_numeric_dtype(df[c])
