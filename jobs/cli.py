@@ -69,6 +69,30 @@ def parse_day(value: str, name: str) -> date:
 # -- commands are added below this line, one block per stage --
 
 
+# -- analyze: LLM triage of flagged windows --
+
+
+@cli.command()
+@click.option("--from", "from_", required=True, metavar="DATE", help="First day, YYYY-MM-DD (UTC).")
+@click.option("--to", "to", required=True, metavar="DATE", help="Day after the last one (exclusive).")
+@click.option("--pair", default=None, metavar="BTC[,ETH]", help="Pairs to analyse (default: all configured).")
+@click.option("--dry-run", is_flag=True, help="Print the batched prompts and estimated cost; call nothing.")
+@click.pass_context
+def analyze(ctx, from_, to, pair, dry_run):
+    """Verdicts for flagged windows in [--from, --to) not analysed yet (gateway with a key, else rules)."""
+    from rich.console import Console
+
+    from jobs.analyze import analyze_job, print_result
+    from pipelines.store import open_db
+    from pipelines.timeutil import utcnow
+
+    settings = get_settings(ctx)
+    start, end = parse_day(from_, "--from"), parse_day(to, "--to")
+    result = analyze_job(open_db(settings.database), settings, start, end, settings.select_pairs(pair),
+                         utcnow(), dry_run=dry_run)
+    print_result(Console(highlight=False, soft_wrap=True), result)
+
+
 # -- normalize: raw replay lines -> derivative_ticker CSV --
 
 
