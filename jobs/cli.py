@@ -69,6 +69,37 @@ def parse_day(value: str, name: str) -> date:
 # -- commands are added below this line, one block per stage --
 
 
+# -- transform: stored windows --
+
+
+@cli.command("windows")
+@click.option("--pair", "pair_name", required=True, metavar="BTC", help="Configured pair name.")
+@click.option("--from", "from_", required=True, metavar="DATE", help="First day, YYYY-MM-DD (UTC).")
+@click.option("--to", "to", required=True, metavar="DATE", help="Day after the last one (exclusive).")
+@click.option("--flagged", is_flag=True, help="Flagged windows only.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def windows_cmd(ctx: click.Context, pair_name: str, from_: str, to: str, flagged: bool, fmt: str) -> None:
+    """Funding windows of one pair: carry, spreads, basis, z-scores, flags and data warnings."""
+    import shutil
+
+    from pipelines.store import open_db
+    from pipelines.timeutil import day_start
+    from pipelines.windows_stage import read_windows
+    from pipelines.windows_view import show_windows
+
+    settings = get_settings(ctx)
+    pair = settings.pair(pair_name)
+    start, end = day_start(parse_day(from_, "--from")), day_start(parse_day(to, "--to"))
+    if end <= start:
+        raise UsageError(f"--to {to} must be after --from {from_}")
+    windows = read_windows(open_db(settings.database), pair.name, start, end, flagged_only=flagged)
+    title = f"{pair.name} funding windows {from_} .. {to} (exclusive){', flagged only' if flagged else ''}"
+    click.echo(show_windows(windows, fmt, title, width=shutil.get_terminal_size((200, 40)).columns))
+
+
 # -- analyze: LLM triage of flagged windows --
 
 

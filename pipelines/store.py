@@ -58,14 +58,69 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
         {"exchange", "symbol", "day", "source"},
     ),
     "windows": (
-        {
+        {  # columns declared in pipelines.transform (WINDOW_COLUMNS); rates/APRs are fractions
             "pair": str,
             "window_start": str,
-            "window_end": str,
-            "complete": int,
+            "window_end": str,  # the settlement time naming the window
+            "gate_rate": float,  # settled, per Gate's own interval
+            "bitfinex_rate": float,
+            "gate_interval_hours": float,
+            "bitfinex_interval_hours": float,
+            "gate_apr": float,
+            "bitfinex_apr": float,
+            "funding_diff": float,  # Gate minus Bitfinex, per window
+            "carry_apr": float,
+            "fees_apr": float,
+            "net_carry_apr": float,  # |carry_apr| - fees_apr
+            "break_even_periods": float,
+            "long_side": str,  # gate | bitfinex
+            "short_side": str,
+            "gate_predicted": float,
+            "bitfinex_predicted": float,
+            "gate_forecast_error": float,  # settled - predicted
+            "bitfinex_forecast_error": float,
+            "mark_spread_mean_bps": float,
+            "mark_spread_min_bps": float,
+            "mark_spread_max_bps": float,
+            "mark_spread_last_bps": float,
+            "gate_basis_mean_bps": float,
+            "gate_basis_last_bps": float,
+            "bitfinex_basis_mean_bps": float,  # mark vs Bitfinex spot mid
+            "bitfinex_basis_last_bps": float,
+            "expected_minutes": int,
+            "gate_minutes": int,
+            "bitfinex_minutes": int,
+            "aligned_minutes": int,
+            "gate_longest_gap_minutes": int,
+            "bitfinex_longest_gap_minutes": int,
+            "gate_unchanged_minutes": int,
+            "bitfinex_unchanged_minutes": int,
+            "gate_settled": int,
+            "bitfinex_settled": int,
+            "gate_interval_inferred_hours": float,
+            "bitfinex_interval_inferred_hours": float,
+            "z_funding_diff": float,
+            "z_carry_apr": float,
+            "z_net_carry_apr": float,
+            "z_gate_rate": float,
+            "z_bitfinex_rate": float,
+            "z_gate_apr": float,
+            "z_bitfinex_apr": float,
+            "z_gate_forecast_error": float,
+            "z_bitfinex_forecast_error": float,
+            "z_mark_spread_mean_bps": float,
+            "z_mark_spread_min_bps": float,
+            "z_mark_spread_max_bps": float,
+            "z_mark_spread_last_bps": float,
+            "z_gate_basis_mean_bps": float,
+            "z_gate_basis_last_bps": float,
+            "z_bitfinex_basis_mean_bps": float,
+            "z_bitfinex_basis_last_bps": float,
+            "complete": int,  # 0 = stored but never flagged
+            "warnings": str,  # JSON list: missing settlement, low coverage, stale, interval mismatch
             "flagged": int,
             "reasons": str,  # JSON list of words a trader reads
-            "features_hash": str,
+            "features_hash": str,  # sha256 of rounded features + z-scores (LLM cache key)
         },
         ("pair", "window_end"),
         {"pair", "window_end", "window_start"},

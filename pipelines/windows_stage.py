@@ -1,0 +1,175 @@
+"""Transform stage: stored minutes + settlements -> `windows` rows (features, z-scores, flags).
+
+`update_windows` is the only writer of `windows`. It recomputes what changed inputs can affect: the
+features of the windows ending in (start, end], then z-scores, flags and hashes from the first of them
+through the `lookback_windows` windows after the last (a z-score looks back exactly that far, so later
+windows cannot change). Everything is written in one transaction; rerunning with the same inputs
+writes identical values.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import sqlite_utils
+
+from pipelines.columns import BITFINEX, GATE
+from pipelines.settings import Pair, Settings
+from pipelines.store import SCHEMA, transaction, upsert
+from pipelines.timeutil import series_from_iso, series_to_iso, to_iso
+from pipelines.transform import (
+    WINDOW_COLUMNS,
+    FeeParams,
+    PairParams,
+    QualityParams,
+    add_features_hash,
+    add_zscores,
+    flag_windows,
+    window_features,
+)
+from pipelines.window import windows_between
+
+log = logging.getLogger(__name__)
+JSON_COLUMNS = ("warnings", "reasons")
+
+
+def transform_params(settings: Settings, pair: Pair) -> tuple[PairParams, FeeParams, QualityParams]:
+    """The plain parameters the pure transforms take, from settings."""
+    return (
+        PairParams(
+            pair.name,
+            pair.gate_symbol,
+            pair.bitfinex_symbol,
+            pair.gate_interval_hours,
+            pair.bitfinex_interval_hours,
+        ),
+        FeeParams(settings.fees.gate_taker, settings.fees.bitfinex_taker, settings.fees.holding_periods),
+        QualityParams(settings.transform.min_coverage, settings.transform.stale_minutes),
+    )
+
+
+def update_windows(
+    db: sqlite_utils.Database, settings: Settings, pair: Pair | str, start: datetime, end: datetime
+) -> int:
+    """Compute and upsert `pair`'s windows ending in (start, end]; returns the windows written
+    (those in range plus later windows whose z-scores, flags or hash changed)."""
+    pair = settings.pair(pair) if isinstance(pair, str) else pair
+    params, fees, quality = transform_params(settings, pair)
+    windows = windows_between(start, end, pair.window_hours)
+    if not windows:
+        return 0
+    first, last = windows[0], windows[-1]
+    t = settings.transform
+    reach = timedelta(hours=pair.window_hours) * t.lookback_windows
+    minutes = read_minutes(db, pair, first.start, last.end)
+    funding = read_funding(db, pair, first.start - timedelta(hours=quality.interval_lookback_hours), last.end)
+    fresh = window_features(minutes, funding, params, fees, quality, windows)
+    before = _read_stored(db, pair.name, first.end - reach - timedelta(seconds=1), first.start)
+    after = _read_stored(db, pair.name, last.end, last.end + reach)
+    frame = pd.concat([df for df in (before, fresh, after) if not df.empty], ignore_index=True)
+    scored = add_zscores(frame, t.zscore_features, t.lookback_windows, t.min_periods)
+    scored = add_features_hash(flag_windows(scored, t.z_threshold, t.net_carry_apr_floor))
+    rows = to_rows(scored[scored["window_end"] >= pd.Timestamp(first.end)])
+    unchanged = {r["window_end"]: r for r in to_rows(after)}
+    rows = [r for r in rows if unchanged.get(r["window_end"]) != r]
+    with transaction(db):
+        upsert(db, "windows", rows)
+    log.debug("%s: %d windows written for (%s, %s]", pair.name, len(rows), to_iso(start), to_iso(end))
+    return len(rows)
+
+
+def read_windows(
+    db: sqlite_utils.Database, pair: str, start: datetime, end: datetime, flagged_only: bool = False
+) -> pd.DataFrame:
+    """Stored windows of `pair` ending in (start, end], oldest first: window_start/window_end as
+    datetime64 UTC, reasons/warnings as lists, complete/flagged as bool; WINDOW_COLUMNS order."""
+    return _read_stored(db, pair, start, end, flagged_only=flagged_only)
+
+
+def _read_stored(
+    db: sqlite_utils.Database, pair: str, start: datetime, end: datetime, flagged_only: bool = False
+) -> pd.DataFrame:
+    sql = (
+        f"SELECT {', '.join(WINDOW_COLUMNS)} FROM windows"
+        " WHERE pair = ? AND window_end > ? AND window_end <= ?"
+        + (" AND flagged = 1" if flagged_only else "")
+        + " ORDER BY window_end"
+    )
+    rows = db.execute(sql, (pair, to_iso(start), to_iso(end))).fetchall()
+    frame = pd.DataFrame(rows, columns=list(WINDOW_COLUMNS))
+    types = SCHEMA["windows"][0]
+    return frame.assign(
+        window_start=series_from_iso(frame["window_start"]),
+        window_end=series_from_iso(frame["window_end"]),
+        complete=frame["complete"].astype(bool),
+        flagged=frame["flagged"].astype(bool),
+        **{c: [json.loads(v) if v else [] for v in frame[c]] for c in JSON_COLUMNS},
+        **{c: frame[c].astype(float) for c, kind in types.items() if kind is float},
+    )
+
+
+def to_rows(windows: pd.DataFrame) -> list[dict]:
+    """`windows` table rows: ISO text timestamps, JSON text lists, SQLite-typed values, None for NaN."""
+    types = SCHEMA["windows"][0]
+    frame = windows.assign(
+        window_start=series_to_iso(windows["window_start"]), window_end=series_to_iso(windows["window_end"])
+    )
+    records = frame[list(WINDOW_COLUMNS)].to_dict("records")
+    return [{c: _cell(v, c, types[c]) for c, v in record.items()} for record in records]
+
+
+def _cell(value: object, column: str, kind: type) -> object:
+    if column in JSON_COLUMNS:
+        return json.dumps(list(value), ensure_ascii=False)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if kind is int:
+        return int(value)
+    if kind is float:
+        return float(value)
+    return str(value)
+
+
+def read_minutes(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> pd.DataFrame:
+    """Both sides' minutes with start <= ts < end: exchange, symbol, ts (datetime64 UTC), mark_price,
+    index_price (the only columns the transform uses; `pipelines.load.read_minutes` reads them all)."""
+    parts = []
+    for exchange, symbol in ((GATE, pair.gate_symbol), (BITFINEX, pair.bitfinex_symbol)):
+        rows = db.execute(
+            "SELECT ts, mark_price, index_price FROM tickers"
+            " WHERE exchange = ? AND symbol = ? AND ts >= ? AND ts < ?",
+            (exchange, symbol, to_iso(start), to_iso(end)),
+        ).fetchall()
+        ts, mark, index = zip(*rows, strict=True) if rows else ((), (), ())
+        parts.append(
+            pd.DataFrame(
+                {
+                    "exchange": exchange,
+                    "symbol": symbol,
+                    "ts": series_from_iso(pd.Series(ts, dtype=object)),
+                    "mark_price": np.array(mark, dtype=float),
+                    "index_price": np.array(index, dtype=float),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def read_funding(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> pd.DataFrame:
+    """Both sides' settlements with start < funding_time <= end, funding_time as datetime64 UTC."""
+    columns = ("exchange", "symbol", "funding_time", "rate", "predicted_rate", "interval_hours", "apr")
+    rows = db.execute(
+        f"SELECT {', '.join(columns)} FROM funding WHERE ((exchange = ? AND symbol = ?)"
+        " OR (exchange = ? AND symbol = ?)) AND funding_time > ? AND funding_time <= ? ORDER BY funding_time",
+        (GATE, pair.gate_symbol, BITFINEX, pair.bitfinex_symbol, to_iso(start), to_iso(end)),
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=list(columns))
+    return frame.assign(
+        funding_time=series_from_iso(frame["funding_time"]),
+        **{c: frame[c].astype(float) for c in ("rate", "predicted_rate", "interval_hours", "apr")},
+    )
