@@ -136,7 +136,7 @@ def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:
     from pipelines.normalize import normalize_file
 
     symbol_list = symbols.split(",") if symbols else None
-    normalize_file(exchange, file, sys.stdout, sys.stderr, symbol_list, click.get_binary_stream("stdin"))
+    normalize_file(exchange, file, sys.stdout, sys.stderr, symbol_list, sys.stdin.buffer)
 
 
 # -- report: nightly LLM cost report --
