@@ -15,27 +15,16 @@ once the next call would pass it, the remaining windows are recorded as skipped 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import pandas as pd
 import sqlite_utils
 
-from pipelines.errors import AuthError, LLMError
-from pipelines.llm_alerts import raise_alerts
-from pipelines.llm_client import GatewayClient, RequestRejected
-from pipelines.llm_ledger import (
-    COMPLETION_TOKENS_PER_WINDOW,
-    call_base,
-    call_cost,
-    record_attempts,
-    record_failures,
-    record_result,
-    spent_on_day,
-)
+from pipelines.llm_batches import GatewayRun, batches, store_verdicts, window_context
+from pipelines.llm_client import GatewayClient
+from pipelines.llm_ledger import COMPLETION_TOKENS_PER_WINDOW, call_cost
 from pipelines.llm_prompt import (
-    CONTEXT_WINDOWS,
     build_messages,
     feature_columns,
     features_hash,
@@ -44,9 +33,7 @@ from pipelines.llm_prompt import (
     window_id,
 )
 from pipelines.llm_rules import rules_verdict
-from pipelines.llm_verdicts import Verdict, parse_reply
 from pipelines.settings import Pair, Settings
-from pipelines.store import transaction, upsert
 from pipelines.timeutil import day_start, to_iso
 
 log = logging.getLogger(__name__)
@@ -113,12 +100,6 @@ class AnalyzeResult:
             f"${self.cost_usd:.4f}"
         )
         return f"{text}; {self.budget_note}" if self.budget_note else text
-
-
-class _BudgetReached(Exception):
-    def __init__(self, note: str, rows: list[dict]):
-        super().__init__(note)
-        self.note, self.rows = note, rows
 
 
 def make_client(settings: Settings, **overrides) -> GatewayClient:
@@ -193,188 +174,16 @@ def analyze_windows(
     columns = feature_columns(windows_df)
     if dry_run:
         result.batches = [
-            _estimate(settings, b, columns, _context(db, b)) for b in _batches(pending, llm.batch_size)
+            _estimate(settings, b, columns, window_context(db, b)) for b in batches(pending, llm.batch_size)
         ]
         return result
     if llm.offline:
         verdicts = [rules_verdict(r["id"], r, settings) for r in pending]
-        _store(db, settings, result, run_id, now, pending, verdicts, "rules")
+        store_verdicts(db, settings, result, run_id, now, pending, verdicts, "rules")
     elif pending:
-        _GatewayRun(db, settings, client or make_client(settings), run_id, now, result, columns).run(pending)
+        GatewayRun(db, settings, client or make_client(settings), run_id, now, result, columns).run(pending)
     log.info("analyze %s: %s", run_id, result.summary())
     return result
-
-
-class _GatewayRun:
-    """One pass over pending windows with the gateway: batching, retries, fallback, budget, ledger."""
-
-    def __init__(
-        self,
-        db,
-        settings: Settings,
-        client: GatewayClient,
-        run_id: str,
-        now: datetime,
-        result: AnalyzeResult,
-        columns: list[str],
-    ):
-        self.db, self.settings, self.llm, self.client = db, settings, settings.llm, client
-        self.run_id, self.now, self.result, self.columns = run_id, now, result, columns
-        self.models = [m for m in (self.llm.model, self.llm.fallback_model) if m]
-        self.models = list(dict.fromkeys(self.models))
-        self._started = time.monotonic()
-
-    def run(self, pending: list[dict]) -> None:
-        batches = _batches(pending, self.llm.batch_size)
-        for i, batch in enumerate(batches):
-            try:
-                self._batch(batch)
-            except _BudgetReached as stop:
-                self._skip([stop.rows, *batches[i + 1 :]], stop.note)
-                return
-
-    def _batch(self, rows: list[dict]) -> None:
-        invalid = self._ask(rows)
-        if invalid:
-            log.info("retrying %d window(s) with bad verdicts: %s", len(invalid), ", ".join(invalid))
-            still = self._ask([r for r in rows if r["id"] in invalid])
-            self._fail(rows, {i: f"invalid after retry: {why}" for i, why in still.items()}, self.llm.model)
-
-    def _ask(self, rows: list[dict]) -> dict[str, str]:
-        """One request (fallback model on gateway failure); stores good verdicts, returns the bad ones."""
-        ids = [r["id"] for r in rows]
-        messages = build_messages(rows, self.columns, _context(self.db, rows), self.llm.language)
-        errors = []
-        for model in self.models:
-            self._check_budget(model, messages, rows)
-            base = call_base(self._ts(), self.run_id, model, ids)
-            try:
-                reply = self.client.chat(model, messages, self.llm.temperature, self.llm.json_mode)
-            except (AuthError, LLMError, RequestRejected) as err:
-                attempts = getattr(err, "attempts", ())
-                record_attempts(self.db, base, attempts)
-                self.result.calls += len(attempts)
-                if isinstance(err, AuthError):
-                    raise
-                log.warning("LLM call to %s failed for %d window(s): %s", model, len(ids), err)
-                errors.append(f"{model}: {err}")
-                continue
-            record_attempts(self.db, base, reply.failed_attempts)
-            parsed = parse_reply(reply.content, ids)
-            status = "ok" if parsed.clean else "invalid"
-            cost = record_result(self.db, self.llm, base, reply, status, parsed.problems())
-            self._account(len(reply.failed_attempts) + 1, reply.prompt_tokens, reply.completion_tokens, cost)
-            _store(
-                self.db,
-                self.settings,
-                self.result,
-                self.run_id,
-                self.now,
-                rows,
-                list(parsed.valid.values()),
-                model,
-            )
-            return parsed.bad
-        self._fail(rows, {i: f"gateway: {'; '.join(errors)}" for i in ids}, self.models[-1])
-        return {}
-
-    def _check_budget(self, model: str, messages: list[dict], rows: list[dict]) -> None:
-        estimate = call_cost(
-            self.llm, model, prompt_tokens(messages), COMPLETION_TOKENS_PER_WINDOW * len(rows)
-        )
-        spent = spent_on_day(self.db, self._ts())
-        if spent + estimate > self.llm.daily_budget_usd:
-            raise _BudgetReached(
-                f"daily LLM budget ${self.llm.daily_budget_usd:.2f} reached (${spent:.4f} spent today, "
-                f"next call ~${estimate:.4f}); remaining windows skipped",
-                rows,
-            )
-
-    def _skip(self, batches: list[list[dict]], note: str) -> None:
-        log.warning("%s", note)
-        self.result.budget_note = note
-        for rows in batches:
-            if not rows:
-                continue
-            base = call_base(self._ts(), self.run_id, self.llm.model, [r["id"] for r in rows])
-            self.db["llm_calls"].insert(
-                {
-                    **base,
-                    "prompt_tokens": 0,
-                    "completion_tokens": 0,
-                    "cost_usd": 0.0,
-                    "latency_ms": 0.0,
-                    "status": "skipped",
-                    "error": note,
-                    "usage_estimated": 0,
-                }
-            )
-            record_failures(
-                self.db,
-                {(r["pair"], r["window_end"]): f"budget: {note}" for r in rows},
-                self.result.prompt_version,
-                self.run_id,
-                self.llm.model,
-                self._ts(),
-            )
-            self.result.skipped_budget += len(rows)
-
-    def _fail(self, rows: list[dict], reasons: dict[str, str], model: str) -> None:
-        if not reasons:
-            return
-        by_id = {r["id"]: r for r in rows}
-        for ident, reason in reasons.items():
-            log.warning("no verdict for %s: %s", ident, reason)
-        failures = {(by_id[i]["pair"], by_id[i]["window_end"]): why for i, why in reasons.items()}
-        record_failures(self.db, failures, self.result.prompt_version, self.run_id, model, self._ts())
-        self.result.failed += len(reasons)
-
-    def _account(self, calls: int, prompt: int, completion: int, cost: float) -> None:
-        self.result.calls += calls
-        self.result.prompt_tokens += prompt
-        self.result.completion_tokens += completion
-        self.result.cost_usd += cost
-
-    def _ts(self) -> datetime:
-        """`now` advanced by the time this pass has run: the ledger shows when each call happened."""
-        return self.now + timedelta(seconds=time.monotonic() - self._started)
-
-
-def _store(
-    db,
-    settings: Settings,
-    result: AnalyzeResult,
-    run_id: str,
-    now: datetime,
-    rows: list[dict],
-    verdicts: list[Verdict],
-    model: str,
-) -> None:
-    """Upsert `verdicts` (one transaction), count them, and raise alerts for the new ones."""
-    if not verdicts:
-        return
-    by_id = {r["id"]: r for r in rows}
-    records = [
-        {
-            "pair": by_id[v.id]["pair"],
-            "window_end": by_id[v.id]["window_end"],
-            "prompt_version": result.prompt_version,
-            "risk": v.risk,
-            "action": v.action,
-            "confidence": v.confidence,
-            "rationale": v.rationale,
-            "alert": v.alert,
-            "model": model,
-            "feature_hash": by_id[v.id]["_hash"],
-            "run_id": run_id,
-            "created_at": to_iso(now),
-        }
-        for v in verdicts
-    ]
-    with transaction(db):
-        upsert(db, "verdicts", records)
-    result.analysed += len(records)
-    result.alerts += raise_alerts(settings, db, verdicts, model, now)
 
 
 def _split_cached(db, settings: Settings, rows: list[dict]) -> tuple[list[dict], int]:
@@ -400,22 +209,11 @@ def _records(frame: pd.DataFrame) -> list[dict]:
         return []
     rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
     for row in rows:
+        if not isinstance(row["window_end"], str):  # a frame straight from the transform
+            row["window_end"] = to_iso(pd.Timestamp(row["window_end"]))
         row["id"] = window_id(row["pair"], row["window_end"])
         row["_hash"] = row.get("features_hash") or features_hash(row)
     return sorted(rows, key=lambda r: (r["window_end"], r["pair"]))
-
-
-def _context(db, rows: list[dict]) -> dict[str, list[dict]]:
-    """Each window's previous windows of the same pair (oldest first), from the `windows` table."""
-    out = {}
-    for row in rows:
-        prev = db.execute(
-            "SELECT * FROM windows WHERE pair = ? AND window_end < ? ORDER BY window_end DESC LIMIT ?",
-            [row["pair"], row["window_end"], CONTEXT_WINDOWS],
-        )
-        names = [d[0] for d in prev.description]
-        out[row["id"]] = [dict(zip(names, values, strict=True)) for values in prev.fetchall()][::-1]
-    return out
 
 
 def _estimate(settings: Settings, rows: list[dict], columns: list[str], context: dict) -> PromptBatch:
@@ -424,10 +222,6 @@ def _estimate(settings: Settings, rows: list[dict], columns: list[str], context:
     prompt, completion = prompt_tokens(messages), COMPLETION_TOKENS_PER_WINDOW * len(rows)
     cost = call_cost(llm, llm.model, prompt, completion)
     return PromptBatch([r["id"] for r in rows], llm.model, messages, prompt, completion, cost)
-
-
-def _batches(rows: list[dict], size: int) -> list[list[dict]]:
-    return [rows[i : i + size] for i in range(0, len(rows), size)]
 
 
 def _truthy(value) -> bool:

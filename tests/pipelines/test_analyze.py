@@ -351,3 +351,31 @@ def test_no_alert_email_unless_enabled(db, llm_settings):
     seed(db, cycles=5)
     analyze(db, llm_settings)
     assert not list(llm_settings.mail.outbox_dir.glob("*.eml"))
+
+
+def test_windows_from_the_real_transform_stage_are_analysed_and_cached(db, settings, llm_server):
+    from pipelines.settings import Transform
+    from pipelines.windows_stage import update_windows
+    from tests.fixtures.windows_data import store_history
+
+    transform = Transform(lookback_windows=6, min_periods=3, z_threshold=1.5, net_carry_apr_floor=0.2)
+    cfg = online_settings(settings.model_copy(update={"transform": transform}), llm_server)
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    for pair in cfg.pairs:
+        store_history(db, pair, start, 4, seed=3 if pair.name == "BTC" else 11)
+        update_windows(db, cfg, pair, start, start + timedelta(days=4))
+    flagged = db.execute("SELECT COUNT(*) FROM windows WHERE flagged = 1").fetchone()[0]
+    assert flagged > 0
+    result = analyze(db, cfg)
+    assert result.analysed == flagged == result.flagged and result.failed == 0
+    header = llm_server.requests[0]["payload"]["messages"][1]["content"].splitlines()[1]
+    assert "net_carry_apr" in header and "long_side" in header and "z" in header.split("|")
+    stored = {(v["pair"], v["window_end"]): v["feature_hash"] for v in db["verdicts"].rows}
+    hashes = dict(
+        ((p, e), h) for p, e, h in db.execute("SELECT pair, window_end, features_hash FROM windows")
+    )
+    assert all(hashes[key] == value for key, value in stored.items())  # the transform's own hash
+    llm_server.reset()
+    for pair in cfg.pairs:  # recomputing the same windows changes nothing: no call
+        update_windows(db, cfg, pair, start, start + timedelta(days=4))
+    assert analyze(db, cfg, run_id="run-2").cached == flagged and llm_server.requests == []
