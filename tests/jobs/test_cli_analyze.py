@@ -55,9 +55,8 @@ def test_with_a_key_calls_the_gateway_then_a_rerun_calls_nothing(config_file, db
     llm_server.reset()
     again = run(config_file, *RANGE, "--pair", "BTC", key=llm_server.api_key)
     assert again.exit_code == 0 and llm_server.requests == []
-    assert json.loads(list(db["runs"].rows_where("job = 'analyze'", order_by="started_at"))[-1]["counts"])[
-        "cached"
-    ] == 3
+    runs = list(db["runs"].rows_where("job = 'analyze'", order_by="started_at"))
+    assert json.loads(runs[-1]["counts"])["cached"] == 3
 
 
 def test_dry_run_prints_prompts_and_estimates_without_calling(config_file, db, llm_server):
