@@ -69,6 +69,36 @@ def parse_day(value: str, name: str) -> date:
 # -- commands are added below this line, one block per stage --
 
 
+# -- sample-server: the loopback Tardis-compatible server --
+
+
+@cli.command("sample-server")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535), help="0 = any free.")
+@click.option("--from", "from_", default="2024-03-01", show_default=True, metavar="DATE",
+              help="First day to pre-generate.")
+@click.option("--to", "to", default="2024-03-15", show_default=True, metavar="DATE",
+              help="Day after the last one (exclusive).")
+@click.option("--seed", default=7, show_default=True, type=int, help="Sample feed seed.")
+@click.option("--interval-seconds", default=1.0, show_default=True, type=click.FloatRange(0.05, 3600),
+              help="About one message per symbol this often.")
+@click.option("--api-key", default=None, help="Require this Bearer key (first day of a month stays free).")
+@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
+              help="Generated days cache [.cache/sample-tardis].")
+def sample_server_cmd(from_, to, host, port, seed, interval_seconds, api_key, data_dir) -> None:
+    """Serve generated Tardis history on loopback. First stdout line: endpoint=URL datasets_endpoint=URL."""
+    from pathlib import Path
+
+    from loopback.sample_server import run_sample_server
+
+    start, end = parse_day(from_, "--from"), parse_day(to, "--to")
+    if end <= start:
+        raise UsageError("--to must be after --from")
+    run_sample_server(host=host, port=port, start=start, end=end, seed=seed,
+                      interval_seconds=interval_seconds, api_key=api_key,
+                      data_dir=Path(data_dir) if data_dir else None)
+
+
 # -- transform: stored windows --
 
 

@@ -14,6 +14,7 @@ pytest_plugins = [
     # one line per fixture module in tests/fixtures/
     "tests.fixtures.llm",
     "tests.fixtures.smtp",
+    "tests.fixtures.tardis",
 ]
 
 SMALL_CONFIG = """

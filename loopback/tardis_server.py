@@ -1,0 +1,273 @@
+"""Run the loopback Tardis server: in a thread (tests), in a separate process (benchmarks) or in
+the foreground until SIGINT/SIGTERM (`arbdb sample-server`).
+
+    with start_in_thread(SampleFeed(interval_seconds=10)) as server:
+        replay(..., endpoint=server.url)            # http://127.0.0.1:PORT/v1
+        download_datasets(..., endpoint=server.datasets_url)
+        server.inject("429")                        # faults, see loopback/faults.py
+        server.requests                             # [(path, query, status), ...]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import shutil
+import signal
+import tempfile
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from aiohttp import web
+
+from loopback.faults import RequestRecord
+from loopback.generator import SampleFeed
+from loopback.server_state import ServerState
+from loopback.tardis_app import make_app
+from pipelines.timeutil import days as day_range
+
+log = logging.getLogger(__name__)
+
+
+def urls(host: str, port: int) -> tuple[str, str]:
+    """(replay endpoint, datasets endpoint) for a server on host:port."""
+    base = f"http://{host}:{port}/v1"
+    return base, f"{base}/datasets"
+
+
+async def _start_site(state: ServerState, host: str, port: int) -> tuple[web.AppRunner, int]:
+    runner = web.AppRunner(make_app(state), access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]
+
+
+def _data_dir(data_dir: Path | str | None) -> tuple[Path, Path | None]:
+    """The data directory to use, and the temporary one to remove at stop (if we made it)."""
+    if data_dir is not None:
+        return Path(data_dir), None
+    temp = Path(tempfile.mkdtemp(prefix="arbdb-tardis-"))
+    return temp, temp
+
+
+class TardisServerHandle:
+    """A server running in a background thread of this process."""
+
+    def __init__(self, state: ServerState, host: str, port: int, temp_dir: Path | None = None) -> None:
+        self.state = state
+        self._temp_dir = temp_dir
+        self._loop = asyncio.new_event_loop()
+        self._runner: web.AppRunner | None = None
+        self._error: BaseException | None = None
+        self.port = 0
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(host, port, ready), daemon=True)
+        self._thread.name = "tardis-loopback"
+        self._thread.start()
+        ready.wait(30)
+        if self._error is not None:
+            self.stop()
+            raise self._error
+        self.url, self.datasets_url = urls(host, self.port)
+
+    def _run(self, host: str, port: int, ready: threading.Event) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._runner, self.port = self._loop.run_until_complete(_start_site(self.state, host, port))
+        except BaseException as err:  # reported to the starting thread
+            self._error = err
+            return
+        finally:
+            ready.set()
+        self._loop.run_forever()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """Every request served so far: (path, query dict, status); clear() it freely."""
+        return self.state.requests
+
+    @property
+    def feed(self) -> SampleFeed:
+        """The feed served (its `settlements` and `dataset_csv` are the ground truth)."""
+        return self.state.feed
+
+    @property
+    def api_key(self) -> str | None:
+        """Bearer key required outside the first day of a month (None = open); settable."""
+        return self.state.api_key
+
+    @api_key.setter
+    def api_key(self, value: str | None) -> None:
+        self.state.api_key = value or None
+
+    @property
+    def available_until(self) -> datetime | None:
+        """Nothing at or after this time is served (None = no limit); settable."""
+        return self.state.available_until
+
+    @available_until.setter
+    def available_until(self, value: datetime | date | None) -> None:
+        self.state.available_until = as_utc(value)
+
+    def inject(
+        self, kind: str, count: int = 1, exchange: str | None = None, retry_after: int | None = None
+    ) -> None:
+        """Queue a fault for the next `count` requests (-1 = all); see loopback/faults.py."""
+        self.state.inject(kind, count, exchange, retry_after)
+
+    def clear_faults(self) -> None:
+        """Drop every queued fault."""
+        self.state.clear_faults()
+
+    def stop(self) -> None:
+        """Stop serving, join the thread and remove a temporary data directory. Idempotent."""
+        if self._thread.is_alive():
+            if self._runner is not None:
+                asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+        if not self._loop.is_closed() and not self._loop.is_running():
+            self._loop.close()
+        self.state.close()
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> TardisServerHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_in_thread(
+    feed: SampleFeed,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str | None = None,
+    available_until: datetime | None = None,
+    data_dir: Path | str | None = None,
+    suggested_slice_size: int = 360,
+    retry_after: int = 1,
+) -> TardisServerHandle:
+    """Serve `feed` from a background thread; days are generated on first request into `data_dir`
+    (a temporary directory removed at stop when None)."""
+    path, temp = _data_dir(data_dir)
+    state = ServerState(feed, path, api_key, as_utc(available_until), suggested_slice_size, retry_after)
+    return TardisServerHandle(state, host, port, temp)
+
+
+async def serve(state: ServerState, host: str, port: int, on_ready: Callable[[int], None]) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down cleanly. `on_ready(port)` runs once listening."""
+    runner, bound = await _start_site(state, host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        on_ready(bound)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+        state.close()
+
+
+class ProcessServerHandle:
+    """A server running in a child process (its own GIL): `url`, `datasets_url`, `stop()`."""
+
+    def __init__(self, process: multiprocessing.Process, host: str, port: int, temp_dir: Path | None) -> None:
+        self.process = process
+        self.port = port
+        self.url, self.datasets_url = urls(host, port)
+        self._temp_dir = temp_dir
+
+    def stop(self, timeout: float = 10) -> None:
+        """SIGTERM the child, wait for its clean exit (kill it after `timeout`)."""
+        if self.process.is_alive():
+            self.process.terminate()
+            self.process.join(timeout)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(timeout)
+        if self._temp_dir is not None:
+            shutil.rmtree(self._temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> ProcessServerHandle:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def as_utc(value: datetime | date | None) -> datetime | None:
+    """An aware UTC datetime (naive = UTC, a date = its midnight), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _child(feed: SampleFeed, host: str, port: int, options: dict, days: list[date], conn) -> None:
+    """Child process body: prepare `days`, serve, report the port (or the error) through `conn`."""
+    try:
+        feed.prepare_range(days, options["data_dir"])
+        state = ServerState(feed, **options)
+        asyncio.run(serve(state, host, port, lambda bound: conn.send(("ready", bound))))
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            conn.send(("error", f"{type(err).__name__}: {err}"))
+        raise
+
+
+def start_in_process(
+    feed: SampleFeed | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str | None = None,
+    available_until: datetime | None = None,
+    data_dir: Path | str | None = None,
+    prepare_days: Iterable[date] = (),
+    *,
+    from_day: date | None = None,
+    to_day: date | None = None,
+    seed: int = 7,
+    interval_seconds: float = 1.0,
+    symbols: dict[str, list[str]] | None = None,
+    suggested_slice_size: int = 360,
+    timeout: float = 900,
+) -> ProcessServerHandle:
+    """Serve a feed from a separate process (its own GIL), returning once it listens.
+
+    The feed is `feed`, or `SampleFeed(seed, interval_seconds, symbols)`. The days of
+    `prepare_days` and of [from_day, to_day) are generated in the child before it listens, so a
+    client timing its requests does not time the generation (cached in `data_dir` across runs).
+    """
+    feed = feed or SampleFeed(seed=seed, interval_seconds=interval_seconds, symbols=symbols)
+    days = list(prepare_days)
+    if from_day is not None and to_day is not None:
+        days += day_range(from_day, to_day)
+    path, temp = _data_dir(data_dir)
+    options = {
+        "data_dir": path,
+        "api_key": api_key,
+        "available_until": as_utc(available_until),
+        "suggested_slice_size": suggested_slice_size,
+    }
+    context = multiprocessing.get_context("spawn")
+    parent, child = context.Pipe(duplex=False)
+    process = context.Process(target=_child, args=(feed, host, port, options, days, child), daemon=True)
+    process.start()
+    child.close()
+    if not parent.poll(timeout):
+        ProcessServerHandle(process, host, 0, temp).stop()
+        raise TimeoutError(f"the Tardis loopback server did not start within {timeout}s")
+    kind, value = parent.recv()
+    if kind != "ready":
+        ProcessServerHandle(process, host, 0, temp).stop()
+        raise RuntimeError(f"the Tardis loopback server failed to start: {value}")
+    return ProcessServerHandle(process, host, value, temp)
