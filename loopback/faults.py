@@ -15,6 +15,7 @@ from aiohttp import web
 
 FAULT_KINDS = ("429", "500", "401", "reset", "malformed")
 RESET_STATUS = -1  # logged status of a response aborted mid-body
+RESET = web.RequestKey("reset", bool)  # marks a request whose response was aborted
 
 
 class RequestRecord(NamedTuple):
@@ -67,7 +68,7 @@ async def reset_midway(request: web.Request, body: bytes, headers: dict[str, str
     await response.prepare(request)
     await response.write(body[: len(body) // 2])
     await asyncio.sleep(0.05)  # let the partial body reach the client before the abort
-    request["reset"] = True
+    request[RESET] = True
     if request.transport is not None:
         request.transport.abort()
     return response

@@ -195,7 +195,8 @@ def _odd_gate_times(r: np.random.Generator, ts_ms: np.ndarray, seconds: np.ndarr
     safe = _away_from_boundaries(seconds)
     safe[:2] = safe[-2:] = False
     published = ts_ms.copy()
-    behind = safe & (r.random(count) < 0.0005)
+    close = np.concatenate(([False], np.diff(ts_ms) < 3000))  # only dense data can run backwards
+    behind = safe & close & (r.random(count) < 0.0005)
     idx = np.flatnonzero(behind)
     published[idx] = ts_ms[idx - 1] - r.integers(1, 200, len(idx))
     has_time_ms = ~(safe & ~behind & (r.random(count) < 0.0005))

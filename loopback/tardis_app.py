@@ -24,7 +24,7 @@ import numpy as np
 from aiohttp import web
 
 from loopback import faults
-from loopback.faults import RESET_STATUS, Fault, RequestRecord
+from loopback.faults import RESET, RESET_STATUS, Fault, RequestRecord
 from loopback.generator import SampleFeed, dataset_symbol
 from loopback.server_state import ServerState
 from pipelines.columns import REPLAY_CHANNEL
@@ -55,7 +55,7 @@ async def _record(request: web.Request, handler):
     except web.HTTPException as err:
         state.requests.append(RequestRecord(request.path, dict(request.query), err.status))
         raise
-    status = RESET_STATUS if request.get("reset") else response.status
+    status = RESET_STATUS if request.get(RESET) else response.status
     state.requests.append(RequestRecord(request.path, dict(request.query), status))
     return response
 
