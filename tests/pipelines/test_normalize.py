@@ -450,6 +450,38 @@ def test_property_gate_matches_a_plain_model(tickers):
         assert normalizer.feed(TS, gate([ticker])) == expected
 
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=8), inner, max_size=6),
+    max_leaves=20,
+)
+shaped = st.one_of(
+    json_values,
+    st.builds(lambda r, t: {"time": t, "channel": "futures.tickers", "event": "update", "result": r},
+              json_values, json_values),
+    st.builds(lambda c, v, t: [c, v, 1, t], json_values, json_values, json_values),
+    st.builds(lambda c, v, s: [c, v, 1, T0, "status", s], json_values, json_values, json_values),
+    st.builds(lambda c, k: {"event": "subscribed", "channel": "status", "chanId": c, "key": k},
+              json_values, json_values),
+)  # fmt: skip
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([GATE, BITFINEX]), st.lists(shaped, max_size=8))
+def test_property_any_json_is_records_or_malformed_never_a_crash(exchange, messages):
+    normalizer = _normalizer(exchange)
+    for message in messages:
+        try:
+            records = normalizer.feed(TS, json.dumps(message))
+        except MalformedLine:
+            continue
+        for record in records:
+            assert len(record) == len(DERIVATIVE_TICKER) and type(record[1]) is str
+    lines = [f"{TS} {json.dumps(m)}" for m in messages]
+    errs = []
+    list(normalize_lines(exchange, lines, on_error=lambda n, r: errs.append(n)))  # never raises
+
+
 # -- micro-benchmark helpers ------------------------------------------------------------------------------
 
 
