@@ -11,11 +11,13 @@ the foreground until SIGINT/SIGTERM (`arbdb sample-server`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import json
 import logging
-import multiprocessing
+import select
 import shutil
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
@@ -179,20 +181,23 @@ async def serve(state: ServerState, host: str, port: int, on_ready: Callable[[in
 class ProcessServerHandle:
     """A server running in a child process (its own GIL): `url`, `datasets_url`, `stop()`."""
 
-    def __init__(self, process: multiprocessing.Process, host: str, port: int, temp_dir: Path | None) -> None:
+    def __init__(self, process: subprocess.Popen, host: str, port: int, temp_dir: Path | None) -> None:
         self.process = process
         self.port = port
         self.url, self.datasets_url = urls(host, port)
         self._temp_dir = temp_dir
 
     def stop(self, timeout: float = 10) -> None:
-        """SIGTERM the child, wait for its clean exit (kill it after `timeout`)."""
-        if self.process.is_alive():
+        """SIGTERM the child and wait for its clean exit (kill it after `timeout`). Idempotent."""
+        if self.process.poll() is None:
             self.process.terminate()
-            self.process.join(timeout)
-            if self.process.is_alive():
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
                 self.process.kill()
-                self.process.join(timeout)
+                self.process.wait(timeout)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
         if self._temp_dir is not None:
             shutil.rmtree(self._temp_dir, ignore_errors=True)
 
@@ -210,18 +215,6 @@ def as_utc(value: datetime | date | None) -> datetime | None:
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _child(feed: SampleFeed, host: str, port: int, options: dict, days: list[date], conn) -> None:
-    """Child process body: prepare `days`, serve, report the port (or the error) through `conn`."""
-    try:
-        feed.prepare_range(days, options["data_dir"])
-        state = ServerState(feed, **options)
-        asyncio.run(serve(state, host, port, lambda bound: conn.send(("ready", bound))))
-    except BaseException as err:
-        with contextlib.suppress(OSError):
-            conn.send(("error", f"{type(err).__name__}: {err}"))
-        raise
 
 
 def start_in_process(
@@ -246,28 +239,63 @@ def start_in_process(
     The feed is `feed`, or `SampleFeed(seed, interval_seconds, symbols)`. The days of
     `prepare_days` and of [from_day, to_day) are generated in the child before it listens, so a
     client timing its requests does not time the generation (cached in `data_dir` across runs).
+    The child is a fresh interpreter (`python -m loopback.tardis_server`), so callers need no
+    `if __name__ == "__main__"` guard.
     """
     feed = feed or SampleFeed(seed=seed, interval_seconds=interval_seconds, symbols=symbols)
     days = list(prepare_days)
     if from_day is not None and to_day is not None:
         days += day_range(from_day, to_day)
     path, temp = _data_dir(data_dir)
-    options = {
-        "data_dir": path,
+    until = as_utc(available_until)
+    spec = {
+        "seed": feed.seed,
+        "interval_seconds": feed.interval_seconds,
+        "symbols": {k: list(v) for k, v in feed.symbols.items()},
+        "host": host,
+        "port": port,
         "api_key": api_key,
-        "available_until": as_utc(available_until),
+        "available_until": until.isoformat() if until else None,
+        "data_dir": str(path),
+        "days": [d.isoformat() for d in days],
         "suggested_slice_size": suggested_slice_size,
     }
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe(duplex=False)
-    process = context.Process(target=_child, args=(feed, host, port, options, days, child), daemon=True)
-    process.start()
-    child.close()
-    if not parent.poll(timeout):
-        ProcessServerHandle(process, host, 0, temp).stop()
-        raise TimeoutError(f"the Tardis loopback server did not start within {timeout}s")
-    kind, value = parent.recv()
-    if kind != "ready":
-        ProcessServerHandle(process, host, 0, temp).stop()
-        raise RuntimeError(f"the Tardis loopback server failed to start: {value}")
-    return ProcessServerHandle(process, host, value, temp)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "loopback.tardis_server", json.dumps(spec)], stdout=subprocess.PIPE, text=True
+    )
+    handle = ProcessServerHandle(process, host, 0, temp)
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    line = process.stdout.readline() if ready else ""
+    if not line.startswith("port="):
+        handle.stop()
+        reason = f"exit code {process.returncode}" if ready else f"no answer within {timeout}s"
+        raise RuntimeError(f"the Tardis loopback server did not start ({reason}; see its stderr)")
+    handle.port = int(line.removeprefix("port="))
+    handle.url, handle.datasets_url = urls(host, handle.port)
+    return handle
+
+
+def _child_main(spec_json: str) -> None:
+    """Entry point of the child process: prepare the days, serve, print `port=N` once listening."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    spec = json.loads(spec_json)
+    feed = SampleFeed(spec["seed"], spec["interval_seconds"], spec["symbols"])
+    feed.prepare_range([date.fromisoformat(d) for d in spec["days"]], spec["data_dir"])
+    until = spec["available_until"]
+    state = ServerState(
+        feed,
+        spec["data_dir"],
+        api_key=spec["api_key"],
+        available_until=datetime.fromisoformat(until) if until else None,
+        suggested_slice_size=spec["suggested_slice_size"],
+    )
+
+    def ready(bound: int) -> None:
+        sys.stdout.write(f"port={bound}\n")
+        sys.stdout.flush()
+
+    asyncio.run(serve(state, spec["host"], spec["port"], ready))
+
+
+if __name__ == "__main__":
+    _child_main(sys.argv[1])
