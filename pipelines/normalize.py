@@ -75,7 +75,7 @@ class Normalizer:
     def __init__(self, symbols: Iterable[str] | None = None) -> None:
         wanted = None if symbols is None else (s.strip().upper() for s in symbols)
         self._symbols = None if wanted is None else frozenset(s for s in wanted if s)
-        self._values: dict[str, list] = {}  # symbol -> latest value fields (after funding_timestamp)
+        self._values: dict[str, list] = {}  # symbol -> latest VALUE_FIELDS values, in that order
         self._times: dict[str, int] = {}  # symbol -> max exchange timestamp seen, microseconds
         self._minute_key = self._second_key = b""
         self._minute_us = self._second_us = 0
