@@ -99,6 +99,65 @@ def sample_server_cmd(from_, to, host, port, seed, interval_seconds, api_key, da
                       data_dir=Path(data_dir) if data_dir else None)
 
 
+# -- demo --
+
+
+@cli.command()
+@click.option("--workdir", default="data/demo", show_default=True, type=click.Path(file_okay=False),
+              help="Where the demo database, outbox and sample data go.")
+@click.option("--pairs", default="BTC,ETH", show_default=True, help="Pairs to backfill.")
+@click.option("--from", "from_", default=None, metavar="DATE", help="First day (default 2024-03-01).")
+@click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366), help="Days to backfill.")
+@click.option("--interval-seconds", default=10.0, show_default=True, type=click.FloatRange(0.05, 600),
+              help="Sample message spacing per symbol.")
+@click.pass_context
+def demo(ctx, workdir, pairs, from_, days, interval_seconds):
+    """Run the whole pipeline on generated sample data served on loopback (no keys, no network)."""
+    from pathlib import Path
+
+    from jobs.demo import demo_start, run_demo
+    from jobs.progress import console
+    from pipelines.timeutil import utcnow
+
+    now = utcnow()
+    start = parse_day(from_, "--from") if from_ else demo_start(now)
+    run_demo(get_settings(ctx), Path(workdir), pairs, start, days, interval_seconds, now, console)
+
+
+# -- normalize: raw replay lines -> derivative_ticker CSV --
+
+
+@cli.command("normalize")
+@click.option("--exchange", required=True, metavar="gate-io-futures|bitfinex-derivatives", help="Tardis id.")
+@click.option("--symbols", default=None, metavar="BTC_USDT,ETH_USDT", help="Only these (default: all).")
+@click.argument("file", required=False, default="-", metavar="[FILE|-]")
+def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:
+    """Replay-format lines (plain or gzip, stdin by default) -> derivative_ticker CSV on stdout."""
+    from pipelines.normalize import normalize_file
+
+    symbol_list = symbols.split(",") if symbols else None
+    normalize_file(exchange, file, sys.stdout, sys.stderr, symbol_list, sys.stdin.buffer)
+
+
+# -- report: nightly LLM cost report --
+
+
+@cli.command("report")
+@click.option("--date", "day", metavar="DATE", help="UTC day covered, YYYY-MM-DD [default: yesterday].")
+@click.option("--send/--dry-run", default=True, help="Send (or queue), or print the text and write nothing.")
+@click.option("--force", is_flag=True, help="Make it again even if already sent or waiting in the outbox.")
+@click.pass_context
+def report_cmd(ctx: click.Context, day: str | None, send: bool, force: bool) -> None:
+    """LLM cost report for one day and the 7 days to it, by SMTP or into the outbox."""
+    from jobs.report_job import describe, report_command
+    from pipelines.timeutil import utcnow
+
+    settings = get_settings(ctx)
+    report_date = parse_day(day, "--date") if day else None
+    result = report_command(settings, utcnow(), report_date, dry_run=not send, force=force)
+    click.echo(describe(result, settings) if send else result.text, nl=send)
+
+
 # -- transform: stored windows --
 
 
@@ -152,40 +211,6 @@ def analyze(ctx, from_, to, pair, dry_run):
     result = analyze_job(open_db(settings.database), settings, start, end, settings.select_pairs(pair),
                          utcnow(), dry_run=dry_run)
     print_result(Console(highlight=False, soft_wrap=True), result)
-
-
-# -- normalize: raw replay lines -> derivative_ticker CSV --
-
-
-@cli.command("normalize")
-@click.option("--exchange", required=True, metavar="gate-io-futures|bitfinex-derivatives", help="Tardis id.")
-@click.option("--symbols", default=None, metavar="BTC_USDT,ETH_USDT", help="Only these (default: all).")
-@click.argument("file", required=False, default="-", metavar="[FILE|-]")
-def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:
-    """Replay-format lines (plain or gzip, stdin by default) -> derivative_ticker CSV on stdout."""
-    from pipelines.normalize import normalize_file
-
-    symbol_list = symbols.split(",") if symbols else None
-    normalize_file(exchange, file, sys.stdout, sys.stderr, symbol_list, sys.stdin.buffer)
-
-
-# -- report: nightly LLM cost report --
-
-
-@cli.command("report")
-@click.option("--date", "day", metavar="DATE", help="UTC day covered, YYYY-MM-DD [default: yesterday].")
-@click.option("--send/--dry-run", default=True, help="Send (or queue), or print the text and write nothing.")
-@click.option("--force", is_flag=True, help="Make it again even if already sent or waiting in the outbox.")
-@click.pass_context
-def report_cmd(ctx: click.Context, day: str | None, send: bool, force: bool) -> None:
-    """LLM cost report for one day and the 7 days to it, by SMTP or into the outbox."""
-    from jobs.report_job import describe, report_command
-    from pipelines.timeutil import utcnow
-
-    settings = get_settings(ctx)
-    report_date = parse_day(day, "--date") if day else None
-    result = report_command(settings, utcnow(), report_date, dry_run=not send, force=force)
-    click.echo(describe(result, settings) if send else result.text, nl=send)
 
 
 @cli.command("run-scheduler")

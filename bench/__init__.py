@@ -1,0 +1,1 @@
+"""`make bench`: throughput, memory, window computation and LLM batching figures."""
