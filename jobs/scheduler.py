@@ -34,8 +34,18 @@ from pipelines.timeutil import to_iso, utcnow
 log = logging.getLogger(__name__)
 
 DAY_SECONDS = 24 * 3600
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # catch-up, a funding_cycle fire waiting for it, and the nightly report may overlap
 WORKERS = 3
+
+
+def _signals_to_main_thread() -> None:
+    """Block the stop signals in a worker thread (and the threads it starts).
+
+    Python runs signal handlers in the main thread only; if the kernel delivered SIGTERM to a busy
+    worker, the main thread would sleep on until the next fire time (hours) before noticing it.
+    """
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
 def funding_offsets(settings: Settings) -> list[int]:
@@ -116,7 +126,9 @@ def build_scheduler(settings: Settings, config_path: Path | str) -> BlockingSche
     scheduler = BlockingScheduler(
         timezone=UTC,
         jobstores={"default": MemoryJobStore()},
-        executors={"default": ThreadPoolExecutor(WORKERS)},
+        executors={
+            "default": ThreadPoolExecutor(WORKERS, pool_kwargs={"initializer": _signals_to_main_thread})
+        },
         job_defaults=options,
     )
     jobs = {"funding_cycle": funding_cycle.funding_cycle_job, "cost_report": cost_report_run}
@@ -158,7 +170,7 @@ def _install_signal_handlers(scheduler: BlockingScheduler) -> None:
         if scheduler.state != STATE_STOPPED:
             scheduler.shutdown(wait=True)
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, handle)
 
 

@@ -201,13 +201,17 @@ def test_a_stop_request_leaves_the_remaining_windows_for_the_next_run(db, settin
     assert funding_cycle_job(settings, now=at("2024-03-01T08:20")) == {}
 
 
+def one_window_each(settings, **tardis):
+    """Settings looking back one window per pair, with `tardis` settings changed."""
+    schedule = settings.schedule.model_copy(update={"catch_up_max_windows": 1})
+    return settings.model_copy(
+        update={"tardis": settings.tardis.model_copy(update=tardis), "schedule": schedule}
+    )
+
+
 def quick_failing(settings):
     """Settings whose Tardis endpoint is a closed loopback port, giving up after one second."""
-    tardis = settings.tardis.model_copy(
-        update={"day_timeout_seconds": 1, "endpoint": "http://127.0.0.1:9/v1"}
-    )
-    schedule = settings.schedule.model_copy(update={"catch_up_max_windows": 1})
-    return settings.model_copy(update={"tardis": tardis, "schedule": schedule})
+    return one_window_each(settings, day_timeout_seconds=1, endpoint="http://127.0.0.1:9/v1")
 
 
 def test_a_failing_window_is_recorded_and_retried_on_the_next_run(db, settings):
@@ -221,3 +225,21 @@ def test_a_failing_window_is_recorded_and_retried_on_the_next_run(db, settings):
     assert len(due_windows(db, settings, now)) == 2  # still due: the next run tries them again
     assert funding_cycle_job(settings, now=now) == {"failed": 2}
     assert db["runs"].count == 2
+
+
+def test_a_failed_window_succeeds_on_the_next_run_once_tardis_answers(db, settings, tardis_settings):
+    now = at("2024-03-01T08:20")
+    btc_only = {"pairs": settings.pairs[:1]}
+    assert funding_cycle_job(quick_failing(settings).model_copy(update=btc_only), now=now) == {"failed": 1}
+    run_id = "funding_cycle:BTC:2024-03-01T08:00:00Z"
+    assert db["runs"].get(run_id)["status"] == "failed"
+
+    served = one_window_each(tardis_settings).model_copy(update=btc_only)
+    assert funding_cycle_job(served, now=now) == {"done": 1}
+    row = db["runs"].get(run_id)
+    assert (row["status"], row["error"]) == ("done", None)
+    counts = json.loads(row["counts"])
+    assert counts["minutes"] > 0 and counts["windows"] >= 1
+    assert db["windows"].count >= 1
+    assert due_windows(db, served, now) == []
+    assert funding_cycle_job(served, now=now) == {}  # nothing left to do

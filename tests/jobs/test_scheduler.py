@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -148,3 +149,15 @@ def test_the_scheduled_cost_report_keeps_a_runs_row(settings, config_file, db):
     assert row["status"] == "done", row["error"]
     assert row["run_id"].startswith("cost_report:") and row["finished_at"] >= row["started_at"]
     assert json.loads(row["counts"])["status"] == "outboxed"  # no SMTP configured: kept in the outbox
+
+
+def test_worker_threads_leave_stop_signals_to_the_main_thread(settings, config_file):
+    scheduler = build_scheduler(settings, config_file)
+    executor = scheduler._lookup_executor("default")
+    executor.start(scheduler, "default")
+    try:
+        blocked = executor._pool.submit(signal.pthread_sigmask, signal.SIG_BLOCK, []).result(timeout=10)
+    finally:
+        executor.shutdown()
+    assert {signal.SIGTERM, signal.SIGINT} <= blocked
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # main thread unchanged
