@@ -121,6 +121,7 @@ def demo(ctx, workdir, pairs, from_, days, interval_seconds):
 
     now = utcnow()
     start = parse_day(from_, "--from") if from_ else demo_start(now)
+    console.width = max(console.width, 140)  # summary tables; logs of non-terminals default to 80
     run_demo(get_settings(ctx), Path(workdir), pairs, start, days, interval_seconds, now, console)
 
 

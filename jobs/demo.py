@@ -101,15 +101,15 @@ def print_summary(db: sqlite_utils.Database, settings: Settings, pairs, console:
         " WHERE funding_time >= (SELECT datetime(MAX(funding_time), '-8 hours') FROM funding) || 'Z'"
         " OR funding_time = (SELECT MAX(funding_time) FROM funding)"
         " ORDER BY funding_time DESC, symbol LIMIT 8"))))
-    window_sql = (
-        "SELECT pair, window_end, ROUND(funding_diff * 1e4, 2) AS diff_bps, ROUND(net_carry_apr * 100, 1)"
-        " AS net_carry_apr_pct, ROUND(mark_spread_mean_bps, 2) AS spread_bps,"
-        " ROUND(bitfinex_basis_mean_bps, 2) AS bfx_basis_bps, complete, flagged, reasons FROM windows"
-    )
-    console.print(_table("latest windows", _query(db, window_sql + " ORDER BY window_end DESC, pair LIMIT 6")))
-    flagged = _query(db, window_sql.replace("reasons FROM windows", "reasons, v.risk, v.action, v.model"
-                                            " FROM windows w LEFT JOIN verdicts v USING (pair, window_end)")
-                     + " WHERE flagged = 1 ORDER BY window_end DESC LIMIT 8")
+    console.print(_table("latest windows (diff = Gate - Bitfinex funding)", _query(db, (
+        "SELECT pair, window_end, ROUND(funding_diff * 1e4, 2) AS diff_bps,"
+        " ROUND(net_carry_apr * 100, 1) AS net_carry_apr_pct, ROUND(mark_spread_mean_bps, 2) AS spread_bps,"
+        " ROUND(bitfinex_basis_mean_bps, 2) AS bfx_basis_bps, complete, flagged FROM windows"
+        " ORDER BY window_end DESC, pair LIMIT 6"))))
+    flagged = _query(db, (
+        "SELECT w.pair, w.window_end, v.risk, v.action, v.model, w.reasons FROM windows w"
+        " LEFT JOIN verdicts v USING (pair, window_end) WHERE w.flagged = 1"
+        " ORDER BY w.window_end DESC LIMIT 8"))
     flagged["reasons"] = flagged["reasons"].map(lambda r: "; ".join(json.loads(r or "[]")))
     total = db.execute("SELECT COUNT(*) FROM windows WHERE flagged = 1").fetchone()[0]
     console.print(_table(f"flagged windows ({total} in all; latest 8) with verdicts", flagged))

@@ -84,7 +84,9 @@ def _http_error(err: urllib.error.HTTPError, what: str) -> Exception:
     return ExtractError(f"Tardis answered HTTP {err.code} for {what}: {detail}")
 
 
-async def _replay_into(book: MinuteBook, out: Extracted, tardis: Tardis, symbols: list[str]) -> None:
+async def _replay_into(
+    book: MinuteBook, out: Extracted, tardis: Tardis, symbols: list[str], cache_dir: Path
+) -> None:
     normalizer = make_normalizer(out.exchange, symbols)
     feed, disconnect, add = normalizer.feed, normalizer.disconnect, book.add
     messages = malformed = 0
@@ -94,7 +96,7 @@ async def _replay_into(book: MinuteBook, out: Extracted, tardis: Tardis, symbols
         out.end,
         [tardis_dev.Channel(REPLAY_CHANNEL[out.exchange], symbols)],
         api_key=tardis.api_key,
-        cache_dir=str(tardis.cache_dir),
+        cache_dir=str(cache_dir),
         endpoint=tardis.endpoint,
         timeout=tardis.timeout_seconds,
         decode_response=False,
@@ -184,8 +186,14 @@ def extract_range(
         if source == "datasets":
             _datasets_into(book, out, tardis, symbols)
         else:
-            _ensure(tardis.cache_dir)
-            asyncio.run(_with_deadline(_replay_into(book, out, tardis, symbols), tardis, what))
+            # A private slice cache per call: the client's auto-cleanup removes whole days of its cache,
+            # which must not hit another worker's warm-up slices of the same day.
+            cache_dir = Path(tempfile.mkdtemp(prefix=f"{out.exchange}-", dir=_ensure(tardis.cache_dir)))
+            try:
+                coro = _replay_into(book, out, tardis, symbols, cache_dir)
+                asyncio.run(_with_deadline(coro, tardis, what))
+            finally:
+                shutil.rmtree(cache_dir, ignore_errors=True)
     except urllib.error.HTTPError as err:
         raise _http_error(err, what) from None
     except (OSError, ValueError, aiohttp.ClientError) as err:
