@@ -11,7 +11,6 @@ are basis points; durations are minutes or hours as the column name says.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.columns import BITFINEX, GATE
-from pipelines.transform_quality import quality_features, side_minutes, window_warnings
+from pipelines.transform_quality import match_minutes, quality_features, side_minutes, window_warnings
 from pipelines.window import Window
 
 HOURS_PER_YEAR = 8760
@@ -71,6 +70,7 @@ QUALITY_COLUMNS = (
     "bitfinex_interval_inferred_hours",
 )
 WINDOW_FEATURES = FUNDING_FEATURES + PRICE_FEATURES + QUALITY_COLUMNS
+TEXT_FEATURES = ("long_side", "short_side")
 ZSCORABLE = (
     "funding_diff",
     "carry_apr",
@@ -211,6 +211,21 @@ def _median_spacing_hours(ns: np.ndarray) -> float:
     return float(np.median(np.diff(ns))) / 3.6e12 if len(ns) >= 2 else math.nan
 
 
+def _rolling_spacing_hours(t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Per window, the median spacing of the distinct sorted times t[lo..hi] (NaN below two)."""
+    spacing = np.diff(t).astype(float) / 3.6e12
+    width = int(max((hi - lo).max(initial=0), 0))
+    if not len(spacing) or not width:
+        return np.full(len(lo), np.nan)
+    cols = lo[:, None] + np.arange(width)  # spacing k lies between t[k] and t[k + 1]
+    inside = cols < hi[:, None]
+    values = np.where(inside, spacing[cols.clip(0, len(spacing) - 1)], np.nan)
+    has = inside.any(axis=1)
+    out = np.full(len(lo), np.nan)
+    out[has] = np.nanmedian(values[has], axis=1)
+    return out
+
+
 def settlements(
     funding: pd.DataFrame, exchange: str, symbol: str, grid: pd.DataFrame, lookback_hours: float
 ) -> pd.DataFrame:
@@ -232,7 +247,7 @@ def settlements(
         return np.where(ok, values[take], np.nan) if len(t) else np.full(len(ends), np.nan)
 
     lo = np.searchsorted(t, ends - int(lookback_hours * 3.6e12), side="right")
-    inferred = [_median_spacing_hours(t[a : b + 1]) for a, b in zip(lo, i, strict=True)]
+    inferred = _rolling_spacing_hours(t, lo, i)
     return pd.DataFrame(
         {
             "rate": pick("rate"),
@@ -297,10 +312,12 @@ def price_features(gate: pd.DataFrame, bitfinex: pd.DataFrame, n: int) -> pd.Dat
     `gate`/`bitfinex` are `side_minutes` frames (m, w, mark, index), sorted by minute; `last` is the
     value in the window's latest minute that has one.
     """
-    marks = gate.loc[gate["mark"].notna(), ["m", "w", "mark"]]
-    both = marks.merge(bitfinex.loc[bitfinex["mark"].notna(), ["m", "mark"]], on="m", suffixes=("_g", "_b"))
-    spread = _finite((both["mark_g"] - both["mark_b"]) / both["mark_b"] * 1e4)
-    by = spread.groupby(both["w"].to_numpy())
+    g = gate.loc[gate["mark"].notna()]
+    b = bitfinex.loc[bitfinex["mark"].notna()]
+    gi, bi = match_minutes(g["m"].to_numpy(), b["m"].to_numpy())
+    g_mark, b_mark = g["mark"].to_numpy()[gi], b["mark"].to_numpy()[bi]
+    spread = _finite(pd.Series((g_mark - b_mark) / b_mark * 1e4))
+    by = spread.groupby(g["w"].to_numpy()[gi])
     out = {
         "mark_spread_mean_bps": by.mean(),
         "mark_spread_min_bps": by.min(),
@@ -400,24 +417,19 @@ def flag_windows(windows: pd.DataFrame, threshold: float, net_carry_apr_floor: f
 
 
 def add_features_hash(windows: pd.DataFrame) -> pd.DataFrame:
-    """Set `features_hash`: sha256 of WINDOW_FEATURES and Z_COLUMNS, floats rounded to 10 significant
+    """Set `features_hash`: sha256 of WINDOW_FEATURES and Z_COLUMNS, numbers rounded to 10 significant
     digits (the LLM cache key: equal numbers give equal hashes, whatever their float noise)."""
     cols = [c for c in WINDOW_FEATURES + Z_COLUMNS if c in windows.columns]
-    digests = [
-        hashlib.sha256(json.dumps([_plain(v) for v in row], separators=(",", ":")).encode()).hexdigest()
-        for row in windows[cols].itertuples(index=False, name=None)
-    ]
+    texts = [_hash_text(windows[c], c in TEXT_FEATURES) for c in cols]
+    digests = [hashlib.sha256("|".join(parts).encode()).hexdigest() for parts in zip(*texts, strict=True)]
     return windows.assign(features_hash=digests)
 
 
-def _plain(value: object) -> object:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, bool | np.bool_ | int | np.integer):
-        return int(value)
-    if isinstance(value, float):
-        return float(f"{value:.10g}")
-    return str(value)
+def _hash_text(values: pd.Series, text: bool) -> list[str]:
+    if text:
+        return [v if isinstance(v, str) else "-" for v in values]
+    numbers = values.astype(float).to_numpy() + 0.0  # bool/int/None alike; -0.0 -> 0.0
+    return [f"{v:.10g}" for v in numbers.tolist()]
 
 
 def _ns(times: pd.Series) -> np.ndarray:

@@ -38,8 +38,17 @@ def side_minutes(minutes: pd.DataFrame, exchange: str, symbol: str, grid: pd.Dat
             "index": rows["index_price"].to_numpy(dtype=float, na_value=np.nan),
         }
     )[inside]
-    frame = frame.sort_values("m", kind="stable").drop_duplicates("m", keep="last")
+    if not (np.diff(frame["m"].to_numpy()) > 0).all():  # the store hands them sorted and distinct
+        frame = frame.sort_values("m", kind="stable").drop_duplicates("m", keep="last")
     return frame.reset_index(drop=True)
+
+
+def match_minutes(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in `left` and in `right` (each sorted and distinct) of the minutes both hold."""
+    j = np.searchsorted(right, left)
+    hit = j < len(right)
+    hit[hit] = right[j[hit]] == left[hit]
+    return np.flatnonzero(hit), j[hit]
 
 
 def quality_features(sides: dict[str, pd.DataFrame], grid: pd.DataFrame) -> pd.DataFrame:
@@ -52,7 +61,8 @@ def quality_features(sides: dict[str, pd.DataFrame], grid: pd.DataFrame) -> pd.D
     starts, ends = _epoch_minutes(grid["window_start"]), _epoch_minutes(grid["window_end"])
     n = len(grid)
     gate, bitfinex = sides["gate"], sides["bitfinex"]
-    aligned = np.intersect1d(gate.loc[gate["mark"].notna(), "m"], bitfinex.loc[bitfinex["mark"].notna(), "m"])
+    gate_m = gate.loc[gate["mark"].notna(), "m"].to_numpy()
+    aligned = gate_m[match_minutes(gate_m, bitfinex.loc[bitfinex["mark"].notna(), "m"].to_numpy())[0]]
     out = {
         "expected_minutes": ends - starts,
         "aligned_minutes": np.bincount(np.searchsorted(starts, aligned, side="right") - 1, minlength=n),

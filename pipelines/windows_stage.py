@@ -116,48 +116,45 @@ def _read_stored(
 def to_rows(windows: pd.DataFrame) -> list[dict]:
     """`windows` table rows: ISO text timestamps, JSON text lists, SQLite-typed values, None for NaN."""
     types = SCHEMA["windows"][0]
-    frame = windows.assign(
-        window_start=series_to_iso(windows["window_start"]), window_end=series_to_iso(windows["window_end"])
-    )
-    records = frame[list(WINDOW_COLUMNS)].to_dict("records")
-    return [{c: _cell(v, c, types[c]) for c, v in record.items()} for record in records]
+    columns = {c: _column(windows[c], c, types[c]) for c in WINDOW_COLUMNS}
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 
-def _cell(value: object, column: str, kind: type) -> object:
+def _column(values: pd.Series, column: str, kind: type) -> list:
+    if column in ("window_start", "window_end"):
+        return series_to_iso(values).tolist()
     if column in JSON_COLUMNS:
-        return json.dumps(list(value), ensure_ascii=False)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if kind is int:
-        return int(value)
-    if kind is float:
-        return float(value)
-    return str(value)
+        return [json.dumps(list(v), ensure_ascii=False) for v in values]
+    if kind is str:
+        return [v if isinstance(v, str) else None for v in values]
+    numbers = values.astype(float).to_numpy().tolist()  # bool, int, None and NaN alike
+    cast = int if kind is int else float
+    return [None if math.isnan(v) else cast(v) for v in numbers]
 
 
 def read_minutes(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> pd.DataFrame:
     """Both sides' minutes with start <= ts < end: exchange, symbol, ts (datetime64 UTC), mark_price,
     index_price (the only columns the transform uses; `pipelines.load.read_minutes` reads them all)."""
-    parts = []
-    for exchange, symbol in ((GATE, pair.gate_symbol), (BITFINEX, pair.bitfinex_symbol)):
-        rows = db.execute(
+    sides = ((GATE, pair.gate_symbol), (BITFINEX, pair.bitfinex_symbol))
+    parts = [
+        db.execute(
             "SELECT ts, mark_price, index_price FROM tickers"
-            " WHERE exchange = ? AND symbol = ? AND ts >= ? AND ts < ?",
+            " WHERE exchange = ? AND symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
             (exchange, symbol, to_iso(start), to_iso(end)),
         ).fetchall()
-        ts, mark, index = zip(*rows, strict=True) if rows else ((), (), ())
-        parts.append(
-            pd.DataFrame(
-                {
-                    "exchange": exchange,
-                    "symbol": symbol,
-                    "ts": series_from_iso(pd.Series(ts, dtype=object)),
-                    "mark_price": np.array(mark, dtype=float),
-                    "index_price": np.array(index, dtype=float),
-                }
-            )
-        )
-    return pd.concat(parts, ignore_index=True)
+        for exchange, symbol in sides
+    ]
+    cells = np.array(parts[0] + parts[1], dtype=object).reshape(-1, 3)  # one 2-D array: fast to split
+    codes = np.repeat([0, 1], [len(p) for p in parts])  # categorical sides: cheap to filter
+    return pd.DataFrame(
+        {
+            "exchange": pd.Categorical.from_codes(codes, [e for e, _ in sides]),
+            "symbol": pd.Categorical.from_codes(codes, [s for _, s in sides]),
+            "ts": series_from_iso(pd.Series(cells[:, 0], dtype=object)),
+            "mark_price": cells[:, 1].astype(float),  # NULL -> NaN
+            "index_price": cells[:, 2].astype(float),
+        }
+    )
 
 
 def read_funding(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> pd.DataFrame:
