@@ -151,7 +151,8 @@ def format_table(status: dict) -> str:
             )
     lines += ["", "next fire times:"]
     lines += [f"  {job:<14} {when}" for job, when in status["next_fire_times"].items()]
-    lines += ["", "rows:"] + [f"  {table:<10} {count:>10,}" for table, count in status["rows"].items()]
+    width = max(map(len, status["rows"]), default=0)
+    lines += ["", "rows:"] + [f"  {table:<{width}} {count:>10,}" for table, count in status["rows"].items()]
     llm, outbox = status["llm"], status["outbox"]
     lines += [
         "",

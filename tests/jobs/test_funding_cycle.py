@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
@@ -243,3 +244,13 @@ def test_a_failed_window_succeeds_on_the_next_run_once_tardis_answers(db, settin
     assert db["windows"].count >= 1
     assert due_windows(db, served, now) == []
     assert funding_cycle_job(served, now=now) == {}  # nothing left to do
+
+
+def test_overlapping_cycles_run_one_after_the_other(db, settings, tardis_settings):
+    # The start-up catch-up and a scheduled fire can overlap; the second must see the first's work.
+    served = one_window_each(tardis_settings).model_copy(update={"pairs": settings.pairs[:1]})
+    now = at("2024-03-01T08:20")
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: funding_cycle_job(served, now=now), range(2)))
+    assert sorted(results, key=len) == [{}, {"done": 1}]
+    assert [row["status"] for row in db["runs"].rows] == ["done"]
