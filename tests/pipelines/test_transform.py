@@ -400,3 +400,15 @@ def test_a_window_contains_exactly_its_minutes(offsets, interval, shift):
         assert row.gate_minutes == counts.get(row.window_end.to_pydatetime(), 0)
         assert row.window_start <= row.window_end - timedelta(hours=interval)
     assert df["gate_minutes"].sum() == sum(T0 <= t < T0 + 72 * H for t in ts)
+
+
+@settings(max_examples=40, deadline=None)
+@given(hours=st.sets(st.integers(-96, 24), max_size=30))
+def test_window_interval_inference_matches_infer_interval_hours(hours):
+    funding = pd.concat([settle(GATE, sorted(hours), 0.0001), history(BITFINEX, 0.0001)])
+    windows = windows_between(T0.to_pydatetime(), (T0 + 24 * H).to_pydatetime(), 8)
+    df = features(funding=funding, windows=windows)
+    for row in df.itertuples():
+        recent = [T0 + h * H for h in hours if row.window_end - 72 * H < T0 + h * H <= row.window_end]
+        expected = infer_interval_hours(recent)
+        assert row.gate_interval_inferred_hours == pytest.approx(expected, nan_ok=True)
