@@ -154,9 +154,28 @@ def run_due_windows(db: sqlite_utils.Database, settings: Settings, now: datetime
             "window_start": to_iso(window.start),
             "window_end": to_iso(window.end),
         }
-        work = partial(run_window, settings, db, pair, window, run_id=run_id, now=now)
+        work = partial(run_window, settings, db, pair, window, run_id=run_id, now=now, llm=False)
         tally[record_run(db, row, work)] += 1
+    if tally["done"] and not _stop.is_set():
+        tally[f"analyze_{analyze_recent(db, settings, now)}"] += 1
     return dict(tally)
+
+
+def analyze_recent(db: sqlite_utils.Database, settings: Settings, now: datetime) -> str:
+    """One batched LLM pass over the flagged windows of the catch-up horizon, all pairs together.
+
+    Batching across pairs and windows is what keeps calls per cycle low; windows analysed before
+    (same features, same prompt) are cached and cost nothing, and ones whose analysis failed or was
+    skipped for budget are picked up again here on the next cycle.
+    """
+    from pipelines.analyze import analyze_range
+
+    hours = max(p.window_hours for p in settings.pairs)
+    start = now - timedelta(hours=hours * (max(1, settings.schedule.catch_up_max_windows) + 1))
+    run_id = f"analyze:{to_iso(now)}"
+    row = {"run_id": run_id, "job": "analyze", "pair": ",".join(p.name for p in settings.pairs),
+           "window_start": to_iso(start), "window_end": to_iso(now)}
+    return record_run(db, row, lambda: analyze_range(db, settings, start, now, None, run_id, now).counts())
 
 
 def funding_cycle_job(settings: Settings | Path | str, now: datetime | None = None) -> dict[str, int]:

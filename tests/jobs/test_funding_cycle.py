@@ -236,7 +236,7 @@ def test_a_failed_window_succeeds_on_the_next_run_once_tardis_answers(db, settin
     assert db["runs"].get(run_id)["status"] == "failed"
 
     served = one_window_each(tardis_settings).model_copy(update=btc_only)
-    assert funding_cycle_job(served, now=now) == {"done": 1}
+    assert funding_cycle_job(served, now=now) == {"done": 1, "analyze_done": 1}
     row = db["runs"].get(run_id)
     assert (row["status"], row["error"]) == ("done", None)
     counts = json.loads(row["counts"])
@@ -252,5 +252,5 @@ def test_overlapping_cycles_run_one_after_the_other(db, settings, tardis_setting
     now = at("2024-03-01T08:20")
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: funding_cycle_job(served, now=now), range(2)))
-    assert sorted(results, key=len) == [{}, {"done": 1}]
-    assert [row["status"] for row in db["runs"].rows] == ["done"]
+    assert sorted(results, key=len) == [{}, {"done": 1, "analyze_done": 1}]
+    assert [(row["job"], row["status"]) for row in db["runs"].rows] == [("funding_cycle", "done"), ("analyze", "done")]
