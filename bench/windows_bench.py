@@ -25,7 +25,7 @@ from pipelines.columns import BITFINEX, GATE
 from pipelines.settings import Settings, settings_from_mapping
 from pipelines.store import open_db, transaction
 from pipelines.timeutil import series_to_iso
-from pipelines.windows_stage import read_minutes, update_windows
+from pipelines.windows_stage import read_minutes, update_pairs
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 NAMES = ("BTC", "ETH", "SOL", "DOGE", "XRP", "ADA", "LINK", "AVAX")
@@ -83,7 +83,7 @@ def write_history(db, settings: Settings, days: int, seed: int = 7) -> int:
 
 def _update_all(db, settings: Settings, start: datetime, end: datetime) -> tuple[float, int]:
     began = time.perf_counter()
-    count = sum(update_windows(db, settings, pair, start, end) for pair in settings.pairs)
+    count = update_pairs(db, settings, settings.pairs, start, end)
     return time.perf_counter() - began, count
 
 

@@ -75,16 +75,37 @@ def parse_day(value: str, name: str) -> date:
 @cli.command("sample-server")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=0, show_default=True, type=click.IntRange(0, 65535), help="0 = any free.")
-@click.option("--from", "from_", default="2024-03-01", show_default=True, metavar="DATE",
-              help="First day to pre-generate.")
-@click.option("--to", "to", default="2024-03-15", show_default=True, metavar="DATE",
-              help="Day after the last one (exclusive).")
+@click.option(
+    "--from",
+    "from_",
+    default="2024-03-01",
+    show_default=True,
+    metavar="DATE",
+    help="First day to pre-generate.",
+)
+@click.option(
+    "--to",
+    "to",
+    default="2024-03-15",
+    show_default=True,
+    metavar="DATE",
+    help="Day after the last one (exclusive).",
+)
 @click.option("--seed", default=7, show_default=True, type=int, help="Sample feed seed.")
-@click.option("--interval-seconds", default=1.0, show_default=True, type=click.FloatRange(0.05, 3600),
-              help="About one message per symbol this often.")
+@click.option(
+    "--interval-seconds",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(0.05, 3600),
+    help="About one message per symbol this often.",
+)
 @click.option("--api-key", default=None, help="Require this Bearer key (first day of a month stays free).")
-@click.option("--data-dir", default=None, type=click.Path(file_okay=False),
-              help="Generated days cache [.cache/sample-tardis].")
+@click.option(
+    "--data-dir",
+    default=None,
+    type=click.Path(file_okay=False),
+    help="Generated days cache [.cache/sample-tardis].",
+)
 def sample_server_cmd(from_, to, host, port, seed, interval_seconds, api_key, data_dir) -> None:
     """Serve generated Tardis history on loopback. First stdout line: endpoint=URL datasets_endpoint=URL."""
     from pathlib import Path
@@ -94,22 +115,39 @@ def sample_server_cmd(from_, to, host, port, seed, interval_seconds, api_key, da
     start, end = parse_day(from_, "--from"), parse_day(to, "--to")
     if end <= start:
         raise UsageError("--to must be after --from")
-    run_sample_server(host=host, port=port, start=start, end=end, seed=seed,
-                      interval_seconds=interval_seconds, api_key=api_key,
-                      data_dir=Path(data_dir) if data_dir else None)
+    run_sample_server(
+        host=host,
+        port=port,
+        start=start,
+        end=end,
+        seed=seed,
+        interval_seconds=interval_seconds,
+        api_key=api_key,
+        data_dir=Path(data_dir) if data_dir else None,
+    )
 
 
 # -- demo --
 
 
 @cli.command()
-@click.option("--workdir", default="data/demo", show_default=True, type=click.Path(file_okay=False),
-              help="Where the demo database, outbox and sample data go.")
+@click.option(
+    "--workdir",
+    default="data/demo",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the demo database, outbox and sample data go.",
+)
 @click.option("--pairs", default="BTC,ETH", show_default=True, help="Pairs to backfill.")
 @click.option("--from", "from_", default=None, metavar="DATE", help="First day (default 2024-03-01).")
 @click.option("--days", default=14, show_default=True, type=click.IntRange(1, 366), help="Days to backfill.")
-@click.option("--interval-seconds", default=10.0, show_default=True, type=click.FloatRange(0.05, 600),
-              help="Sample message spacing per symbol.")
+@click.option(
+    "--interval-seconds",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(0.05, 600),
+    help="Sample message spacing per symbol.",
+)
 @click.pass_context
 def demo(ctx, workdir, pairs, from_, days, interval_seconds):
     """Run the whole pipeline on generated sample data served on loopback (no keys, no network)."""
@@ -209,8 +247,15 @@ def analyze(ctx, from_, to, pair, dry_run):
 
     settings = get_settings(ctx)
     start, end = parse_day(from_, "--from"), parse_day(to, "--to")
-    result = analyze_job(open_db(settings.database), settings, start, end, settings.select_pairs(pair),
-                         utcnow(), dry_run=dry_run)
+    result = analyze_job(
+        open_db(settings.database),
+        settings,
+        start,
+        end,
+        settings.select_pairs(pair),
+        utcnow(),
+        dry_run=dry_run,
+    )
     print_result(Console(highlight=False, soft_wrap=True), result)
 
 
@@ -243,8 +288,12 @@ def status_cmd(ctx: click.Context, fmt: str) -> None:
 @click.option("--from", "from_", required=True, metavar="DATE", help="First day, YYYY-MM-DD (UTC).")
 @click.option("--to", "to", required=True, metavar="DATE", help="Day after the last one (exclusive).")
 @click.option("--pairs", default=None, metavar="BTC,ETH", help="Pairs to load (default: all configured).")
-@click.option("--source", type=click.Choice(["replay", "datasets"]), default=None,
-              help="Tardis source (default: tardis.source in config).")
+@click.option(
+    "--source",
+    type=click.Choice(["replay", "datasets"]),
+    default=None,
+    help="Tardis source (default: tardis.source in config).",
+)
 @click.option("--no-llm", is_flag=True, help="Skip the LLM stage (windows are still computed).")
 @click.pass_context
 def backfill(ctx, from_, to, pairs, source, no_llm):
@@ -259,8 +308,17 @@ def backfill(ctx, from_, to, pairs, source, no_llm):
     selected = settings.select_pairs(pairs)
     db = open_db(settings.database)
     with backfill_bar() as update:
-        result = run_backfill(db, settings, start, end, pairs=selected, source=source or settings.tardis.source,
-                              llm=not no_llm, now=utcnow(), on_progress=update)
+        result = run_backfill(
+            db,
+            settings,
+            start,
+            end,
+            pairs=selected,
+            source=source or settings.tardis.source,
+            llm=not no_llm,
+            now=utcnow(),
+            on_progress=update,
+        )
     c = result.counts
     console.print(
         f"backfill {start}..{end} (exclusive) {','.join(p.name for p in selected)}: "

@@ -44,34 +44,60 @@ def demo_settings(base: Settings, workdir: Path, endpoint: str, datasets_endpoin
     return base.model_copy(update={"database": workdir / "arbdb.db", "tardis": tardis, "mail": mail})
 
 
-def run_demo(base: Settings, workdir: Path, pairs: str, start: date, days: int, interval_seconds: float,
-             now: datetime, console: Console) -> None:
+def run_demo(
+    base: Settings,
+    workdir: Path,
+    pairs: str,
+    start: date,
+    days: int,
+    interval_seconds: float,
+    now: datetime,
+    console: Console,
+) -> None:
     """Serve sample data on loopback, backfill it, and print what landed in each table."""
     from loopback.tardis_server import start_in_process
 
     end = start + timedelta(days=days)
     workdir.mkdir(parents=True, exist_ok=True)
-    console.print(f"[bold]arbdb demo[/]: sample Tardis server on loopback, {start}..{end} (exclusive), "
-                  f"one message per {interval_seconds:g} s per symbol")
-    with start_in_process(from_day=start, to_day=end, interval_seconds=interval_seconds,
-                          data_dir=workdir / "sample-data") as server:
+    console.print(
+        f"[bold]arbdb demo[/]: sample Tardis server on loopback, {start}..{end} (exclusive), "
+        f"one message per {interval_seconds:g} s per symbol"
+    )
+    with start_in_process(
+        from_day=start, to_day=end, interval_seconds=interval_seconds, data_dir=workdir / "sample-data"
+    ) as server:
         settings = demo_settings(base, workdir, server.url, server.datasets_url)
         selected = settings.select_pairs(pairs)
         db = open_db(settings.database)
         with backfill_bar() as update:
-            result = backfill(db, settings, start, end, pairs=selected, source="replay", llm=True, now=now,
-                              on_progress=update)
+            result = backfill(
+                db,
+                settings,
+                start,
+                end,
+                pairs=selected,
+                source="replay",
+                llm=True,
+                now=now,
+                on_progress=update,
+            )
     counts = result.counts
     console.print(
         f"backfill: {counts['days_loaded']} exchange-days loaded ({counts['days_skipped']} already done), "
         f"{counts['messages']:,} messages, {counts['malformed']} malformed skipped; "
         f"analyzer: {counts.get('analyzer', '?')} ({counts.get('model', '?')})"
     )
-    report = run_report(db, settings, end - timedelta(days=1), now=datetime.combine(end, datetime.min.time(),
-                                                                                       tzinfo=now.tzinfo))
+    report = run_report(
+        db,
+        settings,
+        end - timedelta(days=1),
+        now=datetime.combine(end, datetime.min.time(), tzinfo=now.tzinfo),
+    )
     print_summary(db, settings, selected, console)
-    console.print(f"cost report for {report.report_date}: {report.status}"
-                  f" -> {settings.mail.outbox_dir} ({report.subject})")
+    console.print(
+        f"cost report for {report.report_date}: {report.status}"
+        f" -> {settings.mail.outbox_dir} ({report.subject})"
+    )
     console.print(f"database: {settings.database}  (sqlite3 {settings.database} '.tables')")
 
 
@@ -92,33 +118,78 @@ def print_summary(db: sqlite_utils.Database, settings: Settings, pairs, console:
     """Rows per table, range covered, recent settlements, latest and flagged windows, verdicts."""
     counts = pd.DataFrame({"table": list(SCHEMA), "rows": [db[t].count for t in SCHEMA]})
     console.print(_table("rows per table", counts))
-    console.print(_table("range covered (UTC)", _query(db, (
-        "SELECT exchange, symbol, MIN(ts) AS first_minute, MAX(ts) AS last_minute, COUNT(*) AS minutes"
-        " FROM tickers GROUP BY exchange, symbol ORDER BY symbol"))))
-    console.print(_table("recent settlements (rate % per period, APR %)", _query(db, (
-        "SELECT exchange, symbol, funding_time, ROUND(rate * 100, 4) AS rate_pct,"
-        " ROUND(predicted_rate * 100, 4) AS predicted_pct, ROUND(apr * 100, 2) AS apr_pct FROM funding"
-        " WHERE funding_time >= (SELECT datetime(MAX(funding_time), '-8 hours') FROM funding) || 'Z'"
-        " OR funding_time = (SELECT MAX(funding_time) FROM funding)"
-        " ORDER BY funding_time DESC, symbol LIMIT 8"))))
-    console.print(_table("latest windows (diff = Gate - Bitfinex funding)", _query(db, (
-        "SELECT pair, window_end, ROUND(funding_diff * 1e4, 2) AS diff_bps,"
-        " ROUND(net_carry_apr * 100, 1) AS net_carry_apr_pct, ROUND(mark_spread_mean_bps, 2) AS spread_bps,"
-        " ROUND(bitfinex_basis_mean_bps, 2) AS bfx_basis_bps, complete, flagged FROM windows"
-        " ORDER BY window_end DESC, pair LIMIT 6"))))
-    flagged = _query(db, (
-        "SELECT w.pair, w.window_end, v.risk, v.action, v.model, w.reasons FROM windows w"
-        " LEFT JOIN verdicts v USING (pair, window_end) WHERE w.flagged = 1"
-        " ORDER BY w.window_end DESC LIMIT 8"))
+    console.print(
+        _table(
+            "range covered (UTC)",
+            _query(
+                db,
+                (
+                    "SELECT exchange, symbol, MIN(ts) AS first_minute, MAX(ts) AS last_minute,"
+                    " COUNT(*) AS minutes FROM tickers GROUP BY exchange, symbol ORDER BY symbol"
+                ),
+            ),
+        )
+    )
+    console.print(
+        _table(
+            "recent settlements (rate % per period, APR %)",
+            _query(
+                db,
+                (
+                    "SELECT exchange, symbol, funding_time, ROUND(rate * 100, 4) AS rate_pct,"
+                    " ROUND(predicted_rate * 100, 4) AS predicted_pct, ROUND(apr * 100, 2) AS apr_pct"
+                    " FROM funding WHERE funding_time >="
+                    " (SELECT datetime(MAX(funding_time), '-8 hours') FROM funding) || 'Z'"
+                    " OR funding_time = (SELECT MAX(funding_time) FROM funding)"
+                    " ORDER BY funding_time DESC, symbol LIMIT 8"
+                ),
+            ),
+        )
+    )
+    console.print(
+        _table(
+            "latest windows (diff = Gate - Bitfinex funding)",
+            _query(
+                db,
+                (
+                    "SELECT pair, window_end, ROUND(funding_diff * 1e4, 2) AS diff_bps,"
+                    " ROUND(net_carry_apr * 100, 1) AS net_carry_apr_pct,"
+                    " ROUND(mark_spread_mean_bps, 2) AS spread_bps,"
+                    " ROUND(bitfinex_basis_mean_bps, 2) AS bfx_basis_bps, complete, flagged FROM windows"
+                    " ORDER BY window_end DESC, pair LIMIT 6"
+                ),
+            ),
+        )
+    )
+    flagged = _query(
+        db,
+        (
+            "SELECT w.pair, w.window_end, v.risk, v.action, v.model, w.reasons FROM windows w"
+            " LEFT JOIN verdicts v USING (pair, window_end) WHERE w.flagged = 1"
+            " ORDER BY w.window_end DESC LIMIT 8"
+        ),
+    )
     flagged["reasons"] = flagged["reasons"].map(lambda r: "; ".join(json.loads(r or "[]")))
     total = db.execute("SELECT COUNT(*) FROM windows WHERE flagged = 1").fetchone()[0]
     console.print(_table(f"flagged windows ({total} in all; latest 8) with verdicts", flagged))
-    console.print(_table("verdicts", _query(db, (
-        "SELECT model, risk, action, COUNT(*) AS windows FROM verdicts GROUP BY model, risk, action"
-        " ORDER BY windows DESC"))))
+    console.print(
+        _table(
+            "verdicts",
+            _query(
+                db,
+                (
+                    "SELECT model, risk, action, COUNT(*) AS windows FROM verdicts"
+                    " GROUP BY model, risk, action ORDER BY windows DESC"
+                ),
+            ),
+        )
+    )
 
 
 def demo_start(now: datetime) -> date:
     """The default demo range starts on a fixed day, so every demo shows the same data."""
-    return DEMO_FROM if day_start(DEMO_FROM) + timedelta(days=DEMO_DAYS) <= now else now.date() - timedelta(
-        days=DEMO_DAYS)
+    return (
+        DEMO_FROM
+        if day_start(DEMO_FROM) + timedelta(days=DEMO_DAYS) <= now
+        else now.date() - timedelta(days=DEMO_DAYS)
+    )

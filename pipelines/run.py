@@ -51,14 +51,13 @@ def _derive(
     llm: bool,
 ) -> dict:
     """Transform (windows, z-scores, flags) then analyze, for windows ending in (start, end]."""
-    from pipelines.windows_stage import update_windows
+    from pipelines.windows_stage import update_pairs
 
-    counts = {"windows": sum(update_windows(db, settings, pair, start, end) for pair in pairs)}
+    counts = {"windows": update_pairs(db, settings, list(pairs), start, end)}
     if llm:
         from pipelines.analyze import analyze_range
 
-        result = analyze_range(db, settings, start, end, list(pairs), run_id, now)
-        counts.update(result.counts() if hasattr(result, "counts") else vars(result))
+        counts.update(analyze_range(db, settings, start, end, list(pairs), run_id, now).counts())
     return counts
 
 

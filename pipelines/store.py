@@ -251,9 +251,23 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
 
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """One atomic unit of work: everything inside commits together or not at all (nests as savepoints)."""
-    with db.atomic():
+    """One atomic unit of work: everything inside commits together or not at all.
+
+    The outermost level takes the write lock up front (BEGIN IMMEDIATE): a deferred transaction that
+    reads first and writes later fails at once, without waiting, when another process wrote in
+    between (WAL). Nested levels are savepoints.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
         yield db
+    except BaseException:
+        db.rollback()
+        raise
+    db.conn.execute("COMMIT")
 
 
 def upsert(db: sqlite_utils.Database, table: str, rows: Iterable[dict], batch_size: int = 2000) -> None:

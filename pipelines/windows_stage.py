@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -20,7 +22,7 @@ import sqlite_utils
 
 from pipelines.columns import BITFINEX, GATE
 from pipelines.settings import Pair, Settings
-from pipelines.store import SCHEMA, transaction, upsert
+from pipelines.store import SCHEMA, open_db, transaction, upsert
 from pipelines.timeutil import series_from_iso, series_to_iso, to_iso
 from pipelines.transform import (
     WINDOW_COLUMNS,
@@ -81,6 +83,35 @@ def update_windows(
         upsert(db, "windows", rows)
     log.debug("%s: %d windows written for (%s, %s]", pair.name, len(rows), to_iso(start), to_iso(end))
     return len(rows)
+
+
+# Below this span a single process is faster than starting workers.
+PARALLEL_MIN_DAYS = 30
+
+
+def update_pairs(
+    db: sqlite_utils.Database, settings: Settings, pairs: Sequence[Pair], start: datetime, end: datetime
+) -> int:
+    """`update_windows` for several pairs; long ranges run one worker process per pair.
+
+    Reading minute rows out of SQLite dominates a long range and is bound to one core per process,
+    so pairs (independent of each other) go to `tardis.workers` processes, each with its own
+    connection; SQLite serializes their short write transactions.
+    """
+    workers = min(settings.tardis.workers, len(pairs))
+    if workers < 2 or (end - start) < timedelta(days=PARALLEL_MIN_DAYS):
+        return sum(update_windows(db, settings, pair, start, end) for pair in pairs)
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        jobs = [pool.submit(_update_in_worker, settings, pair, start, end) for pair in pairs]
+        return sum(job.result() for job in jobs)
+
+
+def _update_in_worker(settings: Settings, pair: Pair, start: datetime, end: datetime) -> int:
+    db = open_db(settings.database)
+    try:
+        return update_windows(db, settings, pair, start, end)
+    finally:
+        db.close()
 
 
 def read_windows(

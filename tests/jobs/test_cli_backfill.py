@@ -60,7 +60,10 @@ def test_backfill_loads_and_rerun_changes_nothing_and_fetches_nothing(config_fil
 
 def test_adding_a_pair_fetches_only_the_new_symbols(config_file, tardis_server, tmp_path):
     config = write_config(config_file, tardis_server)
-    assert backfill(config, "--from", "2024-03-04", "--to", "2024-03-05", "--pairs", "BTC", "--no-llm").exit_code == 0
+    assert (
+        backfill(config, "--from", "2024-03-04", "--to", "2024-03-05", "--pairs", "BTC", "--no-llm").exit_code
+        == 0
+    )
     tardis_server.requests.clear()
     result = backfill(config, "--from", "2024-03-04", "--to", "2024-03-05", "--no-llm")
     assert result.exit_code == 0, result.output
@@ -87,8 +90,13 @@ def test_bad_arguments_exit_nonzero_with_one_line(config_file, args, message):
 
 def test_bad_config_names_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("pairs:\n  - {name: BTC, gate_symbol: BTC_USDT, bitfinex_symbol: 'BTCF0:USTF0'}\nfees: {gate_taker: -1}\n")
-    result = CliRunner().invoke(cli, ["--config", str(bad), "backfill", "--from", "2024-03-01", "--to", "2024-03-02"])
+    bad.write_text(
+        "pairs:\n  - {name: BTC, gate_symbol: BTC_USDT, bitfinex_symbol: 'BTCF0:USTF0'}\n"
+        "fees: {gate_taker: -1}\n"
+    )
+    result = CliRunner().invoke(
+        cli, ["--config", str(bad), "backfill", "--from", "2024-03-01", "--to", "2024-03-02"]
+    )
     assert result.exit_code == 2
     assert "fees.gate_taker" in result.output and "Traceback" not in result.output
 
@@ -97,7 +105,8 @@ def test_auth_failure_leaves_nothing_half_written(config_file, tardis_server, tm
     config = write_config(config_file, tardis_server)
     tardis_server.api_key = "the-real-key"
     result = CliRunner().invoke(
-        cli, ["--config", str(config), "backfill", "--from", "2024-03-04", "--to", "2024-03-05", "--no-llm"],
+        cli,
+        ["--config", str(config), "backfill", "--from", "2024-03-04", "--to", "2024-03-05", "--no-llm"],
         env={"TARDIS_API_KEY": "wrong"},
     )
     assert result.exit_code == 1
@@ -111,8 +120,12 @@ def test_killed_backfill_resumes_to_the_same_tables(config_file, tardis_server, 
     args = ["--from", "2024-03-03", "--to", "2024-03-07", "--pairs", "BTC", "--no-llm"]
     db_path = tmp_path / "arbdb.db"
     env = {**os.environ, "PYTHONPATH": str(Path.cwd())}
-    proc = subprocess.Popen([sys.executable, "-m", "jobs.cli", "--config", str(config), "backfill", *args],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "--config", str(config), "backfill", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     loaded = 0
     while time.monotonic() < deadline and proc.poll() is None:

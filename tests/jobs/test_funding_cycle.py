@@ -253,4 +253,7 @@ def test_overlapping_cycles_run_one_after_the_other(db, settings, tardis_setting
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: funding_cycle_job(served, now=now), range(2)))
     assert sorted(results, key=len) == [{}, {"done": 1, "analyze_done": 1}]
-    assert [(row["job"], row["status"]) for row in db["runs"].rows] == [("funding_cycle", "done"), ("analyze", "done")]
+    assert [(row["job"], row["status"]) for row in db["runs"].rows] == [
+        ("funding_cycle", "done"),
+        ("analyze", "done"),
+    ]

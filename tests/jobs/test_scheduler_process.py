@@ -48,7 +48,9 @@ def runs(db: Path) -> list[tuple[str, str]]:
         return []
     with sqlite3.connect(db, timeout=30) as conn:
         try:
-            return conn.execute("SELECT run_id, status FROM runs WHERE job = 'funding_cycle' ORDER BY window_end").fetchall()
+            return conn.execute(
+                "SELECT run_id, status FROM runs WHERE job = 'funding_cycle' ORDER BY window_end"
+            ).fetchall()
         except sqlite3.OperationalError:  # the scheduler is still creating the schema
             return []
 

@@ -19,8 +19,9 @@ def minute_frame(extracted) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["symbol", "minute", "fts", "fr", "pfr", "oi", "last", "index", "mark"])
 
 
-@pytest.mark.parametrize(("exchange", "symbols"), [(GATE, ["BTC_USDT", "ETH_USDT"]),
-                                                   (BITFINEX, ["BTCF0:USTF0", "ETHF0:USTF0"])])
+@pytest.mark.parametrize(
+    ("exchange", "symbols"), [(GATE, ["BTC_USDT", "ETH_USDT"]), (BITFINEX, ["BTCF0:USTF0", "ETHF0:USTF0"])]
+)
 def test_replay_gives_one_row_per_symbol_and_minute(tardis_settings, exchange, symbols):
     start = DAY + timedelta(hours=6)
     got = extract_range(tardis_settings.tardis, exchange, symbols, start, start + timedelta(hours=3))
@@ -39,7 +40,9 @@ def test_replay_gives_one_row_per_symbol_and_minute(tardis_settings, exchange, s
 
 def test_replay_and_datasets_give_identical_minute_history(tardis_settings):
     for exchange, symbols in ((GATE, ["BTC_USDT", "ETH_USDT"]), (BITFINEX, ["BTCF0:USTF0", "ETHF0:USTF0"])):
-        replay = extract_range(tardis_settings.tardis, exchange, symbols, DAY, DAY + timedelta(days=1), "replay")
+        replay = extract_range(
+            tardis_settings.tardis, exchange, symbols, DAY, DAY + timedelta(days=1), "replay"
+        )
         datasets = extract_range(
             tardis_settings.tardis, exchange, symbols, DAY, DAY + timedelta(days=1), "datasets"
         )
@@ -102,4 +105,6 @@ def test_malformed_lines_are_counted_not_fatal(tardis_server, tardis_settings):
 def test_unpublished_range_is_reported_as_not_published(tardis_server, tardis_settings):
     tardis_server.available_until = DAY
     with pytest.raises(DataNotPublished, match="no data"):
-        extract_range(tardis_settings.tardis, GATE, ["BTC_USDT"], DAY + timedelta(hours=1), DAY + timedelta(hours=2))
+        extract_range(
+            tardis_settings.tardis, GATE, ["BTC_USDT"], DAY + timedelta(hours=1), DAY + timedelta(hours=2)
+        )

@@ -22,13 +22,15 @@ def test_apr_uses_the_actual_interval():
 
 
 def test_gate_settles_the_last_rate_before_each_funding_time():
-    frame = minutes([
-        ("2024-03-01T07:00", 0.0001, 0.0001, None),
-        ("2024-03-01T07:59", 0.00012, 0.00012, None),  # last before 08:00 -> settled at 08:00
-        ("2024-03-01T08:00", 0.0003, 0.0003, None),  # the new period's rate, not settled at 08:00
-        ("2024-03-01T15:59", -0.0002, -0.0002, None),
-        ("2024-03-01T16:01", 0.0, 0.0, None),
-    ])
+    frame = minutes(
+        [
+            ("2024-03-01T07:00", 0.0001, 0.0001, None),
+            ("2024-03-01T07:59", 0.00012, 0.00012, None),  # last before 08:00 -> settled at 08:00
+            ("2024-03-01T08:00", 0.0003, 0.0003, None),  # the new period's rate, not settled at 08:00
+            ("2024-03-01T15:59", -0.0002, -0.0002, None),
+            ("2024-03-01T16:01", 0.0, 0.0, None),
+        ]
+    )
     out = settlements(frame, GATE, "BTC_USDT", 8)
     assert list(out.columns) == list(FUNDING)
     assert out["funding_time"].dt.strftime("%H:%M").tolist() == ["08:00", "16:00"]
@@ -39,12 +41,14 @@ def test_gate_settles_the_last_rate_before_each_funding_time():
 
 
 def test_gate_skips_a_settlement_after_a_gap():
-    frame = minutes([
-        ("2024-03-01T06:00", 0.0001, 0.0001, None),  # 2 h gap before 08:00: not trusted as settled
-        ("2024-03-01T08:10", 0.0002, 0.0002, None),
-        ("2024-03-01T15:50", 0.0002, 0.0002, None),
-        ("2024-03-01T16:05", 0.0002, 0.0002, None),
-    ])
+    frame = minutes(
+        [
+            ("2024-03-01T06:00", 0.0001, 0.0001, None),  # 2 h gap before 08:00: not trusted as settled
+            ("2024-03-01T08:10", 0.0002, 0.0002, None),
+            ("2024-03-01T15:50", 0.0002, 0.0002, None),
+            ("2024-03-01T16:05", 0.0002, 0.0002, None),
+        ]
+    )
     out = settlements(frame, GATE, "BTC_USDT", 8)
     assert out["funding_time"].dt.strftime("%H:%M").tolist() == ["16:00"]
 
@@ -58,13 +62,15 @@ def test_gate_with_shorter_interval():
 
 
 def test_bitfinex_settles_current_funding_after_rollover_and_keeps_last_prediction():
-    frame = minutes([
-        ("2024-03-01T07:58", 0.00005, 0.00011, "2024-03-01T08:00"),
-        ("2024-03-01T07:59", 0.00005, 0.00013, "2024-03-01T08:00"),  # last prediction for 08:00
-        ("2024-03-01T08:00", 0.00014, 0.0, "2024-03-01T16:00"),  # applied at 08:00
-        ("2024-03-01T15:59", 0.00014, 0.0, "2024-03-01T16:00"),
-        ("2024-03-01T16:00", 0.0, 0.0, "2024-03-02T00:00"),  # zero is a real settled rate
-    ])
+    frame = minutes(
+        [
+            ("2024-03-01T07:58", 0.00005, 0.00011, "2024-03-01T08:00"),
+            ("2024-03-01T07:59", 0.00005, 0.00013, "2024-03-01T08:00"),  # last prediction for 08:00
+            ("2024-03-01T08:00", 0.00014, 0.0, "2024-03-01T16:00"),  # applied at 08:00
+            ("2024-03-01T15:59", 0.00014, 0.0, "2024-03-01T16:00"),
+            ("2024-03-01T16:00", 0.0, 0.0, "2024-03-02T00:00"),  # zero is a real settled rate
+        ]
+    )
     out = settlements(frame, BITFINEX, "BTCF0:USTF0", 8)
     assert out["funding_time"].dt.strftime("%H:%M").tolist() == ["08:00", "16:00"]
     assert out["rate"].tolist() == [0.00014, 0.0]
@@ -72,9 +78,11 @@ def test_bitfinex_settles_current_funding_after_rollover_and_keeps_last_predicti
 
 
 def test_bitfinex_needs_a_row_after_the_funding_time():
-    frame = minutes([
-        ("2024-03-01T07:59", 0.00005, 0.00013, "2024-03-01T08:00"),
-    ])
+    frame = minutes(
+        [
+            ("2024-03-01T07:59", 0.00005, 0.00013, "2024-03-01T08:00"),
+        ]
+    )
     assert settlements(frame, BITFINEX, "BTCF0:USTF0", 8).empty
 
 

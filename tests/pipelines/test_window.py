@@ -41,7 +41,10 @@ def test_last_closed_window_and_windows_between():
     assert [w.end for w in got] == [utc(2024, 3, 1, 8), utc(2024, 3, 1, 16), utc(2024, 3, 2)]
 
 
-@given(st.datetimes(min_value=datetime(2019, 1, 1), max_value=datetime(2030, 1, 1)), st.sampled_from([1, 2, 4, 8]))
+@given(
+    st.datetimes(min_value=datetime(2019, 1, 1), max_value=datetime(2030, 1, 1)),
+    st.sampled_from([1, 2, 4, 8]),
+)
 def test_a_window_contains_its_timestamp(naive, hours):
     ts = naive.replace(tzinfo=UTC)
     w = funding_window(ts, hours)
