@@ -42,7 +42,7 @@ class DataNotPublished(RetriableError):
     """Tardis has not published the requested range yet."""
 
 
-class UnknownSymbol(ArbdbError):
+class UnknownSymbol(FatalError):
     """A symbol is not configured or not served by the exchange."""
 
 

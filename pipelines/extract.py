@@ -24,7 +24,7 @@ import aiohttp
 import tardis_dev
 
 from pipelines.columns import DERIVATIVE_TICKER, REPLAY_CHANNEL
-from pipelines.errors import AuthError, DataNotPublished, ExtractError
+from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
 from pipelines.normalize import MalformedLine, make_normalizer
 from pipelines.settings import Tardis
 
@@ -81,6 +81,11 @@ def _http_error(err: urllib.error.HTTPError, what: str) -> Exception:
             "(without a key only the first day of each month is served)"
         )
     detail = (err.msg or "").strip().splitlines()[0][:200] if err.msg else ""
+    if err.code in (400, 404):  # retrying will not help: a wrong symbol, exchange or endpoint
+        return UnknownSymbol(
+            f"Tardis answered HTTP {err.code} for {what}: {detail} "
+            "(check the pairs in config.yaml and tardis.endpoint)"
+        )
     return ExtractError(f"Tardis answered HTTP {err.code} for {what}: {detail}")
 
 

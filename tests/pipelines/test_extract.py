@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from pipelines.columns import BITFINEX, GATE
-from pipelines.errors import AuthError, DataNotPublished, ExtractError
+from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
 from pipelines.extract import extract_range
 from pipelines.load import load_extracted, read_funding, read_minutes
 from pipelines.store import open_db
@@ -108,3 +108,10 @@ def test_unpublished_range_is_reported_as_not_published(tardis_server, tardis_se
         extract_range(
             tardis_settings.tardis, GATE, ["BTC_USDT"], DAY + timedelta(hours=1), DAY + timedelta(hours=2)
         )
+
+
+@pytest.mark.parametrize("source", ["replay", "datasets"])
+def test_unknown_symbol_is_a_fatal_error_naming_it(tardis_server, tardis_settings, source):
+    with pytest.raises(UnknownSymbol, match=r"404 for gate-io-futures 2024-03-05.*BTCX_USDT.*config\.yaml"):
+        extract_range(tardis_settings.tardis, GATE, ["BTCX_USDT"], DAY, DAY + timedelta(days=1), source)
+    assert len(tardis_server.requests) <= 2  # not retried
