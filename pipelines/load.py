@@ -48,16 +48,30 @@ def minute_dicts(extracted: Extracted) -> list[dict]:
     return rows
 
 
+def _read_symbol(
+    db: sqlite_utils.Database,
+    table: str,
+    columns: tuple[str, ...],
+    time_column: str,
+    exchange: str,
+    symbol: str,
+    start: datetime,
+    end: datetime,
+) -> pd.DataFrame:
+    """Rows of one exchange and symbol with `time_column` in [start, end), oldest first."""
+    return pd.read_sql_query(
+        f"SELECT {', '.join(columns)} FROM {table} WHERE exchange = ? AND symbol = ?"
+        f" AND {time_column} >= ? AND {time_column} < ? ORDER BY {time_column}",
+        db.conn,
+        params=(exchange, symbol, to_iso(start), to_iso(end)),
+    )
+
+
 def read_minutes(
     db: sqlite_utils.Database, exchange: str, symbol: str, start: datetime, end: datetime
 ) -> pd.DataFrame:
     """Minute history of one symbol for [start, end), `ts`/`funding_timestamp` as datetime64 UTC."""
-    frame = pd.read_sql_query(
-        f"SELECT {', '.join(MINUTE)} FROM tickers WHERE exchange = ? AND symbol = ? AND ts >= ? AND ts < ?"
-        " ORDER BY ts",
-        db.conn,
-        params=(exchange, symbol, to_iso(start), to_iso(end)),
-    )
+    frame = _read_symbol(db, "tickers", MINUTE, "ts", exchange, symbol, start, end)
     return frame.assign(
         ts=series_from_iso(frame["ts"]),
         funding_timestamp=series_from_iso(frame["funding_timestamp"]),
@@ -68,12 +82,7 @@ def read_funding(
     db: sqlite_utils.Database, exchange: str, symbol: str, start: datetime, end: datetime
 ) -> pd.DataFrame:
     """Settlements of one symbol with funding_time in [start, end), `funding_time` as datetime64 UTC."""
-    frame = pd.read_sql_query(
-        f"SELECT {', '.join(FUNDING)} FROM funding WHERE exchange = ? AND symbol = ?"
-        " AND funding_time >= ? AND funding_time < ? ORDER BY funding_time",
-        db.conn,
-        params=(exchange, symbol, to_iso(start), to_iso(end)),
-    )
+    frame = _read_symbol(db, "funding", FUNDING, "funding_time", exchange, symbol, start, end)
     return frame.assign(funding_time=series_from_iso(frame["funding_time"]))
 
 
