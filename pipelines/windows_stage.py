@@ -21,19 +21,11 @@ import pandas as pd
 import sqlite_utils
 
 from pipelines.columns import BITFINEX, GATE
+from pipelines.scoring import WINDOW_COLUMNS, add_features_hash, add_zscores, flag_windows
 from pipelines.settings import Pair, Settings
 from pipelines.store import SCHEMA, open_db, transaction, upsert
 from pipelines.timeutil import series_from_iso, series_to_iso, to_iso
-from pipelines.transform import (
-    WINDOW_COLUMNS,
-    FeeParams,
-    PairParams,
-    QualityParams,
-    add_features_hash,
-    add_zscores,
-    flag_windows,
-    window_features,
-)
+from pipelines.transform import FeeParams, PairParams, QualityParams, window_features
 from pipelines.window import windows_between
 
 log = logging.getLogger(__name__)

@@ -12,16 +12,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.columns import BITFINEX, GATE
+from pipelines.scoring import WINDOW_COLUMNS, Z_COLUMNS, add_features_hash, add_zscores, flag_windows
 from pipelines.transform import (
-    WINDOW_COLUMNS,
     WINDOW_FEATURES,
-    Z_COLUMNS,
     FeeParams,
     PairParams,
     QualityParams,
-    add_features_hash,
-    add_zscores,
-    flag_windows,
     infer_interval_hours,
     window_features,
 )

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
+from pipelines.scoring import WINDOW_COLUMNS
 from pipelines.settings import Transform
 from pipelines.store import SCHEMA, open_db, upsert
-from pipelines.transform import WINDOW_COLUMNS
 from pipelines.windows_stage import read_windows, update_windows
 from tests.fixtures.windows_data import funding_rows, minute_rows, store_history
 
