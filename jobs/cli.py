@@ -172,7 +172,7 @@ def demo(ctx, workdir, pairs, from_, days, interval_seconds):
 @click.argument("file", required=False, default="-", metavar="[FILE|-]")
 def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:
     """Replay-format lines (plain or gzip, stdin by default) -> derivative_ticker CSV on stdout."""
-    from pipelines.normalize import normalize_file
+    from pipelines.normalize_io import normalize_file
 
     symbol_list = symbols.split(",") if symbols else None
     normalize_file(exchange, file, sys.stdout, sys.stderr, symbol_list, sys.stdin.buffer)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ from click.testing import CliRunner
 from jobs.cli import cli
 
 DATA = Path(__file__).parent.parent / "data"
+ROOT = Path(__file__).parent.parent.parent
 GATE, BITFINEX = "gate-io-futures", "bitfinex-derivatives"
 HEADER = (
     "exchange,symbol,timestamp,local_timestamp,funding_timestamp,funding_rate,predicted_funding_rate,"
@@ -122,3 +126,26 @@ def test_truncated_gzip_stops_with_an_error_after_the_rows_it_could_read(tmp_pat
     assert result.exit_code == 1
     assert result.stdout.startswith(HEADER + expected_csv(GATE).splitlines(keepends=True)[1])
     assert "arbdb: error:" in result.stderr and "read failed after line" in result.stderr
+
+
+@pytest.mark.parametrize(("copies", "read_header"), [(3000, True), (1, False)], ids=["mid-run", "last-flush"])
+def test_reader_closing_the_pipe_early_is_a_quiet_exit(tmp_path, copies, read_header):
+    """`arbdb normalize ... | head`: no traceback, no error line, exit 0 once the reader has gone,
+    whether rows were still coming (~1.5 MB of CSV) or only the last buffer was left to flush."""
+    path = tmp_path / "long.replay"  # an empty line between copies resets state: every copy emits rows
+    path.write_text("\n".join([(DATA / f"{GATE}.replay").read_text()] * copies))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as from a shell
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "normalize", "--exchange", GATE, str(path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    if read_header:
+        assert proc.stdout.readline().decode() == HEADER
+    proc.stdout.close()  # like `head -1`
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, stderr
+    assert "Traceback" not in stderr and "Broken pipe" not in stderr and "BrokenPipeError" not in stderr
+    assert "arbdb: error" not in stderr and "Exception ignored" not in stderr

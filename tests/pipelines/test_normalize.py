@@ -10,17 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.normalize_bench import bench_baseline, bench_normalize, sample_lines
 from pipelines.columns import BITFINEX, DERIVATIVE_TICKER, GATE
 from pipelines.errors import ArbdbError
-from pipelines.normalize import (
-    MalformedLine,
-    UnknownExchange,
-    bench_baseline,
-    bench_normalize,
-    make_normalizer,
-    normalize_lines,
-    sample_lines,
-)
+from pipelines.normalize import MalformedLine, UnknownExchange, make_normalizer, normalize_lines
 
 DATA = Path(__file__).parent.parent / "data"
 TS = "2024-03-01T08:00:00.1234567Z"
