@@ -68,6 +68,7 @@ def run_demo(
     ) as server:
         settings = demo_settings(base, workdir, server.url, server.datasets_url)
         selected = settings.select_pairs(pairs)
+        settings = settings.model_copy(update={"pairs": selected})  # the report covers these only
         db = open_db(settings.database)
         with backfill_bar() as update:
             result = backfill(
