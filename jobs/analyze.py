@@ -3,7 +3,6 @@ and how its result is shown in the terminal."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date, datetime
 
@@ -12,11 +11,10 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.analyze import AnalyzeResult, analyze_range
-from pipelines.errors import ArbdbError
 from pipelines.llm_client import GatewayClient
+from pipelines.runs import recorded_run
 from pipelines.settings import Pair, Settings
-from pipelines.store import upsert
-from pipelines.timeutil import day_start, to_iso, utcnow
+from pipelines.timeutil import day_start, to_iso
 
 
 def analyze_job(
@@ -39,18 +37,10 @@ def analyze_job(
         "pair": ",".join(p.name for p in pairs),
         "window_start": to_iso(day_start(start)),
         "window_end": to_iso(day_start(end)),
-        "started_at": to_iso(utcnow()),
-        "status": "running",
     }
-    upsert(db, "runs", [row])
-    try:
+    with recorded_run(db, row) as counts:
         result = analyze_range(db, settings, start, end, pairs, run_id, now)
-    except Exception as err:  # recorded, then reported by the caller (one line for an ArbdbError)
-        error = str(err) if isinstance(err, ArbdbError) else f"{type(err).__name__}: {err}"
-        upsert(db, "runs", [{**row, "status": "failed", "error": error, "finished_at": to_iso(utcnow())}])
-        raise
-    counts = json.dumps(result.counts(), sort_keys=True)
-    upsert(db, "runs", [{**row, "status": "done", "counts": counts, "finished_at": to_iso(utcnow())}])
+        counts.update(result.counts())
     return result
 
 

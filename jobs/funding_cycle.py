@@ -22,8 +22,9 @@ from pathlib import Path
 import sqlite_utils
 
 from pipelines.errors import ArbdbError, DataNotPublished
+from pipelines.runs import recorded_run
 from pipelines.settings import Pair, Settings, load_settings
-from pipelines.store import open_db, upsert
+from pipelines.store import open_db
 from pipelines.timeutil import to_iso, utcnow
 from pipelines.window import Window, last_closed_window, windows_between
 
@@ -113,12 +114,11 @@ def record_run(db: sqlite_utils.Database, row: dict, work: Callable[[], dict | N
 
     Never raises for a failed run: the error is logged and stored, and the next run retries.
     """
-    row = {**row, "started_at": to_iso(utcnow())}
-    upsert(db, "runs", [{**row, "finished_at": None, "status": "running", "counts": None, "error": None}])
-    counts, error = None, None
+    counts: dict = {}
     try:
-        counts = work()
-        status = "done"
+        with recorded_run(db, row) as counts:
+            counts.update(work() or {})
+        status, error = "done", None
     except DataNotPublished as err:
         status, error = "pending", str(err)
     except ArbdbError as err:
@@ -126,11 +126,9 @@ def record_run(db: sqlite_utils.Database, row: dict, work: Callable[[], dict | N
     except Exception as err:  # one broken window must not stop the others
         log.exception("%s crashed", row["run_id"])
         status, error = "failed", f"{type(err).__name__}: {err}"
-    finished = {"finished_at": to_iso(utcnow()), "status": status, "error": error}
-    finished["counts"] = json.dumps(counts, sort_keys=True, default=str) if counts is not None else None
-    upsert(db, "runs", [{**row, **finished}])
     level = logging.INFO if status == "done" else logging.WARNING
-    log.log(level, "%s: %s%s", row["run_id"], status, f" ({error})" if error else f" {finished['counts']}")
+    detail = f" ({error})" if error else f" {json.dumps(counts, sort_keys=True, default=str)}"
+    log.log(level, "%s: %s%s", row["run_id"], status, detail)
     return status
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import orjson
 import pandas as pd
 import sqlite_utils
 
@@ -155,8 +154,3 @@ def extracted_days(db: sqlite_utils.Database, exchange: str, symbols: list[str])
         [exchange, *symbols, len(symbols)],
     ).fetchall()
     return {r[0] for r in rows}
-
-
-def count_json(counts: dict) -> str:
-    """Counts as compact JSON text for the `runs` table."""
-    return orjson.dumps(counts).decode()

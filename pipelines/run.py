@@ -12,16 +12,16 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
 from pipelines.columns import BITFINEX, EXCHANGES, GATE, HISTORY_START
 from pipelines.errors import UsageError
 from pipelines.extract import Extracted, extract_range
-from pipelines.load import count_json, extracted_days, load_extracted
+from pipelines.load import extracted_days, load_extracted
+from pipelines.runs import recorded_run
 from pipelines.settings import Pair, Settings
-from pipelines.store import upsert
 from pipelines.timeutil import day_start, days, to_iso
 from pipelines.window import Window
 
@@ -209,54 +209,25 @@ def backfill(
     progress = BackfillProgress(tasks_total=len(tasks) + skipped, tasks_done=skipped, skipped=skipped)
     on_progress(progress)
     intervals = {sym: hours for pair in pairs for _, sym, hours in sides(pair)}
-    started = {
+    row = {
         "run_id": run_id,
         "job": "backfill",
         "pair": ",".join(p.name for p in pairs),
         "window_start": to_iso(day_start(start)),
         "window_end": to_iso(day_start(end)),
-        "started_at": to_iso(now),
-        "status": "running",
     }
-    upsert(db, "runs", [started])
-    try:
+    with recorded_run(db, row) as counts:
         _load_days(db, settings, tasks, source, intervals, progress, on_progress)
-        counts = _derive(
-            db, settings, pairs, day_start(start), day_start(end), run_id=run_id, now=now, llm=llm
+        counts.update(
+            _derive(db, settings, pairs, day_start(start), day_start(end), run_id=run_id, now=now, llm=llm)
         )
-    except BaseException as err:
-        upsert(
-            db,
-            "runs",
-            [
-                {
-                    **started,
-                    "status": "failed",
-                    "finished_at": to_iso(datetime.now(UTC)),
-                    "error": str(err) or type(err).__name__,
-                }
-            ],
+        counts.update(
+            messages=progress.messages,
+            minutes=progress.minutes,
+            malformed=progress.malformed,
+            days_loaded=progress.tasks_done - skipped,
+            days_skipped=skipped,
         )
-        raise
-    counts.update(
-        messages=progress.messages,
-        minutes=progress.minutes,
-        malformed=progress.malformed,
-        days_loaded=progress.tasks_done - skipped,
-        days_skipped=skipped,
-    )
-    upsert(
-        db,
-        "runs",
-        [
-            {
-                **started,
-                "status": "done",
-                "finished_at": to_iso(datetime.now(UTC)),
-                "counts": count_json(counts),
-            }
-        ],
-    )
     return BackfillResult(progress, counts)
 
 
