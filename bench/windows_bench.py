@@ -25,7 +25,7 @@ from pipelines.columns import BITFINEX, GATE
 from pipelines.settings import Settings, settings_from_mapping
 from pipelines.store import open_db, transaction
 from pipelines.timeutil import series_to_iso
-from pipelines.windows_stage import read_minutes, update_pairs
+from pipelines.windows_stage import read_pair_marks, update_pairs
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 NAMES = ("BTC", "ETH", "SOL", "DOGE", "XRP", "ADA", "LINK", "AVAX")
@@ -101,7 +101,7 @@ def bench_windows(days: int = 365, pairs: int = 4) -> dict:
         one, _ = _update_all(db, settings, end - timedelta(hours=8), end)
         began = time.perf_counter()
         for pair in settings.pairs:  # the floor: fetching the minute rows from SQLite
-            read_minutes(db, pair, START, end)
+            read_pair_marks(db, pair, START, end)
         read = time.perf_counter() - began
         flagged = db.execute("SELECT count(*) FROM windows WHERE flagged = 1").fetchone()[0]
         db.close()

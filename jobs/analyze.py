@@ -12,7 +12,7 @@ from rich.table import Table
 
 from pipelines.analyze import AnalyzeResult, analyze_range
 from pipelines.llm_client import GatewayClient
-from pipelines.runs import recorded_run
+from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings
 from pipelines.timeutil import day_start, to_iso
 
@@ -31,13 +31,7 @@ def analyze_job(
     if dry_run:
         return analyze_range(db, settings, start, end, pairs, "dry-run", now, dry_run=True)
     run_id = f"analyze-{to_iso(now)}-{uuid.uuid4().hex[:6]}"
-    row = {
-        "run_id": run_id,
-        "job": "analyze",
-        "pair": ",".join(p.name for p in pairs),
-        "window_start": to_iso(day_start(start)),
-        "window_end": to_iso(day_start(end)),
-    }
+    row = run_row(run_id, "analyze", pairs, day_start(start), day_start(end))
     with recorded_run(db, row) as counts:
         result = analyze_range(db, settings, start, end, pairs, run_id, now)
         counts.update(result.counts())

@@ -153,12 +153,12 @@ def demo(ctx, workdir, pairs, from_, days, interval_seconds):
     """Run the whole pipeline on generated sample data served on loopback (no keys, no network)."""
     from pathlib import Path
 
-    from jobs.demo import demo_start, run_demo
+    from jobs.demo import DEMO_FROM, run_demo
     from jobs.progress import console
     from pipelines.timeutil import utcnow
 
     now = utcnow()
-    start = parse_day(from_, "--from") if from_ else demo_start(now)
+    start = parse_day(from_, "--from") if from_ else DEMO_FROM
     console.width = max(console.width, 140)  # summary tables; logs of non-terminals default to 80
     run_demo(get_settings(ctx), Path(workdir), pairs, start, days, interval_seconds, now, console)
 

@@ -22,7 +22,6 @@ from pipelines.report import run_report
 from pipelines.run import backfill
 from pipelines.settings import Settings
 from pipelines.store import SCHEMA, open_db
-from pipelines.timeutil import day_start
 
 DEMO_FROM = date(2024, 3, 1)
 DEMO_DAYS = 14
@@ -184,13 +183,4 @@ def print_summary(db: sqlite_utils.Database, settings: Settings, pairs, console:
                 ),
             ),
         )
-    )
-
-
-def demo_start(now: datetime) -> date:
-    """The default demo range starts on a fixed day, so every demo shows the same data."""
-    return (
-        DEMO_FROM
-        if day_start(DEMO_FROM) + timedelta(days=DEMO_DAYS) <= now
-        else now.date() - timedelta(days=DEMO_DAYS)
     )

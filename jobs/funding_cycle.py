@@ -22,7 +22,7 @@ from pathlib import Path
 import sqlite_utils
 
 from pipelines.errors import ArbdbError, DataNotPublished
-from pipelines.runs import recorded_run
+from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings, load_settings
 from pipelines.store import open_db
 from pipelines.timeutil import to_iso, utcnow
@@ -171,13 +171,7 @@ def analyze_recent(db: sqlite_utils.Database, settings: Settings, now: datetime)
     hours = max(p.window_hours for p in settings.pairs)
     start = now - timedelta(hours=hours * (max(1, settings.schedule.catch_up_max_windows) + 1))
     run_id = f"analyze:{to_iso(now)}"
-    row = {
-        "run_id": run_id,
-        "job": "analyze",
-        "pair": ",".join(p.name for p in settings.pairs),
-        "window_start": to_iso(start),
-        "window_end": to_iso(now),
-    }
+    row = run_row(run_id, "analyze", settings.pairs, start, now)
     return record_run(db, row, lambda: analyze_range(db, settings, start, now, None, run_id, now).counts())
 
 

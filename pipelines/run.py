@@ -20,7 +20,7 @@ from pipelines.columns import BITFINEX, EXCHANGES, GATE, HISTORY_START
 from pipelines.errors import UsageError
 from pipelines.extract import Extracted, extract_range
 from pipelines.load import extracted_days, load_extracted
-from pipelines.runs import recorded_run
+from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings
 from pipelines.timeutil import day_start, days, to_iso
 from pipelines.window import Window
@@ -209,13 +209,7 @@ def backfill(
     progress = BackfillProgress(tasks_total=len(tasks) + skipped, tasks_done=skipped, skipped=skipped)
     on_progress(progress)
     intervals = {sym: hours for pair in pairs for _, sym, hours in sides(pair)}
-    row = {
-        "run_id": run_id,
-        "job": "backfill",
-        "pair": ",".join(p.name for p in pairs),
-        "window_start": to_iso(day_start(start)),
-        "window_end": to_iso(day_start(end)),
-    }
+    row = run_row(run_id, "backfill", pairs, day_start(start), day_start(end))
     with recorded_run(db, row) as counts:
         _load_days(db, settings, tasks, source, intervals, progress, on_progress)
         counts.update(

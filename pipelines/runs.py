@@ -5,12 +5,24 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import sqlite_utils
 
 from pipelines.errors import ArbdbError, DataNotPublished
 from pipelines.store import upsert
 from pipelines.timeutil import to_iso, utcnow
+
+
+def run_row(run_id: str, job: str, pairs, start: datetime, end: datetime) -> dict:
+    """The identifying part of a `runs` row for a job over a time range and some pairs."""
+    return {
+        "run_id": run_id,
+        "job": job,
+        "pair": ",".join(p.name for p in pairs),
+        "window_start": to_iso(start),
+        "window_end": to_iso(end),
+    }
 
 
 def _describe(err: BaseException) -> str:

@@ -60,7 +60,7 @@ def update_windows(
     first, last = windows[0], windows[-1]
     t = settings.transform
     reach = timedelta(hours=pair.window_hours) * t.lookback_windows
-    minutes = read_minutes(db, pair, first.start, last.end)
+    minutes = read_pair_marks(db, pair, first.start, last.end)
     funding = read_funding(db, pair, first.start - timedelta(hours=quality.interval_lookback_hours), last.end)
     fresh = window_features(minutes, funding, params, fees, quality, windows)
     before = _read_stored(db, pair.name, first.end - reach - timedelta(seconds=1), first.start)
@@ -155,7 +155,7 @@ def _column(values: pd.Series, column: str, kind: type) -> list:
     return [None if math.isnan(v) else cast(v) for v in numbers]
 
 
-def read_minutes(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> pd.DataFrame:
+def read_pair_marks(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> pd.DataFrame:
     """Both sides' minutes with start <= ts < end: exchange, symbol, ts (datetime64 UTC), mark_price,
     index_price (the only columns the transform uses; `pipelines.load.read_minutes` reads them all)."""
     sides = ((GATE, pair.gate_symbol), (BITFINEX, pair.bitfinex_symbol))
