@@ -5,11 +5,13 @@ are derived (tardis-data.md):
 
 - Gate.io carries no funding timestamp. Funding times are multiples of the configured interval from
   00:00 UTC; the rate settled at T is the last `funding_rate` observed before T. The predicted rate
-  is a forecast *of that settlement*: since `GATE_INDICATIVE_NEXT_PERIOD_UNTIL` it is the last
+  is a forecast *of that settlement*. Since `GATE_INDICATIVE_NEXT_PERIOD_UNTIL` it is the last
   `predicted_funding_rate` before T (Gate then sends the same value in both fields). Before that,
   Gate's `funding_rate_indicative` was the "indicative funding rate in next period": the last one
   seen before T forecast the settlement at T + interval, so the forecast of the settlement at T is
-  the last one seen before T - interval (made one period earlier).
+  the last one seen before T - interval (made one period earlier). A settlement after the cut-over
+  whose two fields still differ just before T is read the old way too (the new era never has them
+  differ), which covers the undocumented hour of the change.
 - Bitfinex reports the next funding time. Before T, rows carry `funding_timestamp == T` and the
   accruing rate in `predicted_funding_rate`. The rate applied at T is `funding_rate`
   (CURRENT_FUNDING) in the first row at or after T whose funding timestamp has moved past T: a
@@ -28,8 +30,9 @@ from pipelines.columns import BITFINEX, FUNDING, GATE
 
 MAX_GAP = pd.Timedelta(minutes=30)
 # Gate settlements at or before this time are forecast by the indicative rate seen one period
-# earlier (tardis-data.md: the fields are equal "since 2022-08-08"; the hour is not documented, so
-# the day's first funding time is taken).
+# earlier (tardis-data.md: the fields are equal "since 2022-08-08"). The hour is not documented, so
+# the day's first funding time is taken, and later settlements whose fields still differ are read
+# the old way as well.
 GATE_INDICATIVE_NEXT_PERIOD_UNTIL = pd.Timestamp("2022-08-08T00:00:00Z")
 HOURS_PER_YEAR = 8760
 
@@ -75,7 +78,8 @@ def gate_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) 
     """Gate settlements from one symbol's minute rows (`ts`, `funding_rate`, `predicted_funding_rate`).
 
     `predicted_rate` of the settlement at T is the forecast of T: the last indicative before T in the
-    current era, the last indicative before T - interval up to GATE_INDICATIVE_NEXT_PERIOD_UNTIL.
+    current era, the last indicative before T - interval up to GATE_INDICATIVE_NEXT_PERIOD_UNTIL or
+    when the two fields differ just before T (only the old era sends them different).
     """
     rated = minutes.dropna(subset=["funding_rate"]).sort_values("ts")
     if rated.empty:
@@ -95,7 +99,10 @@ def gate_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) 
         tolerance=MAX_GAP,
     )
     one_period_early = _last_before(rated, probes - period, "predicted_funding_rate")
-    old_era = before["funding_time"] <= GATE_INDICATIVE_NEXT_PERIOD_UNTIL
+    differ = before["predicted_funding_rate"].notna() & (
+        before["predicted_funding_rate"] != before["funding_rate"]
+    )
+    old_era = (before["funding_time"] <= GATE_INDICATIVE_NEXT_PERIOD_UNTIL) | differ
     before["predicted_funding_rate"] = before["predicted_funding_rate"].where(~old_era, one_period_early)
     found = before.dropna(subset=["funding_rate"])
     frame = pd.DataFrame(

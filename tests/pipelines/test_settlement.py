@@ -132,14 +132,15 @@ def test_gate_before_2022_08_08_the_forecast_of_t_is_the_indicative_one_period_e
 
 
 def test_gate_forecast_across_the_cut_over_compares_each_settlement_with_its_own_forecast():
-    # Every indicative differs from its rate, so each settlement shows which row forecast it.
+    # Old-era indicatives differ from their rates, so each settlement shows which row forecast it;
+    # from the cut-over Gate sends one value in both fields.
     frame = gate_rows(
         [
             ("2022-08-07T07:59", 0.00010, 0.00011),  # old era: forecasts 08-07 16:00
             ("2022-08-07T15:59", 0.00012, 0.00013),  # old era: forecasts 08-08 00:00
             ("2022-08-07T23:59", 0.00014, 0.00015),  # old era: forecasts 08-08 08:00, superseded below
-            ("2022-08-08T07:59", 0.00016, 0.00017),  # new era: forecasts 08-08 08:00 itself
-            ("2022-08-08T15:59", 0.00018, 0.00019),  # new era: forecasts 08-08 16:00
+            ("2022-08-08T07:59", 0.00016, 0.00016),  # new era: forecasts 08-08 08:00 itself
+            ("2022-08-08T15:59", 0.00018, 0.00018),  # new era: forecasts 08-08 16:00
         ]
     )
     out = settlements(frame, GATE, "BTC_USDT", 8)
@@ -148,8 +149,8 @@ def test_gate_forecast_across_the_cut_over_compares_each_settlement_with_its_own
     assert predicted == {
         "08-07 16:00": 0.00011,
         "08-08 00:00": 0.00013,
-        "08-08 08:00": 0.00017,
-        "08-08 16:00": 0.00019,
+        "08-08 08:00": 0.00016,
+        "08-08 16:00": 0.00018,
     }
     ends = pd.date_range("2022-08-07T16:00Z", "2022-08-08T16:00Z", freq="8h")
     windows = [Window(e.to_pydatetime() - timedelta(hours=8), e.to_pydatetime()) for e in ends]
@@ -161,9 +162,22 @@ def test_gate_forecast_across_the_cut_over_compares_each_settlement_with_its_own
         QualityParams(),
         windows,
     )
-    # settled - its forecast: 0.00012 - 0.00011, 0.00014 - 0.00013, 0.00016 - 0.00017, 0.00018 - 0.00019
-    assert feats["gate_predicted"].tolist() == pytest.approx([0.00011, 0.00013, 0.00017, 0.00019])
-    assert feats["gate_forecast_error"].tolist() == pytest.approx([1e-5, 1e-5, -1e-5, -1e-5], abs=1e-12)
+    # settled - its forecast: 0.00012 - 0.00011, 0.00014 - 0.00013, then 0 in the new era
+    assert feats["gate_predicted"].tolist() == pytest.approx([0.00011, 0.00013, 0.00016, 0.00018])
+    assert feats["gate_forecast_error"].tolist() == pytest.approx([1e-5, 1e-5, 0.0, 0.0], abs=1e-12)
+
+
+def test_gate_fields_that_still_differ_after_the_cut_over_day_are_read_the_old_way():
+    frame = gate_rows(
+        [
+            ("2022-08-08T07:59", 0.00016, 0.00021),  # the change came later that day
+            ("2022-08-08T15:59", 0.00018, 0.00023),
+            ("2022-08-08T23:59", 0.00020, 0.00020),  # changed: one value in both fields
+        ]
+    )
+    predicted = by_time(settlements(frame, GATE, "BTC_USDT", 8), "predicted_rate")
+    assert predicted["08-08 16:00"] == 0.00021  # forecast at 07:59 for the next period
+    assert predicted["08-09 00:00"] == 0.00020
 
 
 def test_gate_forecast_with_a_shorter_interval_in_the_old_era_looks_one_interval_back():
