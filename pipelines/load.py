@@ -7,14 +7,14 @@ either all of it or none of it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pandas as pd
 import sqlite_utils
 
 from pipelines.columns import FUNDING, MINUTE
 from pipelines.extract import Extracted
-from pipelines.settlement import MAX_GAP, settlements
+from pipelines.settlement import evidence_reach, settlements
 from pipelines.store import transaction, upsert
 from pipelines.timeutil import ISO_FORMAT, series_from_iso, series_to_iso, to_iso, utcnow
 
@@ -94,10 +94,12 @@ def rederive_funding(
     end: datetime,
 ) -> int:
     """Re-derive settlements whose evidence lies in [start, end) from stored minutes; returns rows."""
-    reach = timedelta(hours=interval_hours) + MAX_GAP
-    minutes = read_minutes(db, exchange, symbol, start - reach, end + reach)
+    # Minutes in [start, end) decide settlements up to `reach` away (Gate's old-era forecast lies one
+    # interval before T), and those settlements need minutes up to `reach` beyond them.
+    reach = evidence_reach(interval_hours).to_pytimedelta()
+    minutes = read_minutes(db, exchange, symbol, start - 2 * reach, end + 2 * reach)
     found = settlements(minutes, exchange, symbol, interval_hours)
-    found = found[(found["funding_time"] > start - MAX_GAP) & (found["funding_time"] <= end + MAX_GAP)]
+    found = found[(found["funding_time"] > start - reach) & (found["funding_time"] <= end + reach)]
     if found.empty:
         return 0
     upsert(db, "funding", found.assign(funding_time=series_to_iso(found["funding_time"])).to_dict("records"))

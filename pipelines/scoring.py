@@ -29,6 +29,23 @@ ZSCORABLE = (
     *PRICE_FEATURES,
 )
 Z_COLUMNS = tuple(f"z_{f}" for f in ZSCORABLE)
+
+# Scale floors: a z-score divides by max(std of the past, floor), so a tiny change in a flat series
+# (Bitfinex rates are often exactly 0 for days) is not an "extreme" event. Funding features use
+# 5 % APR, in each feature's own units: with z_threshold 2.5 a flag needs a move of 12.5 % APR,
+# about what the default taker fees cost amortized (fees_apr ~ 12 % APR), so a smaller move is
+# unlikely to change a carry trade. Spreads and basis use 1 bp: a move under 2.5 bp is well inside
+# one fill's taker fee (5-6.5 bp). A past whose std exceeds its floor is scored exactly as before.
+MIN_STD_APR = 0.05
+MIN_STD_BPS = 1.0
+# Per-period features and the column whose hours make the floor per period (None: the window).
+_PER_PERIOD = {
+    "funding_diff": None,
+    "gate_rate": "gate_interval_hours",
+    "gate_forecast_error": "gate_interval_hours",
+    "bitfinex_rate": "bitfinex_interval_hours",
+    "bitfinex_forecast_error": "bitfinex_interval_hours",
+}
 STATUS_COLUMNS = ("complete", "warnings", "flagged", "reasons", "features_hash")
 WINDOW_COLUMNS = KEYS + WINDOW_FEATURES + Z_COLUMNS + STATUS_COLUMNS
 
@@ -62,9 +79,10 @@ def add_zscores(
     `windows` holds one pair's windows; the result is sorted by window_end. `past` is the previous
     `lookback` windows in time (a window missing from the frame counts as a window without a value),
     never the window itself or a later one, so appending windows cannot change earlier z-scores.
-    std is the sample std (ddof=1). Incomplete windows neither get a z-score nor count as past values.
-    No z-score (NaN) with fewer than `min_periods` past values or a flat past (std ~ 0). Columns of
-    z-scorable features not in `features` are NaN.
+    std is the sample std (ddof=1), raised to the feature's `scale_floor` (a flat past gives
+    (x_t - mean) / floor). Incomplete windows neither get a z-score nor count as past values. No
+    z-score (NaN) with fewer than `min_periods` past values. Columns of z-scorable features not in
+    `features` are NaN.
     """
     unknown = sorted(set(features) - set(ZSCORABLE))
     if unknown:
@@ -79,8 +97,30 @@ def add_zscores(
             continue
         x = np.full(pos[-1] + 1 if len(pos) else 0, np.nan)
         x[pos] = np.where(complete, df[feature].to_numpy(dtype=float, na_value=np.nan), np.nan)
-        z[f"z_{feature}"] = _past_zscore(x, lookback, min_periods)[pos]
+        floor = np.full(len(x), np.nan)
+        floor[pos] = scale_floor(df, feature)
+        z[f"z_{feature}"] = _past_zscore(x, lookback, min_periods, floor)[pos]
     return df.assign(**z)
+
+
+def scale_floor(windows: pd.DataFrame, feature: str) -> np.ndarray:
+    """Per window, the smallest std a z-score of `feature` divides by, in the feature's units.
+
+    MIN_STD_BPS for spreads and basis, MIN_STD_APR for APRs, and MIN_STD_APR turned into a rate per
+    period for rates: x hours / 8760, with the hours of the window's own settlement interval (the
+    window length for funding_diff, or when the interval is unknown). It depends on the window
+    itself only, so past z-scores stay past-only.
+    """
+    if feature in PRICE_FEATURES:
+        return np.full(len(windows), MIN_STD_BPS)
+    if feature not in _PER_PERIOD:
+        return np.full(len(windows), MIN_STD_APR)
+    hours = ((windows["window_end"] - windows["window_start"]) / pd.Timedelta(hours=1)).to_numpy(dtype=float)
+    column = _PER_PERIOD[feature]
+    if column is not None and column in windows.columns:
+        own = windows[column].to_numpy(dtype=float, na_value=np.nan)
+        hours = np.where(np.isnan(own), hours, own)
+    return MIN_STD_APR * hours / 8760
 
 
 def _grid_positions(df: pd.DataFrame) -> np.ndarray:
@@ -95,9 +135,9 @@ def _grid_positions(df: pd.DataFrame) -> np.ndarray:
     return pos
 
 
-def _past_zscore(x: np.ndarray, lookback: int, min_periods: int) -> np.ndarray:
-    """z of x[t] against x[t-lookback .. t-1]; elementwise loops so every value depends on its own
-    window only (bit-identical whatever the length of x)."""
+def _past_zscore(x: np.ndarray, lookback: int, min_periods: int, floor: np.ndarray) -> np.ndarray:
+    """z of x[t] against x[t-lookback .. t-1], dividing by max(std, floor[t]); elementwise loops so
+    every value depends on its own window only (bit-identical whatever the length of x)."""
     n = len(x)
     padded = np.concatenate([np.full(lookback, np.nan), x])
     cols = [padded[j : j + n] for j in range(lookback)]
@@ -112,9 +152,9 @@ def _past_zscore(x: np.ndarray, lookback: int, min_periods: int) -> np.ndarray:
         squares = np.zeros(n)
         for c in cols:
             squares += np.where(np.isnan(c), 0.0, (c - mean) ** 2)
-        std = np.sqrt(squares / (count - 1))
-        z = (x - mean) / std
-    valid = (count >= min_periods) & (std > 1e-9 * np.abs(mean)) & (std > 0)
+        scale = np.maximum(np.sqrt(squares / (count - 1)), floor)  # NaN std (one value) stays NaN
+        z = (x - mean) / scale
+    valid = (count >= min_periods) & (scale > 0)
     return np.where(valid, z, np.nan)
 
 

@@ -1,10 +1,15 @@
 """Settled funding derived from minute history, on small hand-made frames."""
 
+import math
+from datetime import timedelta
+
 import pandas as pd
 import pytest
 
 from pipelines.columns import BITFINEX, FUNDING, GATE
 from pipelines.settlement import apr, settlements
+from pipelines.transform import FeeParams, PairParams, QualityParams, window_features
+from pipelines.window import Window
 
 
 def minutes(rows, funding_ts=False):
@@ -91,3 +96,120 @@ def test_empty_input_gives_empty_frame_with_columns():
     for exchange in (GATE, BITFINEX):
         out = settlements(frame, exchange, "X", 8)
         assert out.empty and list(out.columns) == list(FUNDING)
+
+
+# -- Gate's forecast per era (tardis-data.md: before 2022-08-08 the indicative is the next period's) --
+
+
+def gate_rows(rows):
+    """(ts, funding_rate, indicative) triples -> Gate minute rows."""
+    return minutes([(ts, rate, indicative, None) for ts, rate, indicative in rows])
+
+
+def by_time(out, column):
+    return dict(zip(out["funding_time"].dt.strftime("%m-%d %H:%M"), out[column], strict=True))
+
+
+def test_gate_before_2022_08_08_the_forecast_of_t_is_the_indicative_one_period_earlier():
+    frame = gate_rows(
+        [
+            ("2021-03-01T07:59", 0.0001, 0.00029),  # settles 08:00; indicative forecasts 16:00
+            ("2021-03-01T15:59", 0.0003, 0.00052),  # settles 16:00; indicative forecasts 00:00
+            ("2021-03-01T23:59", 0.0005, 0.0002),  # settles 00:00; indicative forecasts 08:00
+            ("2021-03-02T07:59", 0.00021, 0.0001),
+        ]
+    )
+    out = settlements(frame, GATE, "BTC_USDT", 8)
+    assert by_time(out, "rate") == {
+        "03-01 08:00": 0.0001,
+        "03-01 16:00": 0.0003,
+        "03-02 00:00": 0.0005,
+        "03-02 08:00": 0.00021,
+    }
+    predicted = by_time(out, "predicted_rate")
+    assert math.isnan(predicted.pop("03-01 08:00"))  # its forecast was made before 00:00: no data
+    assert predicted == {"03-01 16:00": 0.00029, "03-02 00:00": 0.00052, "03-02 08:00": 0.0002}
+
+
+def test_gate_forecast_across_the_cut_over_compares_each_settlement_with_its_own_forecast():
+    # Old-era indicatives differ from their rates, so each settlement shows which row forecast it;
+    # from the cut-over Gate sends one value in both fields.
+    frame = gate_rows(
+        [
+            ("2022-08-07T07:59", 0.00010, 0.00011),  # old era: forecasts 08-07 16:00
+            ("2022-08-07T15:59", 0.00012, 0.00013),  # old era: forecasts 08-08 00:00
+            ("2022-08-07T23:59", 0.00014, 0.00015),  # old era: forecasts 08-08 08:00, superseded below
+            ("2022-08-08T07:59", 0.00016, 0.00016),  # new era: forecasts 08-08 08:00 itself
+            ("2022-08-08T15:59", 0.00018, 0.00018),  # new era: forecasts 08-08 16:00
+        ]
+    )
+    out = settlements(frame, GATE, "BTC_USDT", 8)
+    predicted = by_time(out, "predicted_rate")
+    assert math.isnan(predicted.pop("08-07 08:00"))  # forecast before 00:00: no data
+    assert predicted == {
+        "08-07 16:00": 0.00011,
+        "08-08 00:00": 0.00013,
+        "08-08 08:00": 0.00016,
+        "08-08 16:00": 0.00018,
+    }
+    ends = pd.date_range("2022-08-07T16:00Z", "2022-08-08T16:00Z", freq="8h")
+    windows = [Window(e.to_pydatetime() - timedelta(hours=8), e.to_pydatetime()) for e in ends]
+    feats = window_features(
+        pd.DataFrame(columns=["exchange", "symbol", "ts", "mark_price", "index_price"]),
+        out,
+        PairParams("BTC", "BTC_USDT", "BTCF0:USTF0"),
+        FeeParams(0.0005, 0.00065, 21),
+        QualityParams(),
+        windows,
+    )
+    # settled - its forecast: 0.00012 - 0.00011, 0.00014 - 0.00013, then 0 in the new era
+    assert feats["gate_predicted"].tolist() == pytest.approx([0.00011, 0.00013, 0.00016, 0.00018])
+    assert feats["gate_forecast_error"].tolist() == pytest.approx([1e-5, 1e-5, 0.0, 0.0], abs=1e-12)
+
+
+def test_gate_fields_that_still_differ_after_the_cut_over_day_are_read_the_old_way():
+    frame = gate_rows(
+        [
+            ("2022-08-08T07:59", 0.00016, 0.00021),  # the change came later that day
+            ("2022-08-08T15:59", 0.00018, 0.00023),
+            ("2022-08-08T23:59", 0.00020, 0.00020),  # changed: one value in both fields
+        ]
+    )
+    predicted = by_time(settlements(frame, GATE, "BTC_USDT", 8), "predicted_rate")
+    assert predicted["08-08 16:00"] == 0.00021  # forecast at 07:59 for the next period
+    assert predicted["08-09 00:00"] == 0.00020
+
+
+def test_gate_forecast_with_a_shorter_interval_in_the_old_era_looks_one_interval_back():
+    frame = gate_rows([(f"2021-03-01T{h:02d}:59", h / 1e5, h / 1e5 + 1e-6) for h in range(0, 9)])
+    out = settlements(frame, GATE, "DOGE_USDT", 4)
+    # settlement at 08:00 (rate from 07:59) was forecast before 04:00 (indicative at 03:59)
+    assert by_time(out, "predicted_rate")["03-01 08:00"] == pytest.approx(3e-5 + 1e-6)
+
+
+# -- Bitfinex: the first minute after T may still show the old period --
+
+
+def test_bitfinex_takes_the_first_minute_that_rolled_past_t():
+    frame = minutes(
+        [
+            ("2024-03-01T07:59", 0.00005, 0.00013, "2024-03-01T08:00"),
+            ("2024-03-01T08:00", 0.00005, 0.00013, "2024-03-01T08:00"),  # not rolled yet: stale rate
+            ("2024-03-01T08:01", 0.00005, 0.00013, "2024-03-01T08:00"),
+            ("2024-03-01T08:02", 0.00014, 0.0, "2024-03-01T16:00"),  # rolled: the rate applied at 08:00
+            ("2024-03-01T08:03", 0.00015, 0.0, "2024-03-01T16:00"),
+        ]
+    )
+    out = settlements(frame, BITFINEX, "BTCF0:USTF0", 8)
+    assert out["funding_time"].dt.strftime("%H:%M").tolist() == ["08:00"]
+    assert out["rate"].tolist() == [0.00014]
+    assert out["predicted_rate"].tolist() == [0.00013]
+
+
+def test_bitfinex_without_a_rollover_within_the_margin_has_no_settlement():
+    frame = minutes(
+        [("2024-03-01T07:59", 0.00005, 0.00013, "2024-03-01T08:00")]
+        + [(f"2024-03-01T08:{m:02d}", 0.00005, 0.00013, "2024-03-01T08:00") for m in range(0, 31)]
+        + [("2024-03-01T08:31", 0.00014, 0.0, "2024-03-01T16:00")]  # rolled, but 31 minutes late
+    )
+    assert settlements(frame, BITFINEX, "BTCF0:USTF0", 8).empty

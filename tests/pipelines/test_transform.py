@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.columns import BITFINEX, GATE
-from pipelines.scoring import WINDOW_COLUMNS, Z_COLUMNS, add_features_hash, add_zscores, flag_windows
+from pipelines.scoring import (
+    WINDOW_COLUMNS,
+    Z_COLUMNS,
+    add_features_hash,
+    add_zscores,
+    flag_windows,
+    scale_floor,
+)
 from pipelines.transform import (
     WINDOW_FEATURES,
     FeeParams,
@@ -314,12 +321,52 @@ def test_zscore_skips_incomplete_and_missing_windows():
     )
 
 
-def test_zscore_needs_a_moving_past_and_known_features():
+def test_zscore_of_a_flat_past_divides_by_the_scale_floor_and_needs_known_features():
     z = add_zscores(frame([0.1, 0.1, 0.1, 0.2]), ["funding_diff"], 3, 2)["z_funding_diff"]
-    assert z.isna().all()  # flat past: std 0, no z-score
+    floor = 0.05 * 8 / 8760  # 5 % APR as a rate per 8-hour window
+    assert z[2] == 0.0
+    assert z[3] == pytest.approx(0.1 / floor)  # flat past: std 0, the floor is the scale
     assert add_zscores(frame([1.0, 2.0]), [], 3, 2)[list(Z_COLUMNS)].isna().all().all()
     with pytest.raises(ValueError, match="cannot z-score 'pair'"):
         add_zscores(frame([1.0]), ["pair"], 3, 2)
+
+
+def bitfinex_series(rates, interval=8.0):
+    """Complete 8-hour windows whose Bitfinex settled rate is `rates` (fraction per `interval` hours)."""
+    return frame([0.0] * len(rates)).assign(bitfinex_rate=rates, bitfinex_interval_hours=interval)
+
+
+def bitfinex_z(rates, interval=8.0):
+    scored = add_zscores(bitfinex_series(rates, interval), ["bitfinex_rate"], lookback=90, min_periods=10)
+    return flag_windows(scored, threshold=2.5, net_carry_apr_floor=0.25)
+
+
+def test_a_small_move_in_a_mostly_zero_series_is_not_extreme():
+    # Bitfinex funding sits at exactly 0 for days, with a rare tiny print (sample data reached z=138).
+    past = [0.0] * 18 + [1e-6, 1e-6]
+    out = bitfinex_z([*past, 0.00003])  # 0.3 bp per 8 h (3.3 % APR): an ordinary wiggle
+    floor = 0.05 * 8 / 8760
+    assert np.std(past, ddof=1) < floor
+    assert out["z_bitfinex_rate"].iloc[-1] == pytest.approx((0.00003 - np.mean(past)) / floor)
+    assert not out["flagged"].iloc[-1]
+
+
+def test_a_large_move_in_a_mostly_zero_series_is_still_flagged():
+    past = [0.0] * 18 + [1e-6, 1e-6]
+    out = bitfinex_z([*past, 0.0005])  # 5 bp per 8 h (55 % APR)
+    z = (0.0005 - np.mean(past)) / (0.05 * 8 / 8760)
+    assert out["z_bitfinex_rate"].iloc[-1] == pytest.approx(z)
+    assert out["flagged"].iloc[-1] and out["reasons"].iloc[-1] == [f"Bitfinex funding z={z:.1f}"]
+    flat = bitfinex_z([0.0] * 20 + [0.0005])  # an all-zero past used to give no z-score at all
+    assert flat["flagged"].iloc[-1]
+
+
+def test_scale_floor_follows_each_feature_units_and_interval():
+    windows = bitfinex_series([0.0], interval=1.0).assign(gate_interval_hours=float("nan"))
+    assert scale_floor(windows, "bitfinex_rate") == pytest.approx([0.05 / 8760])  # 1-hour rate
+    assert scale_floor(windows, "gate_rate") == pytest.approx([0.05 * 8 / 8760])  # unknown: window
+    assert scale_floor(windows, "carry_apr") == pytest.approx([0.05])
+    assert scale_floor(windows, "mark_spread_mean_bps") == pytest.approx([1.0])
 
 
 def flagged(**values):
@@ -355,7 +402,10 @@ def test_features_hash_ignores_float_noise_only():
 
 # -- hypothesis invariants --
 
-finite = st.floats(-1e3, 1e3, allow_nan=False).map(lambda x: round(x, 6))
+finite = st.one_of(
+    st.floats(-1e3, 1e3, allow_nan=False).map(lambda x: round(x, 6)),
+    st.sampled_from([0.0, 1e-6, -2e-5]),  # near-flat series, where the scale floor decides
+)
 
 
 @settings(max_examples=60, deadline=None)
