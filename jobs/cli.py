@@ -172,7 +172,9 @@ def demo(ctx, workdir, pairs, from_, days, interval_seconds):
     start = parse_day(from_, "--from") if from_ else DEMO_FROM
     checked_range(start, start + timedelta(days=days), now.date(), opts=("--from", "--from + --days"))
     console.width = max(console.width, 140)  # summary tables; logs of non-terminals default to 80
-    run_demo(get_settings(ctx), Path(workdir), pairs, start, days, interval_seconds, now, console)
+    settings = get_settings(ctx)
+    settings.select_pairs(pairs)  # a bad --pairs stops here, before the sample server starts
+    run_demo(settings, Path(workdir), pairs, start, days, interval_seconds, now, console)
 
 
 # -- normalize: raw replay lines -> derivative_ticker CSV --
@@ -204,7 +206,7 @@ def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:
 @click.option("--send/--dry-run", default=True, help="Send (or queue), or print the text and write nothing.")
 @click.option("--force", is_flag=True, help="Make it again even if already sent or waiting in the outbox.")
 @click.pass_context
-def report_cmd(ctx: click.Context, day: str | None, send: bool, force: bool) -> None:
+def report_cmd(ctx: click.Context, day: date | None, send: bool, force: bool) -> None:
     """LLM cost report for one day and the 7 days to it, by SMTP or into the outbox."""
     from jobs.report_job import describe, report_command
     from pipelines.timeutil import utcnow

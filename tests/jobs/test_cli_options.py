@@ -209,5 +209,18 @@ def test_an_unknown_analyze_pair_is_one_line(config_file):
     assert_one_line_error(result, "unknown pair 'DOGE'; configured pairs: BTC, ETH")
 
 
+def test_demo_refuses_an_unknown_pair_before_starting_anything(config_file, tmp_path):
+    workdir = tmp_path / "demo"
+    result = invoke("--config", config_file, "demo", "--workdir", workdir, "--pairs", "BTC,XRP")
+    assert_one_line_error(result, "unknown pair 'XRP'; configured pairs: BTC, ETH")
+    assert not workdir.exists()
+
+
+def test_run_scheduler_reads_the_config_given_after_the_command(config_file, tmp_path):
+    missing = tmp_path / "missing.yaml"
+    result = invoke("--config", config_file, "run-scheduler", "--config", missing)
+    assert result.exit_code == 2 and f"config file {missing} does not exist" in result.output
+
+
 def test_a_bad_option_before_the_command_is_one_line_too():
     assert_one_line_error(invoke("--colour", "status"), "No such option '--colour' (see 'arbdb -h')")
