@@ -6,18 +6,44 @@ Commands are grouped by stage below. Shared options: `--config PATH` (default ./
 
 from __future__ import annotations
 
-import logging
 import sys
-from datetime import UTC, date, datetime
+from datetime import date, timedelta
 
 import click
 
-from pipelines.errors import ArbdbError, UsageError
+from jobs.cli_options import (
+    ArbdbCommand,
+    checked_range,
+    day_range,
+    parse_day,
+    report_day,
+    set_logging,
+    usage_line,
+)
+from pipelines.errors import ArbdbError
 from pipelines.settings import Settings, load_settings
+from pipelines.timeutil import utcnow
 
 
 class ArbdbGroup(click.Group):
     """Turns arbdb errors into one clear line and a non-zero exit, never a traceback."""
+
+    command_class = ArbdbCommand
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as err:  # a bad option before the command: outside invoke
+            click.echo(f"arbdb: error: {usage_line(err)}", err=True)
+            sys.exit(2)
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as err:
+            raise usage_line(err) from None
 
     def invoke(self, ctx: click.Context):
         try:
@@ -40,14 +66,9 @@ class ArbdbGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
     """arbdb: funding carry and basis history between Gate.io and Bitfinex perpetuals."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%Y-%m-%dT%H:%M:%SZ",
-    )
-    logging.Formatter.converter = __import__("time").gmtime
+    set_logging(verbose)
     ctx.ensure_object(dict)
-    ctx.obj["config_path"] = config_path
+    ctx.obj["config_path"] = config_path  # a `--config` after the command is parsed later and wins
 
 
 def get_settings(ctx: click.Context) -> Settings:
@@ -56,14 +77,6 @@ def get_settings(ctx: click.Context) -> Settings:
     if "settings" not in obj:
         obj["settings"] = load_settings(obj.get("config_path", "config.yaml"))
     return obj["settings"]
-
-
-def parse_day(value: str, name: str) -> date:
-    """A `YYYY-MM-DD` command-line date, or a UsageError naming the option."""
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC).date()
-    except ValueError:
-        raise UsageError(f"{name} {value!r} is not a date like 2024-03-01") from None
 
 
 # -- commands are added below this line, one block per stage --
@@ -113,8 +126,7 @@ def sample_server_cmd(from_, to, host, port, seed, interval_seconds, api_key, da
     from loopback.sample_server import run_sample_server
 
     start, end = parse_day(from_, "--from"), parse_day(to, "--to")
-    if end <= start:
-        raise UsageError("--to must be after --from")
+    checked_range(start, end, latest_end=None)  # generated data: future days are fine
     run_sample_server(
         host=host,
         port=port,
@@ -155,12 +167,14 @@ def demo(ctx, workdir, pairs, from_, days, interval_seconds):
 
     from jobs.demo import DEMO_FROM, run_demo
     from jobs.progress import console
-    from pipelines.timeutil import utcnow
 
     now = utcnow()
     start = parse_day(from_, "--from") if from_ else DEMO_FROM
+    checked_range(start, start + timedelta(days=days), now.date(), opts=("--from", "--from + --days"))
     console.width = max(console.width, 140)  # summary tables; logs of non-terminals default to 80
-    run_demo(get_settings(ctx), Path(workdir), pairs, start, days, interval_seconds, now, console)
+    settings = get_settings(ctx)
+    settings.select_pairs(pairs)  # a bad --pairs stops here, before the sample server starts
+    run_demo(settings, Path(workdir), pairs, start, days, interval_seconds, now, console)
 
 
 # -- normalize: raw replay lines -> derivative_ticker CSV --
@@ -182,17 +196,23 @@ def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:
 
 
 @cli.command("report")
-@click.option("--date", "day", metavar="DATE", help="UTC day covered, YYYY-MM-DD [default: yesterday].")
+@click.option(
+    "--date",
+    "day",
+    metavar="DATE",
+    callback=report_day,
+    help="UTC day covered, YYYY-MM-DD [default: yesterday].",
+)
 @click.option("--send/--dry-run", default=True, help="Send (or queue), or print the text and write nothing.")
 @click.option("--force", is_flag=True, help="Make it again even if already sent or waiting in the outbox.")
 @click.pass_context
-def report_cmd(ctx: click.Context, day: str | None, send: bool, force: bool) -> None:
+def report_cmd(ctx: click.Context, day: date | None, send: bool, force: bool) -> None:
     """LLM cost report for one day and the 7 days to it, by SMTP or into the outbox."""
     from jobs.report_job import describe, report_command
     from pipelines.timeutil import utcnow
 
     settings = get_settings(ctx)
-    report_date = parse_day(day, "--date") if day else None
+    report_date = day  # parsed and checked by report_day
     result = report_command(settings, utcnow(), report_date, dry_run=not send, force=force)
     click.echo(describe(result, settings) if send else result.text, nl=send)
 
@@ -202,14 +222,13 @@ def report_cmd(ctx: click.Context, day: str | None, send: bool, force: bool) -> 
 
 @cli.command("windows")
 @click.option("--pair", "pair_name", required=True, metavar="BTC", help="Configured pair name.")
-@click.option("--from", "from_", required=True, metavar="DATE", help="First day, YYYY-MM-DD (UTC).")
-@click.option("--to", "to", required=True, metavar="DATE", help="Day after the last one (exclusive).")
+@day_range(days_after_today=1)
 @click.option("--flagged", is_flag=True, help="Flagged windows only.")
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
 @click.pass_context
-def windows_cmd(ctx: click.Context, pair_name: str, from_: str, to: str, flagged: bool, fmt: str) -> None:
+def windows_cmd(ctx: click.Context, pair_name: str, start: date, end: date, flagged: bool, fmt: str) -> None:
     """Funding windows of one pair: carry, spreads, basis, z-scores, flags and data warnings."""
     import shutil
 
@@ -220,11 +239,10 @@ def windows_cmd(ctx: click.Context, pair_name: str, from_: str, to: str, flagged
 
     settings = get_settings(ctx)
     pair = settings.pair(pair_name)
-    start, end = day_start(parse_day(from_, "--from")), day_start(parse_day(to, "--to"))
-    if end <= start:
-        raise UsageError(f"--to {to} must be after --from {from_}")
-    windows = read_windows(open_db(settings.database), pair.name, start, end, flagged_only=flagged)
-    title = f"{pair.name} funding windows {from_} .. {to} (exclusive){', flagged only' if flagged else ''}"
+    windows = read_windows(
+        open_db(settings.database), pair.name, day_start(start), day_start(end), flagged_only=flagged
+    )
+    title = f"{pair.name} funding windows {start} .. {end} (exclusive){', flagged only' if flagged else ''}"
     click.echo(show_windows(windows, fmt, title, width=shutil.get_terminal_size((200, 40)).columns))
 
 
@@ -232,12 +250,11 @@ def windows_cmd(ctx: click.Context, pair_name: str, from_: str, to: str, flagged
 
 
 @cli.command()
-@click.option("--from", "from_", required=True, metavar="DATE", help="First day, YYYY-MM-DD (UTC).")
-@click.option("--to", "to", required=True, metavar="DATE", help="Day after the last one (exclusive).")
+@day_range(days_after_today=1)
 @click.option("--pair", default=None, metavar="BTC[,ETH]", help="Pairs to analyse (default: all configured).")
 @click.option("--dry-run", is_flag=True, help="Print the batched prompts and estimated cost; call nothing.")
 @click.pass_context
-def analyze(ctx, from_, to, pair, dry_run):
+def analyze(ctx, start, end, pair, dry_run):
     """Verdicts for flagged windows in [--from, --to) not analysed yet (gateway with a key, else rules)."""
     from rich.console import Console
 
@@ -246,7 +263,6 @@ def analyze(ctx, from_, to, pair, dry_run):
     from pipelines.timeutil import utcnow
 
     settings = get_settings(ctx)
-    start, end = parse_day(from_, "--from"), parse_day(to, "--to")
     result = analyze_job(
         open_db(settings.database),
         settings,
@@ -285,8 +301,7 @@ def status_cmd(ctx: click.Context, fmt: str) -> None:
 
 
 @cli.command()
-@click.option("--from", "from_", required=True, metavar="DATE", help="First day, YYYY-MM-DD (UTC).")
-@click.option("--to", "to", required=True, metavar="DATE", help="Day after the last one (exclusive).")
+@day_range(days_after_today=0)
 @click.option("--pairs", default=None, metavar="BTC,ETH", help="Pairs to load (default: all configured).")
 @click.option(
     "--source",
@@ -296,7 +311,7 @@ def status_cmd(ctx: click.Context, fmt: str) -> None:
 )
 @click.option("--no-llm", is_flag=True, help="Skip the LLM stage (windows are still computed).")
 @click.pass_context
-def backfill(ctx, from_, to, pairs, source, no_llm):
+def backfill(ctx, start, end, pairs, source, no_llm):
     """Load history for [--from, --to) and compute windows and verdicts. Resumable and idempotent."""
     from jobs.progress import backfill_bar, console
     from pipelines.run import backfill as run_backfill
@@ -304,7 +319,6 @@ def backfill(ctx, from_, to, pairs, source, no_llm):
     from pipelines.timeutil import utcnow
 
     settings = get_settings(ctx)
-    start, end = parse_day(from_, "--from"), parse_day(to, "--to")
     selected = settings.select_pairs(pairs)
     db = open_db(settings.database)
     with backfill_bar() as update:

@@ -3,7 +3,9 @@
 Starts the Tardis-compatible sample server in its own process, backfills the demo range through the
 replay path into `data/demo/arbdb.db`, computes windows, analyzes flagged ones (offline rules
 analyzer unless HOLYSHEEP_API_KEY is set), writes the cost report to the outbox, and prints a
-summary. Rerunning it changes nothing and fetches nothing.
+summary. It also writes `config.yaml` beside the demo database, so `arbdb --config
+data/demo/config.yaml status` (or `windows`, `analyze`, `report`) reads the demo's tables. Rerunning
+it changes nothing and fetches nothing.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import sqlite_utils
+import yaml
 from rich.console import Console
 from rich.table import Table
 
@@ -25,6 +28,15 @@ from pipelines.store import SCHEMA, open_db
 
 DEMO_FROM = date(2024, 3, 1)
 DEMO_DAYS = 14
+# Secrets come from the environment only; a config file holding them is refused at load.
+SECRET_FIELDS = {"tardis": {"api_key"}, "llm": {"api_key"}, "mail": {"password"}}
+CONFIG_HEADER = """\
+# Written by `arbdb demo` for its database; rewritten by every demo run. Use it with any command:
+#   .venv/bin/arbdb --config {path} status
+#   .venv/bin/arbdb --config {path} windows --pair {pair} --from {start} --to {end}
+# The tardis endpoints are the real ones: the demo's sample server stopped with the demo. Every
+# key is documented in the repository's config.yaml.
+"""
 
 
 def demo_settings(base: Settings, workdir: Path, endpoint: str, datasets_endpoint: str) -> Settings:
@@ -41,6 +53,16 @@ def demo_settings(base: Settings, workdir: Path, endpoint: str, datasets_endpoin
     )
     mail = base.mail.model_copy(update={"smtp_host": None, "outbox_dir": workdir / "outbox"})
     return base.model_copy(update={"database": workdir / "arbdb.db", "tardis": tardis, "mail": mail})
+
+
+def write_demo_config(settings: Settings, path: Path, start: date, end: date) -> None:
+    """Write the demo's settings (absolute paths, no secrets) as a config file at `path`."""
+    data = settings.model_dump(mode="json", exclude=SECRET_FIELDS)
+    for section, key in (("tardis", "cache_dir"), ("tardis", "download_dir"), ("mail", "outbox_dir")):
+        data[section][key] = str(Path(data[section][key]).resolve())
+    data["database"] = str(Path(data["database"]).resolve())
+    header = CONFIG_HEADER.format(path=path, pair=settings.pairs[0].name, start=start, end=end)
+    path.write_text(header + yaml.safe_dump(data, sort_keys=False))
 
 
 def run_demo(
@@ -68,6 +90,9 @@ def run_demo(
         settings = demo_settings(base, workdir, server.url, server.datasets_url)
         selected = settings.select_pairs(pairs)
         settings = settings.model_copy(update={"pairs": selected})  # the report covers these only
+        kept = demo_settings(base, workdir, base.tardis.endpoint, base.tardis.datasets_endpoint)
+        config_path = workdir / "config.yaml"
+        write_demo_config(kept.model_copy(update={"pairs": selected}), config_path, start, end)
         db = open_db(settings.database)
         with backfill_bar() as update:
             result = backfill(
@@ -99,6 +124,11 @@ def run_demo(
         f" -> {settings.mail.outbox_dir} ({report.subject})"
     )
     console.print(f"database: {settings.database}  (sqlite3 {settings.database} '.tables')")
+    arbdb = f".venv/bin/arbdb --config {config_path}"
+    console.print(
+        f"config: {config_path}; look at the demo's tables with:\n  {arbdb} status\n"
+        f"  {arbdb} windows --pair {selected[0].name} --from {start} --to {end}"
+    )
 
 
 def _table(title: str, frame: pd.DataFrame) -> Table:

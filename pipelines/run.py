@@ -16,13 +16,12 @@ from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
-from pipelines.columns import BITFINEX, EXCHANGES, GATE, HISTORY_START
-from pipelines.errors import UsageError
+from pipelines.columns import BITFINEX, EXCHANGES, GATE
 from pipelines.extract import Extracted, extract_range
 from pipelines.load import extracted_days, load_extracted
 from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings
-from pipelines.timeutil import day_start, days, to_iso
+from pipelines.timeutil import check_range, day_start, days, to_iso
 from pipelines.window import Window
 
 log = logging.getLogger(__name__)
@@ -115,24 +114,6 @@ class BackfillResult:
     counts: dict = field(default_factory=dict)
 
 
-def validate_range(start: date, end: date, today: date) -> None:
-    """Backfill bounds: start before end, end not past today (exclusive), both after history starts."""
-    first = max(date.fromisoformat(d) for d in HISTORY_START.values())
-    if start >= end:
-        raise UsageError(f"--from {start} must be before --to {end} (--to is exclusive)")
-    if end > today:
-        raise UsageError(
-            f"--to {end} is in the future; the last complete UTC day is {today - timedelta(days=1)}"
-            f" (use --to {today})"
-        )
-    if start < first:
-        raise UsageError(
-            f"--from {start} is before the history both exchanges share on Tardis (from {first}; "
-            f"gate-io-futures since {HISTORY_START[GATE]}, "
-            f"bitfinex-derivatives since {HISTORY_START[BITFINEX]})"
-        )
-
-
 def plan_backfill(
     db: sqlite_utils.Database, pairs: tuple[Pair, ...], start: date, end: date
 ) -> tuple[list[DayTask], int]:
@@ -203,7 +184,7 @@ def backfill(
     Days already loaded for a symbol are skipped; each exchange-day commits on its own, so a
     killed backfill resumes where it stopped and ends with the same tables as an uninterrupted one.
     """
-    validate_range(start, end, now.date())
+    check_range(start, end, latest_end=now.date())  # only complete UTC days are loaded
     run_id = f"backfill:{to_iso(now)}"
     tasks, skipped = plan_backfill(db, pairs, start, end)
     progress = BackfillProgress(tasks_total=len(tasks) + skipped, tasks_done=skipped, skipped=skipped)

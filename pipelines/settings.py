@@ -7,14 +7,16 @@ file stops arbdb with one line naming the key (`ConfigError("llm.batch_size: ...
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
+from urllib.parse import parse_qsl, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipelines.errors import ConfigError
+from pipelines.errors import ConfigError, UsageError
 
 DEFAULT_CONFIG = Path("config.yaml")
 SECRET_ENV = ("TARDIS_API_KEY", "HOLYSHEEP_API_KEY", "SMTP_PASSWORD")
@@ -22,6 +24,26 @@ SECRET_ENV = ("TARDIS_API_KEY", "HOLYSHEEP_API_KEY", "SMTP_PASSWORD")
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Words that make a URL query parameter a credential (`api_key`, `apikey`, `token`, `access_token`...).
+_SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "pwd", "auth", "signature", "sig"}
+
+
+def _url_without_secret(url: str, env_var: str) -> str:
+    """An http(s) URL carrying no credential; a key belongs in `env_var`, never in the file."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http(s) URL such as https://host/v1")  # not echoed: may hold a key
+    where = None
+    if parts.username or parts.password:
+        where = "the user:password@ part"
+    for name, _value in parse_qsl(parts.query, keep_blank_values=True):
+        if _SECRET_WORDS & set(re.split(r"[_\-.]", name.lower())):
+            where = f"the {name}= parameter"
+    if where:  # never echo the value: it is a secret
+        raise ValueError(f"the URL holds a secret ({where}); remove it and set {env_var} in the environment")
+    return url
 
 
 def _check_interval(hours: float) -> float:
@@ -56,6 +78,11 @@ class Tardis(_Strict):
     workers: int = Field(2, ge=1, le=16)
     api_key: str = Field("", repr=False)
 
+    @field_validator("endpoint", "datasets_endpoint")
+    @classmethod
+    def _no_secret_in_url(cls, url: str) -> str:
+        return _url_without_secret(url, "TARDIS_API_KEY")
+
 
 class Fees(_Strict):
     gate_taker: float = Field(0.0005, ge=0, lt=0.01)
@@ -77,6 +104,16 @@ class Transform(_Strict):
     net_carry_apr_floor: float | None = 0.25
     min_coverage: float = Field(0.9, ge=0, le=1)
     stale_minutes: int = Field(60, ge=1)
+
+    @field_validator("zscore_features")
+    @classmethod
+    def _known_features(cls, features: tuple[str, ...]) -> tuple[str, ...]:
+        from pipelines.scoring import ZSCORABLE  # lazy: pandas is not needed to read a config
+
+        unknown = [f for f in features if f not in ZSCORABLE]
+        if unknown:
+            raise ValueError(f"unknown feature {unknown[0]!r}; z-scorable features: {', '.join(ZSCORABLE)}")
+        return features
 
     @model_validator(mode="after")
     def _periods_fit(self) -> Transform:
@@ -107,6 +144,11 @@ class LLM(_Strict):
     )
     api_key: str = Field("", repr=False)
 
+    @field_validator("base_url")
+    @classmethod
+    def _no_secret_in_url(cls, url: str) -> str:
+        return _url_without_secret(url, "HOLYSHEEP_API_KEY")
+
     @model_validator(mode="after")
     def _models_priced(self) -> LLM:
         for model in filter(None, (self.model, self.fallback_model)):
@@ -132,6 +174,16 @@ class Mail(_Strict):
     timeout_seconds: float = Field(30, gt=0)
     password: str = Field("", repr=False)
 
+    @field_validator("smtp_host")
+    @classmethod
+    def _host_only(cls, host: str | None) -> str | None:
+        if host is not None and re.search(r"[@/:]", host):
+            raise ValueError(
+                "give the host name only (port in mail.smtp_port, login in mail.username, "
+                "password in SMTP_PASSWORD in the environment)"
+            )
+        return host
+
     @property
     def configured(self) -> bool:
         return bool(self.smtp_host and self.recipients)
@@ -148,10 +200,18 @@ class Report(_Strict):
     top_n: int = Field(5, ge=1, le=50)
 
 
+def _pair(coin: str) -> Pair:
+    return Pair(name=coin, gate_symbol=f"{coin}_USDT", bitfinex_symbol=f"{coin}F0:USTF0")
+
+
+# What an empty config watches, as the README promises.
+DEFAULT_PAIRS = tuple(_pair(coin) for coin in ("BTC", "ETH", "SOL", "DOGE"))
+
+
 class Settings(_Strict):
     database: Path = Path("data/arbdb.db")
     tardis: Tardis = Field(default_factory=Tardis)
-    pairs: tuple[Pair, ...] = Field(min_length=1)
+    pairs: tuple[Pair, ...] = Field(DEFAULT_PAIRS, min_length=1)
     fees: Fees = Field(default_factory=Fees)
     transform: Transform = Field(default_factory=Transform)
     llm: LLM = Field(default_factory=LLM)
@@ -173,16 +233,18 @@ class Settings(_Strict):
         for p in self.pairs:
             if p.name.upper() == name.upper():
                 return p
-        from pipelines.errors import UsageError
-
         known = ", ".join(p.name for p in self.pairs)
         raise UsageError(f"unknown pair {name!r}; configured pairs: {known}")
 
     def select_pairs(self, names: str | None) -> tuple[Pair, ...]:
-        """Pairs named in a comma list (`BTC,ETH`), or all of them for None/empty."""
+        """Pairs named in a comma list (`BTC,ETH`, each once), or all of them for None/empty."""
         if not names:
             return self.pairs
-        return tuple(self.pair(n.strip()) for n in names.split(",") if n.strip())
+        selected = tuple(dict.fromkeys(self.pair(n.strip()) for n in names.split(",") if n.strip()))
+        if not selected:
+            known = ", ".join(p.name for p in self.pairs)
+            raise UsageError(f"no pair named in {names!r}; configured pairs: {known}")
+        return selected
 
 
 def _format_error(err: ValidationError, source: str) -> str:
@@ -225,6 +287,11 @@ def load_settings(path: Path | str | None = None, env: Mapping[str, str] | None 
     path = Path(path) if path else DEFAULT_CONFIG
     try:
         text = path.read_text()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"config file {path} does not exist; give --config PATH (the repository's config.yaml "
+            "documents every key)"
+        ) from None
     except OSError as err:
         raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
     try:

@@ -10,6 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
+from pipelines.columns import BITFINEX, GATE, HISTORY_START
+from pipelines.errors import UsageError
+
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -50,3 +53,46 @@ def days(start: date, end: date) -> list[date]:
 def utcnow() -> datetime:
     """The current time, aware UTC. The only clock the pipeline reads; jobs pass it down."""
     return datetime.now(UTC)
+
+
+class DateRangeError(UsageError):
+    """A day range outside what the data allows. `problem` says which rule: order, future or early.
+
+    The message speaks of dates only; a command line turns it into one naming its options.
+    """
+
+    def __init__(self, problem: str, message: str, start: date, end: date, limit: date) -> None:
+        super().__init__(message)
+        self.problem, self.start, self.end, self.limit = problem, start, end, limit
+
+
+def history_first_day() -> date:
+    """First day both exchanges have history on Tardis: ranges may not start earlier."""
+    return max(date.fromisoformat(d) for d in HISTORY_START.values())
+
+
+def check_range(start: date, end: date, latest_end: date | None) -> None:
+    """Raise DateRangeError unless start < end (exclusive), end <= latest_end, start >= history start.
+
+    `latest_end` is the last exclusive end the caller accepts (today for complete days only, None
+    for no limit); the shared history start applies to every range.
+    """
+    first = history_first_day()
+    if start >= end:
+        raise DateRangeError(
+            "order", f"start {start} is not before end {end} (end is exclusive)", start, end, end
+        )
+    if latest_end is not None and end > latest_end:
+        raise DateRangeError(
+            "future", f"end {end} is after the latest allowed end {latest_end}", start, end, latest_end
+        )
+    if start < first:
+        raise DateRangeError(
+            "early",
+            f"start {start} is before the history both exchanges share on Tardis (from {first}; "
+            f"gate-io-futures since {HISTORY_START[GATE]}, "
+            f"bitfinex-derivatives since {HISTORY_START[BITFINEX]})",
+            start,
+            end,
+            first,
+        )

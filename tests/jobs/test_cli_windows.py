@@ -81,4 +81,4 @@ def test_empty_range_and_user_errors(stored):
     assert bad.exit_code == 2 and "--from 'March' is not a date" in bad.output
     assert run(stored, "--pair", "XRP", "--from", "2024-03-01", "--to", "2024-03-02").exit_code == 2
     backwards = run(stored, "--pair", "BTC", "--from", "2024-03-02", "--to", "2024-03-01")
-    assert backwards.exit_code == 2 and "must be after" in backwards.output
+    assert backwards.exit_code == 2 and "must be before --to" in backwards.output

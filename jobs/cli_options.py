@@ -1,0 +1,156 @@
+"""Option plumbing shared by every `arbdb` command: dates, `--config`/`-v` anywhere, one-line errors.
+
+Dates are parsed here and checked by `pipelines.timeutil.check_range`, whose typed errors speak of
+dates; this module turns them into messages naming the options. click's own usage errors (bad
+value, unknown option, missing option) become one `UsageError` line too.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import click
+
+from pipelines.errors import UsageError
+from pipelines.timeutil import DateRangeError, check_range, utcnow
+
+
+def usage_line(err: click.UsageError) -> UsageError:
+    """click's multi-line usage message (bad option, bad value, unknown command) as our one line."""
+    path = err.ctx.command_path if err.ctx else "arbdb"
+    return UsageError(f"{err.format_message().rstrip('.')} (see '{path} -h')")
+
+
+def set_logging(verbose: bool) -> None:
+    """Log to stderr with UTC timestamps; debug level with `-v`."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%Y-%m-%dT%H:%M:%SZ",
+    )
+    logging.Formatter.converter = time.gmtime
+    if verbose:  # basicConfig does nothing once logging is set up (e.g. `-v` after the command)
+        logging.getLogger().setLevel(logging.DEBUG)
+
+
+def _config_after_command(ctx: click.Context, _param, value: str | None) -> None:
+    if value is not None:  # given after the subcommand: it wins over the one before
+        ctx.ensure_object(dict)["config_path"] = value
+
+
+def _verbose_after_command(_ctx, _param, value: bool) -> None:
+    if value:
+        set_logging(True)
+
+
+class ArbdbCommand(click.Command):
+    """A subcommand: also takes `--config` and `-v` after its name; a bad option is one line."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.params += [
+            click.Option(
+                ["--config", "config_path"],
+                type=click.Path(dir_okay=False),
+                expose_value=False,
+                callback=_config_after_command,
+                help="Settings file (here or before the command; this one wins).",
+            ),
+            click.Option(
+                ["-v", "--verbose"],
+                is_flag=True,
+                expose_value=False,
+                callback=_verbose_after_command,
+                help="Debug logging.",
+            ),
+        ]
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as err:  # raised inside the group's invoke, which prints it
+            raise usage_line(err) from None
+
+
+def parse_day(value: str, name: str) -> date:
+    """A `YYYY-MM-DD` command-line date, or a UsageError naming the option."""
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").replace(tzinfo=UTC).date()
+    except ValueError:
+        raise UsageError(f"{name} {value!r} is not a date like 2024-03-01") from None
+
+
+def _day(_ctx, param: click.Parameter, value: str | None) -> date | None:
+    return None if value is None else parse_day(value, param.opts[0])
+
+
+_BEFORE_HISTORY = "is before the history both exchanges share on Tardis"
+
+
+def checked_range(start: date, end: date, latest_end: date | None, opts=("--from", "--to")) -> None:
+    """`check_range` for a command line: a bad range is a UsageError naming the options `opts`."""
+    start_opt, end_opt = opts
+    try:
+        check_range(start, end, latest_end)
+    except DateRangeError as err:
+        if err.problem == "order":
+            message = f"{start_opt} {start} must be before {end_opt} {end} ({end_opt} is exclusive)"
+        elif err.problem == "future":
+            message = (
+                f"{end_opt} {end} is in the future; the latest {end_opt} allowed is {err.limit}"
+                f" ({end_opt} is exclusive)"
+            )
+        else:
+            message = f"{start_opt} {start} {_BEFORE_HISTORY} (from {err.limit})"
+        raise UsageError(message) from None
+
+
+def day_range(days_after_today: int):
+    """Add `--from/--to DATE`, parsed and checked by `checked_range`, passed as dates `start`/`end`.
+
+    The latest `--to` (exclusive) is today + `days_after_today`: 0 where only complete days make
+    sense (backfill), 1 where today's windows so far are wanted too (reading, analysing).
+    """
+
+    def decorate(command):
+        @functools.wraps(command)
+        def checked(*args, start: date, end: date, **kwargs):
+            checked_range(start, end, utcnow().date() + timedelta(days=days_after_today))
+            return command(*args, start=start, end=end, **kwargs)
+
+        checked = click.option(
+            "--to",
+            "end",
+            required=True,
+            metavar="DATE",
+            callback=_day,
+            help="Day after the last one (exclusive).",
+        )(checked)
+        return click.option(
+            "--from",
+            "start",
+            required=True,
+            metavar="DATE",
+            callback=_day,
+            help="First day, YYYY-MM-DD (UTC).",
+        )(checked)
+
+    return decorate
+
+
+def report_day(ctx, param: click.Parameter, value: str | None) -> date | None:
+    """`--date D`: D must be a complete UTC day (before today) within the shared history."""
+    day = _day(ctx, param, value)
+    if day is None:
+        return None
+    try:
+        check_range(day, day + timedelta(days=1), latest_end=utcnow().date())
+    except DateRangeError as err:
+        if err.problem == "future":
+            latest = err.limit - timedelta(days=1)
+            raise UsageError(f"--date {day} is not a complete UTC day yet; the latest is {latest}") from None
+        raise UsageError(f"--date {day} {_BEFORE_HISTORY} (from {err.limit})") from None
+    return day
