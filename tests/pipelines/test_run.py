@@ -3,13 +3,16 @@ any split or order of the same days ends with the tables of one uninterrupted ba
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime
 
 import pytest
 
+from loopback.llm_server import Reply, verdicts_json
 from pipelines.run import backfill
 from pipelines.settings import Transform
 from pipelines.store import open_db
+from tests.fixtures.llm import online_settings
 from tests.fixtures.tables import differences, snapshot
 
 NOW = datetime(2024, 4, 1, tzinfo=UTC)
@@ -51,3 +54,33 @@ def test_split_backfill_equals_one_backfill(cfg, tmp_path, pieces):
     assert differences(split, whole) == {}
     seam = [w for w in split["windows"] if "2024-03-03T00:00:00Z" in w]
     assert seam and "settlement missing" not in repr(seam)
+
+
+def test_concurrent_backfills_leave_verdicts_for_the_current_features(cfg, llm_server, tmp_path):
+    """Backfill A analyses its windows and is held at the gateway while backfill B, on the same
+    file, loads the days before and recomputes A's windows (new z-scores, new hashes) and analyses
+    them. When A's reply arrives its verdicts are for features the windows no longer have."""
+    online = online_settings(cfg, llm_server, timeout_seconds=60.0, max_attempts=1)
+    whole = run(online, tmp_path / "whole.db", ("2024-03-01", "2024-03-05"))
+    arrived, release = threading.Event(), threading.Event()
+
+    def held(ids: list[str]) -> str:
+        arrived.set()
+        release.wait(60)
+        return verdicts_json(ids)
+
+    llm_server.script(Reply(content=held))
+    path = tmp_path / "shared.db"
+    a = threading.Thread(target=run, args=(online, path, ("2024-03-03", "2024-03-05")))
+    a.start()
+    try:
+        assert arrived.wait(60), "backfill A never reached the gateway"
+        run(online, path, ("2024-03-01", "2024-03-03"))  # backfill B, while A waits for its reply
+    finally:
+        release.set()
+        a.join(60)
+    got = snapshot(path)
+    assert whole["verdicts"]
+    assert differences(got, whole) == {}
+    hashes = {(w[0], w[2]): w[-1] for w in got["windows"]}  # pair, window_end: features_hash
+    assert all(v[-1] == hashes[(v[0], v[1])] for v in got["verdicts"])
