@@ -336,9 +336,12 @@ def backfill(ctx, start, end, pairs, source, no_llm):
     c = result.counts
     console.print(
         f"backfill {start}..{end} (exclusive) {','.join(p.name for p in selected)}: "
-        f"{c.get('days_loaded', 0)} exchange-days loaded, {c.get('days_skipped', 0)} already done, "
-        f"{c.get('messages', 0):,} messages, {c.get('minutes', 0):,} minute rows, "
-        f"{c.get('malformed', 0)} malformed lines skipped, {c.get('windows', 0)} windows computed"
+        f"{c.get('days_loaded', 0)} exchange-days fetched, "
+        f"{c.get('days_skipped', 0)} skipped (already loaded), "
+        f"{c.get('messages', 0):,} messages, {c.get('minutes', 0):,} minute rows "
+        f"({c.get('minutes_new', 0):,} new), {c.get('malformed', 0)} malformed lines skipped, "
+        f"{c.get('windows', 0)} windows in range, {c.get('windows_written', 0)} window rows written "
+        "(new or changed)"
     )
 
 

@@ -205,9 +205,24 @@ def store_verdicts(
         for v in verdicts
     ]
     with transaction(db):
+        # Another run may have recomputed a window since it was read: store only verdicts on the
+        # features the windows have now (that run analyses the new ones).
+        current = _current_hashes(db, records)
+        fresh = [current.get((r["pair"], r["window_end"])) in (None, r["feature_hash"]) for r in records]
+        records = [r for r, ok in zip(records, fresh, strict=True) if ok]
+        verdicts = [v for v, ok in zip(verdicts, fresh, strict=True) if ok]
         upsert(db, "verdicts", records)
     result.analysed += len(records)
     result.alerts += raise_alerts(settings, db, verdicts, model, now)
+
+
+def _current_hashes(db, records: list[dict]) -> dict[tuple[str, str], str]:
+    keys = {(r["pair"], r["window_end"]) for r in records}
+    rows = db.execute(
+        "SELECT pair, window_end, features_hash FROM windows WHERE window_end >= ? AND window_end <= ?",
+        [min(k[1] for k in keys), max(k[1] for k in keys)],
+    ).fetchall()
+    return {(pair, end): fhash for pair, end, fhash in rows if (pair, end) in keys}
 
 
 def window_context(db, rows: list[dict]) -> dict[str, list[dict]]:

@@ -156,3 +156,16 @@ def extracted_days(db: sqlite_utils.Database, exchange: str, symbols: list[str])
         [exchange, *symbols, len(symbols)],
     ).fetchall()
     return {r[0] for r in rows}
+
+
+def count_minutes(
+    db: sqlite_utils.Database, symbols: list[tuple[str, str]], start: datetime, end: datetime
+) -> int:
+    """Stored minute rows of these (exchange, symbol) pairs with start <= ts < end."""
+    return sum(
+        db.execute(
+            "SELECT COUNT(*) FROM tickers WHERE exchange = ? AND symbol = ? AND ts >= ? AND ts < ?",
+            (exchange, symbol, to_iso(start), to_iso(end)),
+        ).fetchone()[0]
+        for exchange, symbol in symbols
+    )

@@ -18,11 +18,11 @@ import sqlite_utils
 
 from pipelines.columns import BITFINEX, EXCHANGES, GATE
 from pipelines.extract import Extracted, extract_range
-from pipelines.load import extracted_days, load_extracted
+from pipelines.load import count_minutes, extracted_days, load_extracted
 from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings
 from pipelines.timeutil import check_range, day_start, days, to_iso
-from pipelines.window import Window
+from pipelines.window import Window, windows_between
 
 log = logging.getLogger(__name__)
 
@@ -49,14 +49,23 @@ def _derive(
     now: datetime,
     llm: bool,
 ) -> dict:
-    """Transform (windows, z-scores, flags) then analyze, for windows ending in (start, end]."""
-    from pipelines.windows_stage import update_pairs
+    """Transform (windows, z-scores, flags) then analyze, after minutes in [start, end) were loaded.
 
-    counts = {"windows": update_pairs(db, settings, list(pairs), start, end)}
+    Windows ending in (start, end] are computed, and so are the stored ones outside it that those
+    minutes reach; analysis covers every window that could have been rewritten, so a window this
+    run changed never keeps a stale verdict (unchanged ones are cache hits).
+    """
+    from pipelines.windows_stage import analysis_span, update_pairs
+
+    counts = {
+        "windows": sum(len(windows_between(start, end, p.window_hours)) for p in pairs),
+        "windows_written": update_pairs(db, settings, list(pairs), start, end),
+    }
     if llm:
         from pipelines.analyze import analyze_range
 
-        counts.update(analyze_range(db, settings, start, end, list(pairs), run_id, now).counts())
+        lo, hi = analysis_span(settings, pairs, start, end)
+        counts.update(analyze_range(db, settings, lo, hi, list(pairs), run_id, now).counts())
     return counts
 
 
@@ -192,7 +201,9 @@ def backfill(
     intervals = {sym: hours for pair in pairs for _, sym, hours in sides(pair)}
     row = run_row(run_id, "backfill", pairs, day_start(start), day_start(end))
     with recorded_run(db, row) as counts:
+        stored = count_minutes(db, _symbols(pairs), day_start(start), day_start(end))
         _load_days(db, settings, tasks, source, intervals, progress, on_progress)
+        new = count_minutes(db, _symbols(pairs), day_start(start), day_start(end)) - stored
         counts.update(
             _derive(db, settings, pairs, day_start(start), day_start(end), run_id=run_id, now=now, llm=llm)
         )
@@ -200,10 +211,15 @@ def backfill(
             messages=progress.messages,
             minutes=progress.minutes,
             malformed=progress.malformed,
+            minutes_new=new,
             days_loaded=progress.tasks_done - skipped,
             days_skipped=skipped,
         )
     return BackfillResult(progress, counts)
+
+
+def _symbols(pairs: tuple[Pair, ...]) -> list[tuple[str, str]]:
+    return sorted({(exchange, symbol) for pair in pairs for exchange, symbol, _ in sides(pair)})
 
 
 def _load_days(db, settings, tasks, source, intervals, progress, on_progress) -> None:

@@ -1,10 +1,12 @@
 """Transform stage: stored minutes + settlements -> `windows` rows (features, z-scores, flags).
 
-`update_windows` is the only writer of `windows`. It recomputes what changed inputs can affect: the
-features of the windows ending in (start, end], then z-scores, flags and hashes from the first of them
-through the `lookback_windows` windows after the last (a z-score looks back exactly that far, so later
-windows cannot change). Everything is written in one transaction; rerunning with the same inputs
-writes identical values.
+`update_windows` is the only writer of `windows`. After minutes of [start, end) were loaded it
+recomputes every window those minutes can reach: the windows ending in (start, end], and the stored
+ones just before and after whose settlements or interval inference read them (`input_span`); then
+z-scores, flags and hashes through the `lookback_windows` windows after them (a z-score looks back
+exactly that far). So any split or order of loads ends with the same table. Rows are written only
+from a consistent read (recomputed under the write lock if another connection committed while they
+were computed); rows whose values did not change are not rewritten.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -23,6 +26,7 @@ import sqlite_utils
 from pipelines.columns import BITFINEX, GATE
 from pipelines.scoring import WINDOW_COLUMNS, add_features_hash, add_zscores, flag_windows
 from pipelines.settings import Pair, Settings
+from pipelines.settlement import MAX_GAP
 from pipelines.store import SCHEMA, open_db, transaction, upsert
 from pipelines.timeutil import series_from_iso, series_to_iso, to_iso
 from pipelines.transform import FeeParams, PairParams, QualityParams, window_features
@@ -47,34 +51,112 @@ def transform_params(settings: Settings, pair: Pair) -> tuple[PairParams, FeePar
     )
 
 
+def input_span(
+    pair: Pair, quality: QualityParams, start: datetime, end: datetime
+) -> tuple[datetime, datetime]:
+    """Window ends (lo, hi] whose inputs can change when minutes in [start, end) change.
+
+    Loading minutes re-derives the settlements from MAX_GAP before `start` to MAX_GAP after `end`
+    (`pipelines.load.rederive_funding`: Bitfinex settles at T from the minutes at/after T, which
+    come with the next day). A window reads its own minutes, its settlement, and the settlements of
+    `interval_lookback_hours` before its end (interval inference). The bound is generous: a
+    scheduled run reads a few minutes past its window, and recomputing an unchanged window writes
+    nothing.
+    """
+    interval = timedelta(hours=max(pair.gate_interval_hours, pair.bitfinex_interval_hours))
+    lookback = timedelta(hours=quality.interval_lookback_hours)
+    return start - MAX_GAP, end + interval + 2 * MAX_GAP + lookback
+
+
+def rescore_reach(settings: Settings, pair: Pair) -> timedelta:
+    """How far after a recomputed window its features reach: z-scores look back this far."""
+    return timedelta(hours=pair.window_hours) * settings.transform.lookback_windows
+
+
+def analysis_span(
+    settings: Settings, pairs: Sequence[Pair], start: datetime, end: datetime
+) -> tuple[datetime, datetime]:
+    """Window ends (lo, hi] that `update_windows(start, end)` may rewrite, over all `pairs`."""
+    quality = QualityParams(settings.transform.min_coverage, settings.transform.stale_minutes)
+    spans = [input_span(p, quality, start, end) for p in pairs]
+    lo = min((s[0] for s in spans), default=start)
+    hi = max((s[1] + rescore_reach(settings, p) for s, p in zip(spans, pairs, strict=True)), default=end)
+    return lo, hi
+
+
 def update_windows(
     db: sqlite_utils.Database, settings: Settings, pair: Pair | str, start: datetime, end: datetime
 ) -> int:
-    """Compute and upsert `pair`'s windows ending in (start, end]; returns the windows written
-    (those in range plus later windows whose z-scores, flags or hash changed)."""
+    """Compute `pair`'s windows ending in (start, end] after minutes in [start, end) were loaded.
+
+    Also recomputes the stored windows those minutes can reach (`input_span`), re-scores the
+    `lookback_windows` after them, and drops verdicts whose feature hash no longer matches.
+    Returns the rows written (new or changed); unchanged rows are left alone.
+    """
     pair = settings.pair(pair) if isinstance(pair, str) else pair
+    compute = partial(window_rows, db, settings, pair, start, end)
+    return _write_consistent(db, compute, compute)
+
+
+def window_rows(
+    db: sqlite_utils.Database, settings: Settings, pair: Pair, start: datetime, end: datetime
+) -> list[dict]:
+    """The `windows` rows `update_windows` writes (new or changed ones), from stored data. Reads only."""
     params, fees, quality = transform_params(settings, pair)
-    windows = windows_between(start, end, pair.window_hours)
+    lo, hi = input_span(pair, quality, start, end)
+    reach = rescore_reach(settings, pair)
+    stored = _read_stored(db, pair.name, lo - reach - timedelta(seconds=1), hi + reach)
+    have = set(stored["window_end"])
+    windows = [
+        w
+        for w in windows_between(lo, hi, pair.window_hours)
+        if start < w.end <= end or pd.Timestamp(w.end) in have
+    ]
     if not windows:
-        return 0
+        return []
     first, last = windows[0], windows[-1]
-    t = settings.transform
-    reach = timedelta(hours=pair.window_hours) * t.lookback_windows
     minutes = read_pair_marks(db, pair, first.start, last.end)
     funding = read_funding(db, pair, first.start - timedelta(hours=quality.interval_lookback_hours), last.end)
     fresh = window_features(minutes, funding, params, fees, quality, windows)
-    before = _read_stored(db, pair.name, first.end - reach - timedelta(seconds=1), first.start)
-    after = _read_stored(db, pair.name, last.end, last.end + reach)
-    frame = pd.concat([df for df in (before, fresh, after) if not df.empty], ignore_index=True)
+    kept = stored[~stored["window_end"].isin(fresh["window_end"])]
+    frame = pd.concat([df for df in (kept, fresh) if not df.empty], ignore_index=True)
+    t = settings.transform
     scored = add_zscores(frame, t.zscore_features, t.lookback_windows, t.min_periods)
     scored = add_features_hash(flag_windows(scored, t.z_threshold, t.net_carry_apr_floor))
     rows = to_rows(scored[scored["window_end"] >= pd.Timestamp(first.end)])
-    unchanged = {r["window_end"]: r for r in to_rows(after)}
-    rows = [r for r in rows if unchanged.get(r["window_end"]) != r]
+    old = {r["window_end"]: r for r in to_rows(stored)}
+    return [r for r in rows if old.get(r["window_end"]) != r]
+
+
+def _write_consistent(
+    db: sqlite_utils.Database, compute: Callable[[], list[dict]], again: Callable[[], list[dict]]
+) -> int:
+    """Write the rows `compute` makes, unless another connection committed while it read: then
+    `again` recomputes them inside the write transaction. Reading without the write lock keeps
+    parallel readers parallel; the check keeps a stale read from overwriting a newer recompute."""
+    version = _data_version(db)
+    rows = compute()
     with transaction(db):
+        if _data_version(db) != version:
+            log.debug("database changed while windows were computed: recomputing under the write lock")
+            rows = again()
         upsert(db, "windows", rows)
-    log.debug("%s: %d windows written for (%s, %s]", pair.name, len(rows), to_iso(start), to_iso(end))
+        _drop_stale_verdicts(db, rows)
     return len(rows)
+
+
+def _data_version(db: sqlite_utils.Database) -> int:
+    # Changes whenever another connection commits (https://sqlite.org/pragma.html#pragma_data_version).
+    return db.execute("PRAGMA data_version").fetchone()[0]
+
+
+def _drop_stale_verdicts(db: sqlite_utils.Database, rows: list[dict]) -> None:
+    """A verdict describes the features it was given: once they change it no longer applies (the
+    run that changed them analyses the window again, if it is flagged)."""
+    db.conn.executemany(
+        "DELETE FROM verdicts WHERE pair = ? AND window_end = ? AND feature_hash IS NOT ?",
+        [(r["pair"], r["window_end"], r["features_hash"]) for r in rows],
+    )
 
 
 # Below this span a single process is faster than starting workers.
@@ -87,21 +169,28 @@ def update_pairs(
     """`update_windows` for several pairs; long ranges run one worker process per pair.
 
     Reading minute rows out of SQLite dominates a long range and is bound to one core per process,
-    so pairs (independent of each other) go to `tardis.workers` processes, each with its own
-    connection; SQLite serializes their short write transactions.
+    so pairs (independent of each other) are computed in `tardis.workers` processes, each with its
+    own connection, and written here in one transaction.
     """
     workers = min(settings.tardis.workers, len(pairs))
     if workers < 2 or (end - start) < timedelta(days=PARALLEL_MIN_DAYS):
         return sum(update_windows(db, settings, pair, start, end) for pair in pairs)
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        jobs = [pool.submit(_update_in_worker, settings, pair, start, end) for pair in pairs]
-        return sum(job.result() for job in jobs)
+
+    def in_workers() -> list[dict]:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            jobs = [pool.submit(_rows_in_worker, settings, pair, start, end) for pair in pairs]
+            return [row for job in jobs for row in job.result()]
+
+    def here() -> list[dict]:
+        return [row for pair in pairs for row in window_rows(db, settings, pair, start, end)]
+
+    return _write_consistent(db, in_workers, here)
 
 
-def _update_in_worker(settings: Settings, pair: Pair, start: datetime, end: datetime) -> int:
+def _rows_in_worker(settings: Settings, pair: Pair, start: datetime, end: datetime) -> list[dict]:
     db = open_db(settings.database)
     try:
-        return update_windows(db, settings, pair, start, end)
+        return window_rows(db, settings, pair, start, end)
     finally:
         db.close()
 

@@ -44,7 +44,7 @@ def test_backfill_loads_and_rerun_changes_nothing_and_fetches_nothing(config_fil
     config = write_config(config_file, tardis_server)
     result = backfill(config, "--from", "2024-03-04", "--to", "2024-03-06", "--pairs", "BTC", "--no-llm")
     assert result.exit_code == 0, result.output
-    assert "4 exchange-days loaded" in result.output
+    assert "4 exchange-days fetched, 0 skipped" in result.output
     first = snapshot(tmp_path / "arbdb.db")
     assert len(first["tickers"]) == 2 * 2 * 1440
     assert len(first["funding"]) >= 10
@@ -53,9 +53,30 @@ def test_backfill_loads_and_rerun_changes_nothing_and_fetches_nothing(config_fil
 
     again = backfill(config, "--from", "2024-03-04", "--to", "2024-03-06", "--pairs", "BTC", "--no-llm")
     assert again.exit_code == 0, again.output
-    assert "0 exchange-days loaded, 4 already done" in again.output
+    assert "0 exchange-days fetched, 4 skipped (already loaded)" in again.output
     assert len(tardis_server.requests) == served
     assert snapshot(tmp_path / "arbdb.db") == first
+
+
+def test_summary_of_a_rerun_counts_what_was_done(config_file, tardis_server, tmp_path):
+    """A rerun inside a longer backfill writes nothing; days stored by other means (the scheduler
+    does not mark days) are fetched again and counted as fetched, but bring no new rows."""
+    config = write_config(config_file, tardis_server)
+    common = ("--pairs", "BTC", "--no-llm")
+    assert backfill(config, "--from", "2024-03-02", "--to", "2024-03-06", *common).exit_code == 0
+    again = backfill(config, "--from", "2024-03-03", "--to", "2024-03-05", *common)
+    assert again.exit_code == 0, again.output
+    assert "0 exchange-days fetched, 4 skipped (already loaded)" in again.output
+    assert "0 minute rows (0 new)" in again.output
+    assert "6 windows in range, 0 window rows written" in again.output
+
+    with sqlite3.connect(tmp_path / "arbdb.db") as conn:
+        conn.execute("DELETE FROM extracted WHERE day = '2024-03-04'")
+    refetch = backfill(config, "--from", "2024-03-03", "--to", "2024-03-05", *common)
+    assert refetch.exit_code == 0, refetch.output
+    assert "2 exchange-days fetched, 2 skipped (already loaded)" in refetch.output
+    assert f"{2 * 1440:,} minute rows (0 new)" in refetch.output
+    assert "6 windows in range, 0 window rows written" in refetch.output
 
 
 def test_adding_a_pair_fetches_only_the_new_symbols(config_file, tardis_server, tmp_path):

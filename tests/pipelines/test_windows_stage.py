@@ -10,8 +10,8 @@ import pytest
 
 from pipelines.scoring import WINDOW_COLUMNS
 from pipelines.settings import Transform
-from pipelines.store import SCHEMA, open_db, upsert
-from pipelines.windows_stage import read_windows, update_windows
+from pipelines.store import SCHEMA, open_db, transaction, upsert
+from pipelines.windows_stage import PARALLEL_MIN_DAYS, read_windows, update_pairs, update_windows
 from tests.fixtures.windows_data import funding_rows, minute_rows, store_history
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
@@ -46,8 +46,8 @@ def test_one_row_per_window_and_rerun_is_byte_identical(db, small):
     store_history(db, pair, START, DAYS)
     assert update_windows(db, small, pair, START, END) == DAYS * 3
     first = dump(db)
-    assert update_windows(db, small, "btc", START, END) == DAYS * 3  # the range is always rewritten ...
-    assert dump(db) == first  # ... with identical values
+    assert update_windows(db, small, "btc", START, END) == 0  # the range is recomputed, nothing changed
+    assert dump(db) == first
     rows = read_windows(db, "BTC", START, END)
     assert rows["window_end"].tolist() == [pd.Timestamp(START + W * (i + 1)) for i in range(DAYS * 3)]
     assert rows["complete"].all()
@@ -137,3 +137,55 @@ def test_pairs_do_not_mix(db, small):
         update_windows(db, small, name, START, START + timedelta(days=2))
     btc, eth = read_windows(db, "BTC", START, END), read_windows(db, "ETH", START, END)
     assert len(btc) == len(eth) == 6 and (btc["funding_diff"] != eth["funding_diff"]).all()
+
+
+def test_a_commit_while_windows_are_computed_is_not_overwritten_by_the_stale_read(db, small, tmp_path):
+    """Another connection changes minutes the computation has already read (it commits from the
+    sqlite trace hook, right when the settlements are read): the stored windows must still be the
+    ones the final data gives, not the ones computed from the stale read."""
+    pair = small.pair("BTC")
+    fresh = open_db(tmp_path / "fresh.db")
+    for store in (db, fresh):
+        store_history(store, pair, START, DAYS)
+    moved = [
+        {**r, "mark_price": r["mark_price"] * 1.01}
+        for r in minute_rows("gate-io-futures", "BTC_USDT", START, DAYS, 1)[2000:2400]
+    ]
+    other = open_db(small.database)
+    fired = []
+
+    def commit_from_elsewhere(sql: str) -> None:
+        if not fired and "FROM funding" in sql:
+            fired.append(sql)
+            with transaction(other):
+                upsert(other, "tickers", moved)
+
+    db.conn.set_trace_callback(commit_from_elsewhere)
+    try:
+        update_windows(db, small, pair, START, END)
+    finally:
+        db.conn.set_trace_callback(None)
+        other.close()
+    assert fired
+    with transaction(fresh):
+        upsert(fresh, "tickers", moved)
+    update_windows(fresh, small, pair, START, END)
+    assert table(db) == table(fresh)
+    fresh.close()
+
+
+def test_long_ranges_computed_in_worker_processes_match_one_process(db, small, tmp_path):
+    days = PARALLEL_MIN_DAYS
+    parallel = small.model_copy(update={"tardis": small.tardis.model_copy(update={"workers": 2})})
+    serial = open_db(tmp_path / "serial.db")
+    for store in (db, serial):
+        for name, seed in (("BTC", 1), ("ETH", 7)):
+            store_history(store, small.pair(name), START, days, seed=seed)
+    end = START + timedelta(days=days)
+    written = update_pairs(db, parallel, parallel.pairs, START, end)
+    for name in ("BTC", "ETH"):
+        update_windows(serial, small, name, START, end)
+    assert written == 2 * days * 3
+    assert table(db) == table(serial)
+    assert update_pairs(db, parallel, parallel.pairs, START, end) == 0
+    serial.close()
