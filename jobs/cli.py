@@ -12,19 +12,22 @@ from datetime import UTC, date, datetime
 
 import click
 
-from pipelines.errors import ArbdbError, UsageError
+from jobs.cli_errors import exit_with_failure
+from pipelines.errors import UsageError
 from pipelines.settings import Settings, load_settings
 
 
 class ArbdbGroup(click.Group):
-    """Turns arbdb errors into one clear line and a non-zero exit, never a traceback."""
+    """Turns every failure of a command into one clear line and a non-zero exit, never a traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except ArbdbError as err:
-            click.echo(f"arbdb: error: {err}", err=True)
-            sys.exit(err.exit_code)
+        except (click.exceptions.Exit, click.ClickException, BrokenPipeError):
+            raise  # click's own: usage errors, ctx.exit(code), `arbdb windows | head`
+        except (Exception, KeyboardInterrupt) as err:
+            settings = (ctx.obj or {}).get("settings")
+            exit_with_failure(err, settings.database if settings else None)
 
 
 @click.group(cls=ArbdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -213,7 +216,7 @@ def windows_cmd(ctx: click.Context, pair_name: str, from_: str, to: str, flagged
     """Funding windows of one pair: carry, spreads, basis, z-scores, flags and data warnings."""
     import shutil
 
-    from pipelines.store import open_db
+    from pipelines.store import open_readonly
     from pipelines.timeutil import day_start
     from pipelines.windows_stage import read_windows
     from pipelines.windows_view import show_windows
@@ -223,7 +226,11 @@ def windows_cmd(ctx: click.Context, pair_name: str, from_: str, to: str, flagged
     start, end = day_start(parse_day(from_, "--from")), day_start(parse_day(to, "--to"))
     if end <= start:
         raise UsageError(f"--to {to} must be after --from {from_}")
-    windows = read_windows(open_db(settings.database), pair.name, start, end, flagged_only=flagged)
+    db = open_readonly(settings.database)
+    try:
+        windows = read_windows(db, pair.name, start, end, flagged_only=flagged)
+    finally:
+        db.close()
     title = f"{pair.name} funding windows {from_} .. {to} (exclusive){', flagged only' if flagged else ''}"
     click.echo(show_windows(windows, fmt, title, width=shutil.get_terminal_size((200, 40)).columns))
 
@@ -329,8 +336,16 @@ def backfill(ctx, from_, to, pairs, source, no_llm):
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(obj={})
+    """Console-script entry point: click's handling, but an interrupt or error while parsing the
+    command line (outside `ArbdbGroup.invoke`) also ends in one line, never `Aborted!`."""
+    try:
+        code = cli.main(obj={}, standalone_mode=False)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except (click.Abort, Exception, KeyboardInterrupt) as err:
+        exit_with_failure(err)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
