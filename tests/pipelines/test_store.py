@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,7 @@ def version0(path: Path, older: bool = False) -> Path:
 
 
 def user_version(path: Path) -> int:
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         return conn.execute("PRAGMA user_version").fetchone()[0]
 
 
@@ -129,7 +130,7 @@ def test_a_folder_path_whose_parent_is_a_file_is_refused(tmp_path):
 @pytest.mark.parametrize("opener", OPENERS)
 def test_a_dropped_table_is_refused_not_recreated(tmp_path, opener):
     path = populated(tmp_path / "arbdb.db")
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         conn.execute("DROP TABLE windows")
     with pytest.raises(StoreError, match=rf"^{path}: table windows missing from the database \(dropped\?\)"):
         opener(path)
@@ -149,7 +150,7 @@ def test_a_dropped_column_is_refused_by_name(tmp_path, opener):
 def test_a_database_newer_than_the_code_is_refused(tmp_path, opener):
     path = populated(tmp_path / "arbdb.db")
     newer = migrations.SCHEMA_VERSION + 1
-    with sqlite3.connect(path) as conn:
+    with closing(sqlite3.connect(path)) as conn:
         conn.execute(f"PRAGMA user_version = {newer}")
     before = digest(path)
     with pytest.raises(StoreError, match=rf"schema version {newer} is newer than this arbdb understands"):
