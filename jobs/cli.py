@@ -1,7 +1,8 @@
 """The `arbdb` command line. Every command is a thin call into one function; errors become one line.
 
 Commands are grouped by stage below. Shared options: `--config PATH` (default ./config.yaml) and
-`-v` for debug logging. An `ArbdbError` prints `arbdb: error: <message>` and exits non-zero.
+`-v` for debug logging. Any failure prints `arbdb: error: <message>` and exits non-zero (an
+`ArbdbError` with its own message and code; anything else translated in `jobs.cli_errors`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ documented in README.md; keep the two in step. A schema change needs a step in
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -225,12 +225,12 @@ INDEXES = {
 }
 
 
-def open_db(path: Path | str, check: bool = True) -> sqlite_utils.Database:
+def open_db(path: Path | str) -> sqlite_utils.Database:
     """Open the store at `path` for writing, in WAL mode, at the current schema version.
 
     A missing file (and folder) is created with every table; an older schema is migrated
     (`pipelines.migrations`). A path that is a folder, unreadable or read-only, a file that is not
-    a database or is damaged (`check`: PRAGMA quick_check), a newer schema or a dropped table or
+    a database or is damaged (PRAGMA quick_check), a newer schema or a dropped table or
     column raise `StoreError` naming the path, before anything is written.
     """
     if str(path) == ":memory:":
@@ -239,7 +239,7 @@ def open_db(path: Path | str, check: bool = True) -> sqlite_utils.Database:
         return db
     path = Path(path)
     store_guard.check_write_path(path)
-    return _prepared(path, lambda: sqlite3.connect(path), write=True, check=check)
+    return _prepared(path, lambda: sqlite3.connect(path), write=True)
 
 
 def open_readonly(path: Path | str) -> sqlite_utils.Database:
@@ -250,17 +250,19 @@ def open_readonly(path: Path | str) -> sqlite_utils.Database:
     """
     path = Path(path)
     store_guard.check_read_path(path)
-    return _prepared(path, lambda: store_guard.connect_readonly(path), write=False, check=True)
+    return _prepared(path, lambda: store_guard.connect_readonly(path), write=False)
 
 
-def _prepared(path: Path, connect, write: bool, check: bool) -> sqlite_utils.Database:
+def _prepared(path: Path, connect: Callable[[], sqlite3.Connection], write: bool) -> sqlite_utils.Database:
     """Connect, check and set up; an sqlite3 error on the way becomes a StoreError naming `path`."""
-    db = None
     try:
-        db = sqlite_utils.Database(connect())
+        conn = connect()
+    except sqlite3.Error as err:
+        raise store_guard.translate(err, path) from err
+    try:
+        db = sqlite_utils.Database(conn)
         db.execute("PRAGMA busy_timeout = 30000")
-        if check:
-            store_guard.check_integrity(db.conn, path)
+        store_guard.check_integrity(conn, path)
         if write:
             db.enable_wal()
             db.execute("PRAGMA synchronous = NORMAL")
@@ -269,8 +271,7 @@ def _prepared(path: Path, connect, write: bool, check: bool) -> sqlite_utils.Dat
             migrations.check_readable(db, path, SCHEMA)
         return db
     except BaseException as err:
-        if db is not None:
-            db.close()
+        conn.close()
         if isinstance(err, sqlite3.Error):
             raise store_guard.translate(err, path) from err
         raise

@@ -183,13 +183,19 @@ def test_read_commands_work_on_a_read_only_database(read_only_store, shared, com
     assert snapshot(read_only_store / "arbdb.db") == before
 
 
+@pytest.mark.parametrize("folder_writable", [False, True], ids=["read-only folder", "writable folder"])
 @pytest.mark.parametrize("command", WRITE)
-def test_write_commands_name_the_read_only_database(read_only_store, shared, command):
-    proc = as_other_user(WRITE[command], shared)
+def test_write_commands_name_the_read_only_database(read_only_store, shared, command, folder_writable):
     db = read_only_store / "arbdb.db"
+    if folder_writable:
+        read_only_store.chmod(0o777)
+    before = snapshot(read_only_store)
+    proc = as_other_user(WRITE[command], shared)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     last = proc.stderr.splitlines()[-1]  # report: matplotlib may log building its font cache first
-    assert last.startswith(f"arbdb: error: {db}: the database is read-only ({db} and {read_only_store} not")
+    blocked = str(db) if folder_writable else f"{db} and {read_only_store}"
+    assert last.startswith(f"arbdb: error: {db}: the database is read-only ({blocked} not writable); write")
+    assert snapshot(read_only_store) == before
     assert proc.stderr.count("arbdb: error") == 1
 
 
