@@ -260,6 +260,7 @@ def test_an_unexpected_exception_in_the_real_script_is_one_line(tmp_path):
     [
         (sqlite3.OperationalError("database is locked"), "db.sqlite: the database is locked by another", 1),
         (sqlite3.OperationalError("database or disk is full"), "db.sqlite: the disk is full; free", 1),
+        (sqlite3.DatabaseError("database disk image is malformed"), "db.sqlite: the database is damaged", 1),
         (
             requests.ConnectionError("Connection refused"),
             "network request failed: Connection refused; check",
