@@ -1,7 +1,8 @@
 """The `arbdb` command line. Every command is a thin call into one function; errors become one line.
 
 Commands are grouped by stage below. Shared options: `--config PATH` (default ./config.yaml) and
-`-v` for debug logging. An `ArbdbError` prints `arbdb: error: <message>` and exits non-zero.
+`-v` for debug logging. Any failure prints `arbdb: error: <message>` and exits non-zero (an
+`ArbdbError` with its own message and code; anything else translated in `jobs.cli_errors`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import date, timedelta
 
 import click
 
+from jobs.cli_errors import exit_with_failure
 from jobs.cli_options import (
     ArbdbCommand,
     checked_range,
@@ -20,13 +22,12 @@ from jobs.cli_options import (
     set_logging,
     usage_line,
 )
-from pipelines.errors import ArbdbError
 from pipelines.settings import Settings, load_settings
 from pipelines.timeutil import utcnow
 
 
 class ArbdbGroup(click.Group):
-    """Turns arbdb errors into one clear line and a non-zero exit, never a traceback."""
+    """Turns every failure of a command into one clear line and a non-zero exit, never a traceback."""
 
     command_class = ArbdbCommand
 
@@ -48,9 +49,11 @@ class ArbdbGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except ArbdbError as err:
-            click.echo(f"arbdb: error: {err}", err=True)
-            sys.exit(err.exit_code)
+        except (click.exceptions.Exit, click.ClickException, BrokenPipeError):
+            raise  # click's own: usage errors, ctx.exit(code), `arbdb windows | head`
+        except (Exception, KeyboardInterrupt) as err:
+            settings = (ctx.obj or {}).get("settings")
+            exit_with_failure(err, settings.database if settings else None)
 
 
 @click.group(cls=ArbdbGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -232,16 +235,18 @@ def windows_cmd(ctx: click.Context, pair_name: str, start: date, end: date, flag
     """Funding windows of one pair: carry, spreads, basis, z-scores, flags and data warnings."""
     import shutil
 
-    from pipelines.store import open_db
+    from pipelines.store import open_readonly
     from pipelines.timeutil import day_start
     from pipelines.windows_stage import read_windows
     from pipelines.windows_view import show_windows
 
     settings = get_settings(ctx)
     pair = settings.pair(pair_name)
-    windows = read_windows(
-        open_db(settings.database), pair.name, day_start(start), day_start(end), flagged_only=flagged
-    )
+    db = open_readonly(settings.database)
+    try:
+        windows = read_windows(db, pair.name, day_start(start), day_start(end), flagged_only=flagged)
+    finally:
+        db.close()
     title = f"{pair.name} funding windows {start} .. {end} (exclusive){', flagged only' if flagged else ''}"
     click.echo(show_windows(windows, fmt, title, width=shutil.get_terminal_size((200, 40)).columns))
 
@@ -346,8 +351,16 @@ def backfill(ctx, start, end, pairs, source, no_llm):
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(obj={})
+    """Console-script entry point: click's handling, but an interrupt or error while parsing the
+    command line (outside `ArbdbGroup.invoke`) also ends in one line, never `Aborted!`."""
+    try:
+        code = cli.main(obj={}, standalone_mode=False)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except (click.Abort, Exception, KeyboardInterrupt) as err:
+        exit_with_failure(err)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

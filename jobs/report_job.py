@@ -1,20 +1,17 @@
 """The nightly cost report: the scheduler's job function and the body of `arbdb report`.
 
 Both open the store, call `pipelines.report.run_report` for one UTC day and close it. A dry run
-opens an existing store read-only (or an empty in-memory one), so it writes nothing at all.
+opens the existing store read-only (`pipelines.store.open_readonly`), so it writes nothing at all;
+without a database it fails, like `status` and `windows`, instead of reporting an empty day.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
-
-import sqlite_utils
 
 from pipelines.report import ReportResult, run_report
 from pipelines.settings import Settings
-from pipelines.store import open_db
+from pipelines.store import open_db, open_readonly
 
 
 def yesterday(now: datetime) -> date:
@@ -43,7 +40,7 @@ def report_command(
 ) -> ReportResult:
     """Run the report for `report_date` (default yesterday UTC); `dry_run` renders only."""
     report_date = report_date or yesterday(now)
-    db = _open_readonly(settings.database) if dry_run else open_db(settings.database)
+    db = open_readonly(settings.database) if dry_run else open_db(settings.database)
     try:
         return run_report(db, settings, report_date, now, dry_run=dry_run, force=force)
     finally:
@@ -59,10 +56,3 @@ def describe(result: ReportResult, settings: Settings) -> str:
         why = "sending failed" if settings.mail.configured else "no SMTP settings"
         return f"report {day} kept in {settings.mail.outbox_dir} ({why}); it is sent on the next run"
     return f"report {day} already sent or waiting in the outbox (id {result.report_id}); --force remakes it"
-
-
-def _open_readonly(path: Path) -> sqlite_utils.Database:
-    path = Path(path)
-    if not path.exists():
-        return open_db(":memory:")
-    return sqlite_utils.Database(sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True))

@@ -16,7 +16,7 @@ import sqlite_utils
 from jobs.funding_cycle import JOB, done_windows
 from jobs.scheduler import next_fire_times, triggers
 from pipelines.settings import Pair, Settings
-from pipelines.store import SCHEMA, open_db
+from pipelines.store import SCHEMA, open_readonly
 from pipelines.timeutil import day_start, parse_iso, to_iso, utcnow
 from pipelines.window import last_closed_window
 
@@ -167,7 +167,7 @@ def format_table(status: dict) -> str:
 
 def status_report(settings: Settings, fmt: str = "table", now: datetime | None = None) -> tuple[str, int]:
     """The rendered status (`table` or `json`) and the exit code, for the CLI."""
-    db = open_db(settings.database)
+    db = open_readonly(settings.database)  # status writes nothing: works on a read-only database
     try:
         status = collect_status(db, settings, now or utcnow())
     finally:

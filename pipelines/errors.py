@@ -46,6 +46,10 @@ class UnknownSymbol(FatalError):
     """A symbol is not configured or not served by the exchange."""
 
 
+class StoreError(FatalError):
+    """The SQLite store cannot be used as it is (missing, damaged, read-only, wrong schema)."""
+
+
 class LLMError(RetriableError):
     """The LLM gateway failed after retries."""
 

@@ -2,16 +2,20 @@
 
 All tables are created up front with explicit primary keys (natural keys) so every write is an
 idempotent upsert. Timestamps are ISO 8601 UTC text (see `pipelines.timeutil`). The schema is
-documented in README.md; keep the two in step.
+documented in README.md; keep the two in step. A schema change needs a step in
+`pipelines.migrations` too (schema version in `PRAGMA user_version`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
+
+from pipelines import migrations, store_guard
 
 # name -> (columns with SQLite types, primary key, not-null columns)
 SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
@@ -222,31 +226,55 @@ INDEXES = {
 
 
 def open_db(path: Path | str) -> sqlite_utils.Database:
-    """Open (creating if needed) the store at `path`, in WAL mode, with every table present."""
+    """Open the store at `path` for writing, in WAL mode, at the current schema version.
+
+    A missing file (and folder) is created with every table; an older schema is migrated
+    (`pipelines.migrations`). A path that is a folder, unreadable or read-only, a file that is not
+    a database or is damaged (PRAGMA quick_check), a newer schema or a dropped table or
+    column raise `StoreError` naming the path, before anything is written.
+    """
+    if str(path) == ":memory:":
+        db = sqlite_utils.Database(memory=True)
+        migrations.migrate(db, Path(":memory:"), SCHEMA, INDEXES)
+        return db
     path = Path(path)
-    if str(path) != ":memory:":
-        path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite_utils.Database(path)
-    db.execute("PRAGMA busy_timeout = 30000")
-    if str(path) != ":memory:":
-        db.enable_wal()
-    db.execute("PRAGMA synchronous = NORMAL")
-    ensure_schema(db)
-    return db
+    store_guard.check_write_path(path)
+    return _prepared(path, lambda: sqlite3.connect(path), write=True)
 
 
-def ensure_schema(db: sqlite_utils.Database) -> None:
-    """Create missing tables, columns and indexes (additive migrations only)."""
-    for name, (columns, pk, not_null) in SCHEMA.items():
-        table = db[name]
-        if not table.exists():
-            table.create(columns, pk=pk if len(pk) > 1 else pk[0], not_null=not_null)
+def open_readonly(path: Path | str) -> sqlite_utils.Database:
+    """Open the existing store at `path` for reading only: never creates, migrates or writes.
+
+    Works on a read-only file or folder (`mode=ro`, or `immutable=1` when the WAL index cannot be
+    opened). The same problems as `open_db` raise `StoreError`, and so does a missing file.
+    """
+    path = Path(path)
+    store_guard.check_read_path(path)
+    return _prepared(path, lambda: store_guard.connect_readonly(path), write=False)
+
+
+def _prepared(path: Path, connect: Callable[[], sqlite3.Connection], write: bool) -> sqlite_utils.Database:
+    """Connect, check and set up; an sqlite3 error on the way becomes a StoreError naming `path`."""
+    try:
+        conn = connect()
+    except sqlite3.Error as err:
+        raise store_guard.translate(err, path) from err
+    try:
+        db = sqlite_utils.Database(conn)
+        db.execute("PRAGMA busy_timeout = 30000")
+        store_guard.check_integrity(conn, path)
+        if write:
+            db.enable_wal()
+            db.execute("PRAGMA synchronous = NORMAL")
+            migrations.migrate(db, path, SCHEMA, INDEXES)
         else:
-            missing = {c: t for c, t in columns.items() if c not in table.columns_dict}
-            for column, col_type in missing.items():
-                table.add_column(column, col_type)
-        for cols in INDEXES.get(name, []):
-            table.create_index(list(cols), if_not_exists=True)
+            migrations.check_readable(db, path, SCHEMA)
+        return db
+    except BaseException as err:
+        conn.close()
+        if isinstance(err, sqlite3.Error):
+            raise store_guard.translate(err, path) from err
+        raise
 
 
 @contextmanager

@@ -27,12 +27,20 @@ def point_mail_at(config_file, server) -> None:
     config_file.write_text(text)
 
 
-def test_dry_run_prints_the_text_and_writes_nothing(config_file, settings):
+def test_dry_run_without_a_database_says_so_and_writes_nothing(config_file, settings):
+    result = invoke(config_file, "--date", "2024-03-01", "--dry-run")
+    assert result.exit_code == 1
+    assert result.output == f"arbdb: error: {settings.database}: no database exists here yet; " + (
+        "`arbdb backfill --from DATE --to DATE` creates it (or fix `database` in config.yaml)\n"
+    )
+    assert not settings.database.exists() and not settings.mail.outbox_dir.exists()
+
+
+def test_dry_run_of_an_empty_store_prints_the_text(config_file, settings, db):
     result = invoke(config_file, "--date", "2024-03-01", "--dry-run")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("arbdb LLM cost report 2024-03-01: 0.0000 USD")
-    assert "No activity" in result.output
-    assert not settings.database.exists() and not settings.mail.outbox_dir.exists()
+    assert "No activity" in result.output and not settings.mail.outbox_dir.exists()
 
 
 def test_dry_run_reads_an_existing_store_read_only(config_file, settings, db):

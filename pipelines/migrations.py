@@ -1,0 +1,136 @@
+"""Schema versions of the store and the ordered steps between them.
+
+The version is kept in `PRAGMA user_version`; `SCHEMA_VERSION` is the number of steps, step i
+taking a database from version i to i + 1. Opening for writing applies the missing steps in one
+transaction (all or nothing), so a database is always at one known version. A database newer than
+this code is refused, and so is one missing a table or column its version promises (dropped by
+hand): recreating it empty would hide lost data.
+
+To change the schema: edit `pipelines.store.SCHEMA` and append a step to `STEPS` (new columns:
+`add_columns`; renames, drops, type changes: sqlite-utils' `table.transform`). Never edit a step
+already released. Step 1 brings a pre-version database additively up to the *current* SCHEMA, so
+a later step must accept finding its new columns already there (`add_columns` does).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+import sqlite_utils
+
+from pipelines.errors import StoreError
+from pipelines.store_guard import REBUILD
+
+log = logging.getLogger(__name__)
+
+# name -> (columns with SQLite types, primary key, not-null columns), as in pipelines.store
+Schema = dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]]
+Indexes = dict[str, list[tuple[str, ...]]]
+Step = Callable[[sqlite_utils.Database, Schema, Indexes], None]
+
+
+def create_missing(db: sqlite_utils.Database, schema: Schema, indexes: Indexes) -> None:
+    """Create every table, column and index of `schema` that is not there yet."""
+    for name, (columns, pk, not_null) in schema.items():
+        table = db.table(name)
+        if not table.exists():
+            table.create(columns, pk=pk if len(pk) > 1 else pk[0], not_null=not_null)
+        else:
+            add_columns(db, name, columns)
+        for cols in indexes.get(name, []):
+            table.create_index(list(cols), if_not_exists=True)
+
+
+def add_columns(db: sqlite_utils.Database, table: str, columns: dict[str, type]) -> None:
+    """Add the `columns` that `table` lacks (nullable; existing rows get NULL)."""
+    present = db.table(table).columns_dict
+    for column, col_type in columns.items():
+        if column not in present:
+            db.table(table).add_column(column, col_type)
+
+
+def _adopt_unversioned(db: sqlite_utils.Database, schema: Schema, indexes: Indexes) -> None:
+    # Code before schema versions created, at every open, whatever tables and columns were missing
+    # (llm_failures, llm_calls.usage_estimated and most windows columns came that way): doing the
+    # same once gives such a database everything it may lack, with its rows untouched.
+    create_missing(db, schema, indexes)
+
+
+STEPS: tuple[tuple[str, Step], ...] = (
+    ("adopt a database made before schema versions (add missing tables and columns)", _adopt_unversioned),
+)
+SCHEMA_VERSION = len(STEPS)
+
+
+def missing_parts(db: sqlite_utils.Database, schema: Schema) -> list[str]:
+    """The tables and columns of `schema` absent from `db`, as `table x` / `column x.y`."""
+    out = []
+    for name, (columns, _, _) in schema.items():
+        table = db.table(name)
+        if not table.exists():
+            out.append(f"table {name}")
+            continue
+        present = table.columns_dict
+        out += [f"column {name}.{column}" for column in columns if column not in present]
+    return out
+
+
+def _listed(parts: list[str]) -> str:
+    shown = ", ".join(parts[:4])
+    return shown + (f" and {len(parts) - 4} more" if len(parts) > 4 else "")
+
+
+def user_version(db: sqlite_utils.Database, path: Path) -> int:
+    """The database's schema version; a version newer than this code is refused."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: schema version {version} is newer than this arbdb understands ({SCHEMA_VERSION}); "
+            "upgrade arbdb, or use the version that wrote it"
+        )
+    return version
+
+
+def migrate(db: sqlite_utils.Database, path: Path, schema: Schema, indexes: Indexes) -> None:
+    """Bring `db` to SCHEMA_VERSION (creating an empty one), then refuse it if anything is missing."""
+    if user_version(db, path) < SCHEMA_VERSION:
+        _upgrade(db, path, schema, indexes)
+    missing = missing_parts(db, schema)
+    if missing:
+        raise StoreError(f"{path}: {_listed(missing)} missing from the database (dropped?); {REBUILD}")
+    for name in schema:
+        for cols in indexes.get(name, []):  # an index holds no data of its own: recreate it quietly
+            db.table(name).create_index(list(cols), if_not_exists=True)
+
+
+def _upgrade(db: sqlite_utils.Database, path: Path, schema: Schema, indexes: Indexes) -> None:
+    db.conn.execute("BEGIN IMMEDIATE")  # the write lock first: two processes never migrate at once
+    try:
+        version = user_version(db, path)  # again under the lock: another process may have migrated
+        if version == 0 and not db.table_names():
+            create_missing(db, schema, indexes)
+            log.info("%s: new database, schema version %d", path, SCHEMA_VERSION)
+        else:
+            for number, (what, step) in enumerate(STEPS[version:], start=version + 1):
+                log.info("%s: migrating schema version %d -> %d: %s", path, number - 1, number, what)
+                step(db, schema, indexes)
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.execute("COMMIT")
+
+
+def check_readable(db: sqlite_utils.Database, path: Path, schema: Schema) -> None:
+    """Refuse, without writing, a database a read-only command cannot read as this code expects."""
+    version = user_version(db, path)
+    missing = missing_parts(db, schema)
+    if missing and version < SCHEMA_VERSION:
+        raise StoreError(
+            f"{path}: made by an older arbdb (schema version {version}), lacks {_listed(missing)}; "
+            "run a write command such as `arbdb backfill` once to migrate it"
+        )
+    if missing:
+        raise StoreError(f"{path}: {_listed(missing)} missing from the database (dropped?); {REBUILD}")
