@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
+from pipelines.store import open_db
 
 TODAY = datetime.now(UTC).date()
 YESTERDAY = TODAY - timedelta(days=1)
@@ -70,8 +71,9 @@ def test_every_range_command_checks_dates_the_same_way(config_file, tmp_path, co
 
 
 @pytest.mark.parametrize("command", RANGE_COMMANDS)
-def test_the_latest_allowed_end_is_accepted_and_one_day_more_is_not(config_file, command):
+def test_the_latest_allowed_end_is_accepted_and_one_day_more_is_not(config_file, tmp_path, command):
     extra, latest = RANGE_COMMANDS[command]
+    open_db(tmp_path / "arbdb.db").close()  # read commands refuse a database that does not exist yet
     base = ["--config", config_file, command, *extra, "--from", "2024-03-01"]
     if command != "backfill":  # backfill up to today would fetch from Tardis: the limit is tested below
         assert invoke(*base, "--to", latest).exit_code == 0
@@ -99,7 +101,8 @@ def test_report_date_follows_the_same_rule(config_file, tmp_path, day, expected)
     assert not (tmp_path / "outbox").exists()
 
 
-def test_report_for_yesterday_is_accepted(config_file):
+def test_report_for_yesterday_is_accepted(config_file, tmp_path):
+    open_db(tmp_path / "arbdb.db").close()  # a dry run reads the database, which must exist
     result = invoke("--config", config_file, "report", "--date", YESTERDAY, "--dry-run")
     assert result.exit_code == 0, result.output
 
