@@ -6,6 +6,12 @@ field, a null/missing field keeps the previous value, a record is emitted only w
 changed, and the exchange timestamp never moves backwards. Records are tuples in
 `pipelines.columns.DERIVATIVE_TICKER` order (see tardis-data.md for the field mapping).
 
+The reference is tardis-node's `normalizeDerivativeTickers` (npm `tardis-dev`, pinned in
+tests/reference/); tests/pipelines/test_normalize_reference.py compares both row for row. Where it
+stores junk (0 for null, NaN, Infinity, 1970), a value that is null, missing, unparseable or not
+finite keeps the previous value instead, and a row with no exchange time yet takes the local time:
+the README's "Deviations from tardis-node" lists each case.
+
 Speed matters more than elegance here: orjson, the local timestamp parsed with integer arithmetic on
 a cached minute, per-symbol state as plain lists compared in C (`new != old`).
 
@@ -15,7 +21,9 @@ Replay file -> CSV (`arbdb normalize`) is in `pipelines.normalize_io`; the micro
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -76,6 +84,9 @@ class Normalizer:
         self._times: dict[str, int] = {}  # symbol -> max exchange timestamp seen, microseconds
         self._minute_key = self._second_key = b""
         self._minute_us = self._second_us = 0
+        # Set by the first message of this exchange's channel: `arbdb normalize` tells a wrong
+        # --exchange (no such message at all) from a file that merely had nothing to emit.
+        self.seen_channel = False
 
     def feed(self, local_timestamp: bytes | str, message: bytes | str) -> list[Record]:
         """Records emitted by one replay message; raises `MalformedLine` if it cannot be parsed."""
@@ -85,7 +96,7 @@ class Normalizer:
         try:
             msg = orjson.loads(message)
         except orjson.JSONDecodeError as err:
-            raise MalformedLine(_json_reason(err, message)) from None
+            msg = _loads_slow(err, message)
         try:
             return self._handle(msg, local_us)
         except _SHAPE_ERRORS as err:  # a shape no check anticipated (e.g. an unhashable chanId)
@@ -130,16 +141,46 @@ class Normalizer:
             raise MalformedLine(f"bad timestamp prefix {key!r}")
         return self._minute_us + seconds * 1_000_000
 
-    def _commit(self, symbol: str, timestamp: int, new: list, old: list, local_us: int) -> Record | None:
-        """Keep the max timestamp; store `new` values and return the record if they differ from `old`."""
+    def _commit(
+        self, symbol: str, timestamp: int | None, new: list, old: list, local_us: int
+    ) -> Record | None:
+        """Keep the max timestamp; store `new` values and return the record if they differ from `old`.
+
+        `timestamp` None (the message has no usable exchange time) keeps the previous one; with none
+        yet, the record takes the local time, which is not kept (tardis-node would store 1970)."""
         prev = self._times.get(symbol)
-        if prev is not None and prev > timestamp:
-            timestamp = prev
-        self._times[symbol] = timestamp
+        if timestamp is None:
+            timestamp = local_us if prev is None else prev
+        else:
+            if prev is not None and prev > timestamp:
+                timestamp = prev
+            self._times[symbol] = timestamp
         if new == old:
             return None
         self._values[symbol] = new
         return (self.exchange, symbol, timestamp, local_us, *new)
+
+
+def _loads_slow(err: orjson.JSONDecodeError, message: bytes | str) -> object:
+    """A message orjson refused: a number too large for a double (`1e400`) is read as infinity, which
+    the normalizers then treat as a missing value; anything else is a `MalformedLine`."""
+    if "infinity" not in str(err):
+        raise MalformedLine(_json_reason(err, message)) from None
+    try:
+        return json.loads(message, parse_float=_finite_or_none, parse_int=_int_or_none)
+    except ValueError:
+        raise MalformedLine(_json_reason(err, message)) from None
+
+
+def _finite_or_none(text: str) -> float | None:
+    """A JSON number as a float, or None (a null: keep the previous value) when it overflows."""
+    value = float(text)
+    return value if math.isfinite(value) else None
+
+
+def _int_or_none(text: str) -> int | None:
+    """A JSON integer, or None when it is beyond a double's range (tardis-node reads Infinity)."""
+    return int(text) if math.isfinite(float(text)) else None
 
 
 def _json_reason(err: orjson.JSONDecodeError, message: bytes | str) -> str:
@@ -173,6 +214,38 @@ def _micros(value: object, scale: int) -> int:
     return round(float(value) * scale)
 
 
+def _time_or_none(value: object, scale: int) -> int | None:
+    """`_micros`, or None for a null, missing (None), non-numeric or non-finite time."""
+    if type(value) is int:
+        return value * scale
+    if type(value) is not float or not math.isfinite(value):
+        return None
+    return round(value * scale)
+
+
+def _number(value: object) -> float | None:
+    """A finite float from a number or number string, else None (the caller keeps the previous value).
+
+    Python's float() accepts "1_000", "nan" and "inf", which Gate never means; they are refused too."""
+    if value is None or type(value) is bool:
+        return None
+    if type(value) is str and "_" in value:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _parse_gate(raw: object) -> float:
+    """`float(raw)` for the fast path, raising ValueError where `_number` would give None."""
+    value = _number(raw)
+    if value is None:
+        raise ValueError(f"not a number: {raw!r}")
+    return value
+
+
 _SHAPE_ERRORS = (KeyError, IndexError, TypeError, ValueError, AttributeError)
 
 
@@ -194,43 +267,47 @@ class GateNormalizer(Normalizer):
             raise MalformedLine("wrong shape: not a JSON object")
         if msg.get("channel") != "futures.tickers" or msg.get("event") != "update":
             return []
+        self.seen_channel = True
         result = msg.get("result")
-        try:
-            time_ms = msg.get("time_ms")
-            timestamp = _micros(msg.get("time"), 1_000_000) if time_ms is None else _micros(time_ms, 1000)
-            if type(result) is list and len(result) == 1:
-                result = result[0]
-            if type(result) is dict:  # the usual case: one ticker per message
-                record = self._ticker(result, timestamp, local_us)
-                return [] if record is None else [record]
-            if type(result) is list:
-                return self._tickers(result, timestamp, local_us)
-        except _SHAPE_ERRORS as err:
-            raise _wrong_shape(err) from None
-        raise MalformedLine("wrong shape: result is neither a list nor an object")
+        if result is None:
+            raise MalformedLine("wrong shape: no result")
+        # tardis-node: `time_ms` whenever the key is present, even null (then no usable time).
+        timestamp = (
+            _time_or_none(msg["time_ms"], 1000)
+            if "time_ms" in msg
+            else _time_or_none(msg.get("time"), 1_000_000)
+        )
+        if type(result) is dict:  # the usual case: one ticker per message
+            record = self._ticker(result, timestamp, local_us)
+            return [] if record is None else [record]
+        if type(result) is not list:
+            raise MalformedLine("wrong shape: result is neither a list nor an object")
+        return self._tickers(result, timestamp, local_us)
 
-    def _tickers(self, result: list, timestamp: int, local_us: int) -> list[Record]:
-        """Several tickers in one message: all or nothing, so a bad one leaves the state untouched."""
-        saved = dict(self._values), dict(self._times)
-        try:
-            records = [self._ticker(t, timestamp, local_us) for t in result]
-        except _SHAPE_ERRORS:
-            self._values, self._times = saved
-            raise
-        return [r for r in records if r is not None]
+    def _tickers(self, result: list, timestamp: int | None, local_us: int) -> list[Record]:
+        """Several tickers in one message, in order. Like tardis-node, the first item without a string
+        `contract` (an inner list `[[{...}]]`, null, ...) ends the message: earlier ones count."""
+        records = []
+        for ticker in result:
+            if type(ticker) is not dict or type(ticker.get("contract")) is not str:
+                break
+            record = self._ticker(ticker, timestamp, local_us)
+            if record is not None:
+                records.append(record)
+        return records
 
-    def _ticker(self, ticker: dict, timestamp: int, local_us: int) -> Record | None:
-        symbol = ticker["contract"]
+    def _ticker(self, ticker: dict, timestamp: int | None, local_us: int) -> Record | None:
+        symbol = ticker.get("contract")
         if type(symbol) is not str:
-            raise TypeError(f"contract {symbol!r} is not a string")
+            return None  # tardis-node: no contract, no row (it would use a non-string one as the symbol)
         if self._symbols is not None and symbol not in self._symbols:
             return None
         old = self._values.get(symbol, _NO_VALUES)
         try:  # fast path: every field present and numeric
             new = self._floats(_GATE_FIELDS(ticker))
-        except _SHAPE_ERRORS:  # a field missing, null or "" keeps its previous value
+        except _SHAPE_ERRORS:  # a field missing, null, "", unparseable or infinite keeps its previous value
             get = ticker.get
-            new = [o if (v := get(k)) is None or v == "" else float(v) for k, o in zip(_GATE_KEYS, old)]  # noqa: B905
+            new = [o if (v := _number(get(k))) is None else v for k, o in zip(_GATE_KEYS, old)]  # noqa: B905
         return self._commit(symbol, timestamp, new, old, local_us)
 
     def _floats(self, fields: tuple) -> list:
@@ -243,7 +320,7 @@ class GateNormalizer(Normalizer):
         for raw in fields:
             value = memo.get(raw)
             if value is None:
-                value = memo[raw] = float(raw)
+                value = memo[raw] = _parse_gate(raw)
             new.append(value)
         return new
 
@@ -268,48 +345,54 @@ class BitfinexNormalizer(Normalizer):
             return []
         if type(msg) is not list or len(msg) < 2:
             raise MalformedLine("wrong shape: neither an event object nor a channel array")
-        status = msg[1]
-        if type(status) is not list:  # heartbeat `[chanId, "hb", ...]` or another channel's payload
+        # tardis-node's canHandle: a string before the last element names the channel; without one,
+        # the chanId must belong to a status subscription.
+        channel = msg[-2]
+        if type(channel) is str:
+            if channel != "status":
+                return []
+        elif msg[0] not in self._channels:
             return []
-        symbol = msg[-1] if msg[-2] == "status" else self._channels.get(msg[0])
+        self.seen_channel = True
+        status = msg[1]
+        if type(status) is not list:  # heartbeat `[chanId, "hb", ...]`
+            return []
+        symbol = msg[-1]
+        if type(symbol) is not str:
+            symbol = self._channels.get(msg[0])
         if symbol is None or (self._symbols is not None and symbol not in self._symbols):
             return []
-        try:
-            record = self._status(symbol, msg[3], status, local_us)
-        except _SHAPE_ERRORS as err:
-            raise _wrong_shape(err) from None
+        time_ms = msg[3] if len(msg) > 3 else None
+        record = self._status(symbol, _time_or_none(time_ms, 1000), status, local_us)
         return [] if record is None else [record]
 
     def _event(self, msg: dict) -> None:
-        """Track `subscribed` events: status channels map chanId -> symbol, others drop the id."""
-        if msg.get("event") != "subscribed":
+        """Track `subscribed` events of status channels: chanId -> symbol, as tardis-node does (it
+        strips `deriv:t` and never forgets an id until a disconnect)."""
+        if msg.get("event") != "subscribed" or msg.get("channel") != "status":
             return
         key = msg.get("key")
-        if msg.get("channel") == "status" and type(key) is str and key.startswith("deriv:"):
-            symbol = key[6:]
-            self._channels[msg.get("chanId")] = symbol[1:] if symbol.startswith("t") else symbol
-        else:
-            self._channels.pop(msg.get("chanId"), None)
+        if type(key) is str and key.startswith("deriv:"):
+            self.seen_channel = True
+            self._channels[msg.get("chanId")] = key.replace("deriv:t", "", 1)
 
-    def _status(self, symbol: str, time_ms: object, status: list, local_us: int) -> Record | None:
+    def _status(self, symbol: str, timestamp: int | None, status: list, local_us: int) -> Record | None:
         """Merge one STATUS_ARRAY (early 12-element arrays lack mark price and open interest)."""
-        if type(symbol) is not str:
-            raise TypeError(f"symbol {symbol!r} is not a string")
         old = self._values.get(symbol, _NO_VALUES)
-        try:  # fast path, all in C: every field present and numeric
+        try:  # fast path, all in C: every field present and numeric (orjson gives no infinities)
             fields = _BFX_FIELDS(status)
             new = [_micros(fields[0], 1000), *map(float, fields[1:])]
-        except _SHAPE_ERRORS:  # a field null or beyond a short array keeps its previous value
+        except _SHAPE_ERRORS:  # a field null, beyond a short array or not finite keeps its previous value
             new = self._merge_slow(status, old)
-        return self._commit(symbol, _micros(time_ms, 1000), new, old, local_us)
+        return self._commit(symbol, timestamp, new, old, local_us)
 
     @staticmethod
     def _merge_slow(status: list, old: list) -> list:
         n = len(status)
-        funding = status[_BFX_FUNDING_TS] if n > _BFX_FUNDING_TS else None
+        funding = _time_or_none(status[_BFX_FUNDING_TS], 1000) if n > _BFX_FUNDING_TS else None
         # zip stops at the shorter: old[0] (funding_timestamp) is merged apart.
-        new = [o if i >= n or (v := status[i]) is None else float(v) for i, o in zip(_BFX_INDICES, old[1:])]  # noqa: B905
-        new.insert(0, old[0] if funding is None else _micros(funding, 1000))
+        new = [o if i >= n or (v := _number(status[i])) is None else v for i, o in zip(_BFX_INDICES, old[1:])]  # noqa: B905
+        new.insert(0, old[0] if funding is None else funding)
         return new
 
 
@@ -362,12 +445,22 @@ def _normalize(normalizer: Normalizer, lines: Iterable[bytes | str], on_error: E
         try:
             # orjson ignores the trailing newline, so the message is sliced once and never stripped.
             yield from handle(loads(line[PREFIX_LEN + 1 :]), local_us(line[:PREFIX_LEN]))
-        except decode_error as err:
-            on_error(line_no, _json_reason(err, line[PREFIX_LEN + 1 :]))
+        except decode_error:  # rare: a number orjson cannot hold, or a malformed line
+            yield from _retry_slow(normalizer, line, line_no, on_error)
         except MalformedLine as err:
             on_error(line_no, str(err))
         except _SHAPE_ERRORS as err:  # a shape no check anticipated (e.g. an unhashable chanId)
             on_error(line_no, str(_wrong_shape(err)))
+
+
+def _retry_slow(normalizer: Normalizer, line: bytes, line_no: int, on_error: ErrorHandler) -> list[Record]:
+    """The records of a line orjson refused, through `feed` (which falls back to `_loads_slow`); a
+    malformed one goes to `on_error`."""
+    try:
+        return normalizer.feed(line[:PREFIX_LEN], line[PREFIX_LEN + 1 :])
+    except MalformedLine as error:
+        on_error(line_no, str(error))
+    return []
 
 
 def _log_malformed(line_no: int, reason: str) -> None:
