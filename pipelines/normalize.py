@@ -419,11 +419,13 @@ def normalize_lines(
     An empty line is a disconnect. The exchange is checked now, not at the first `next()`.
     """
     normalizer = make_normalizer(exchange, symbols)
-    return _normalize(normalizer, lines, on_error or _log_malformed)
+    return normalize_with(normalizer, lines, on_error or _log_malformed)
 
 
-def _normalize(normalizer: Normalizer, lines: Iterable[bytes | str], on_error: ErrorHandler):
-    """The `normalize_lines` loop; `feed` inlined because this runs once per message."""
+def normalize_with(normalizer: Normalizer, lines: Iterable[bytes | str], on_error: ErrorHandler):
+    """`normalize_lines` with a normalizer of the caller's (who can read `seen_channel` after).
+
+    The loop inlines `feed` because it runs once per message."""
     local_us, handle, loads, decode_error = (
         normalizer._local_us,
         normalizer._handle,
