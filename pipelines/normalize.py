@@ -57,6 +57,7 @@ _BFX_FUNDING_TS = 7
 _GATE_FIELDS = itemgetter(*_GATE_KEYS[1:])
 _BFX_FIELDS = itemgetter(_BFX_FUNDING_TS, *_BFX_INDICES)
 _NO_VALUES = [None] * len(VALUE_FIELDS)
+_ABSENT = object()  # a key not in the message (unlike a null)
 _MEMO_LIMIT = 10_000  # parsed Gate number strings kept; small stays cache-friendly (measured)
 
 
@@ -272,11 +273,17 @@ class GateNormalizer(Normalizer):
         if result is None:
             raise MalformedLine("wrong shape: no result")
         # tardis-node: `time_ms` whenever the key is present, even null (then no usable time).
-        timestamp = (
-            _time_or_none(msg["time_ms"], 1000)
-            if "time_ms" in msg
-            else _time_or_none(msg.get("time"), 1_000_000)
-        )
+        time_ms = msg.get("time_ms", _ABSENT)
+        if type(time_ms) is int:  # the usual case, tested first: this runs once per message
+            timestamp = time_ms * 1000
+        elif time_ms is _ABSENT:
+            timestamp = _time_or_none(msg.get("time"), 1_000_000)
+        else:
+            timestamp = _time_or_none(time_ms, 1000)
+        if type(result) is list and len(result) == 1:
+            result = result[0]
+            if type(result) is not dict:  # a nested `[[{...}]]` or a null: dropped whole, as tardis-node
+                return []
         if type(result) is dict:  # the usual case: one ticker per message
             record = self._ticker(result, timestamp, local_us)
             return [] if record is None else [record]
@@ -351,19 +358,24 @@ class BitfinexNormalizer(Normalizer):
         if type(channel) is str:
             if channel != "status":
                 return []
-        elif msg[0] not in self._channels:
-            return []
+            symbol = msg[-1]
+            if type(symbol) is not str:
+                symbol = self._channels.get(msg[0])
+        else:
+            symbol = self._channels.get(msg[0])
+            if symbol is None:
+                return []
+            if type(msg[-1]) is str:
+                symbol = msg[-1]
         self.seen_channel = True
         status = msg[1]
-        if type(status) is not list:  # heartbeat `[chanId, "hb", ...]`
+        if type(status) is not list or symbol is None:  # heartbeat `[chanId, "hb", ...]`
             return []
-        symbol = msg[-1]
-        if type(symbol) is not str:
-            symbol = self._channels.get(msg[0])
-        if symbol is None or (self._symbols is not None and symbol not in self._symbols):
+        if self._symbols is not None and symbol not in self._symbols:
             return []
         time_ms = msg[3] if len(msg) > 3 else None
-        record = self._status(symbol, _time_or_none(time_ms, 1000), status, local_us)
+        timestamp = time_ms * 1000 if type(time_ms) is int else _time_or_none(time_ms, 1000)
+        record = self._status(symbol, timestamp, status, local_us)
         return [] if record is None else [record]
 
     def _event(self, msg: dict) -> None:
