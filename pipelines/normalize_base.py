@@ -104,6 +104,12 @@ class Normalizer:
             raise MalformedLine(f"bad timestamp prefix {key!r}")
         return self._minute_us + seconds * 1_000_000
 
+    def _advance(self, symbol: str, timestamp: int | None) -> None:
+        """Move the symbol's exchange time forward to `timestamp` without emitting anything."""
+        prev = self._times.get(symbol)
+        if timestamp is not None and (prev is None or timestamp > prev):
+            self._times[symbol] = timestamp
+
     def _commit(
         self, symbol: str, timestamp: int | None, new: list, old: list, local_us: int
     ) -> Record | None:

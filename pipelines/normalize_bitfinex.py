@@ -63,12 +63,15 @@ class BitfinexNormalizer(Normalizer):
                 symbol = msg[-1]
         self.seen_channel = True
         status = msg[1]
-        if type(status) is not list or symbol is None:  # heartbeat `[chanId, "hb", ...]`
+        if symbol is None or status == "hb" or status is None:  # heartbeat `[chanId, "hb", ...]`
             return []
         if self._symbols is not None and symbol not in self._symbols:
             return []
         time_ms = msg[3] if len(msg) > 3 else None
         timestamp = time_ms * 1000 if type(time_ms) is int else _time_or_none(time_ms, 1000)
+        if type(status) is not list:  # no fields (tardis-node reads them as undefined), but a time
+            self._advance(symbol, timestamp)
+            return []
         record = self._status(symbol, timestamp, status, local_us)
         return [] if record is None else [record]
 

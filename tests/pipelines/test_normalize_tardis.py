@@ -198,3 +198,16 @@ def test_deviation_gate_contract_that_is_not_a_string_gives_no_row():
     ts = (T0 + 5) * 1000
     assert arbdb_records(GATE, replay) == [g_rec(ts, LOCAL_US[0])]
     assert node_rows(GATE, replay) == [g_rec(ts, LOCAL_US[0]), g_rec(ts, LOCAL_US[0], symbol=None)]
+
+
+def test_match_bitfinex_update_without_a_status_array_still_moves_the_time_forward():
+    # tardis-node reads no fields from a non-array payload, yet records its timestamp.
+    replay = lines(SUB, [42, {}, 7, T0 + 5000], [42, status(), 8, T0])
+    assert_both(BITFINEX, replay, [b_rec((T0 + 5000) * 1000, LOCAL_US[2])])
+
+
+def test_deviation_bitfinex_update_without_recorded_timestamp_does_not_poison_later_rows():
+    replay = lines(SUB, [42, status()], [42, status(last=101.0), 8, T0])
+    expected = [b_rec(LOCAL_US[1], LOCAL_US[1]), b_rec(T0 * 1000, LOCAL_US[2], last=101.0)]
+    assert arbdb_records(BITFINEX, replay) == expected
+    assert node_rows(BITFINEX, replay) == [b_rec(NAN, LOCAL_US[1]), b_rec(NAN, LOCAL_US[2], last=101.0)]
