@@ -175,12 +175,14 @@ _MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
 
 
 def _micros(value: object, scale: int) -> int:
-    """An exchange time in seconds (scale 1e6) or milliseconds (scale 1e3) -> int microseconds."""
+    """An exchange time in seconds (scale 1e6) or milliseconds (scale 1e3) -> int microseconds.
+
+    A fractional time is cut to whole milliseconds, as a JavaScript Date (tardis-node) cuts it."""
     if type(value) is int:
         return value * scale
     if value is None or isinstance(value, bool):
         raise ValueError(f"bad time {value!r}")
-    return round(float(value) * scale)
+    return int(float(value) * (scale // 1000)) * 1000
 
 
 def _time_or_none(value: object, scale: int) -> int | None:
@@ -189,7 +191,7 @@ def _time_or_none(value: object, scale: int) -> int | None:
         return value * scale
     if type(value) is not float or not math.isfinite(value):
         return None
-    return round(value * scale)
+    return int(value * (scale // 1000)) * 1000
 
 
 def _number(value: object) -> float | None:

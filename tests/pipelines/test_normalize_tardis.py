@@ -211,3 +211,15 @@ def test_deviation_bitfinex_update_without_recorded_timestamp_does_not_poison_la
     expected = [b_rec(LOCAL_US[1], LOCAL_US[1]), b_rec(T0 * 1000, LOCAL_US[2], last=101.0)]
     assert arbdb_records(BITFINEX, replay) == expected
     assert node_rows(BITFINEX, replay) == [b_rec(NAN, LOCAL_US[1]), b_rec(NAN, LOCAL_US[2], last=101.0)]
+
+
+def test_match_fractional_exchange_times_are_cut_to_whole_milliseconds():
+    # A JavaScript Date holds whole milliseconds: 5.9 ms is 5 ms (arbdb rounded to microseconds).
+    seconds = T0 / 1000 + 0.0127  # whole-second era field with a fraction: 12.7 ms -> 12 ms
+    gate_replay = lines(
+        gate(ticker(), time_ms=T0 + 5.9), gate(ticker(last="101"), time_ms="missing", time=seconds)
+    )
+    gate_expected = [g_rec((T0 + 5) * 1000, LOCAL_US[0]), g_rec((T0 + 12) * 1000, LOCAL_US[1], last=101.0)]
+    assert_both(GATE, gate_replay, gate_expected)
+    bfx_replay = lines(SUB, [42, status(funding_ts=T0 + 0.7), 7, T0 + 3.99])
+    assert_both(BITFINEX, bfx_replay, [b_rec((T0 + 3) * 1000, LOCAL_US[1], funding_us=T0 * 1000)])
