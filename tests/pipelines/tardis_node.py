@@ -43,7 +43,15 @@ def node_output(exchange: str, lines: Sequence[str]) -> list[list]:
         timeout=60,
         check=True,
     )
-    return [json.loads(row) for row in done.stdout.decode().splitlines()]
+    return [_values_as_floats(json.loads(row)) for row in done.stdout.decode().splitlines()]
+
+
+def _values_as_floats(entry: list) -> list:
+    """JavaScript numbers are doubles, but JSON `12345678901234567000` reads back as a Python int:
+    value columns (from funding_rate on) are made floats again so they compare exactly."""
+    if entry[0] == "row":
+        entry[7:] = [float(v) if type(v) is int else v for v in entry[7:]]
+    return entry
 
 
 def node_records(exchange: str, lines: Sequence[str]) -> list[tuple]:

@@ -3,7 +3,8 @@
 Our own seeded generator writes replay files mixing every real message shape (below, per exchange),
 many seeds of several hundred lines each. All seeds of one exchange go to ONE node process and one
 arbdb run, separated by disconnects (an empty line resets both sides), so the module stays fast.
-Floats are compared exactly (node prints the shortest round-trip form, which Python reads back to
+A second, smaller generator writes odd shapes no exchange sends, to cover the mappers' other
+paths. Floats are compared exactly (node prints the shortest round-trip form, which Python reads back to
 the same double).
 
 Inputs behind the documented deviations (README "Deviations from tardis-node"):
@@ -29,7 +30,7 @@ from click.testing import CliRunner
 
 from jobs.cli import cli
 from pipelines.columns import BITFINEX, GATE
-from tests.pipelines.tardis_node import arbdb_records, missing_reason, node_records
+from tests.pipelines.tardis_node import arbdb_records, missing_reason, node_output, node_records
 
 SEEDS = range(40)
 LINES_PER_SEED = 400
@@ -185,6 +186,72 @@ def bfx_message(rnd: random.Random, clock: Clock, state: dict, chan_ids: list) -
     ms = None if rnd.random() < 0.05 else clock.exchange_ms()
     msg = [chan, bfx_status(rnd, clock, state[symbol]), rnd.randrange(10**6), ms]
     return [*msg, "status", symbol] if rnd.random() < 0.5 else msg
+
+
+# -- odd shapes: not seen in real data, but the two must still agree -----------------------------------
+
+
+def odd_value(rnd: random.Random) -> object:
+    """Number forms both read alike: padded, signed, exponent, bare point, a JSON number, a big int."""
+    return rnd.choice(
+        ["1.5", " 2 ", 3, 4.25, ".1", "7.", "+3", "1e3", "-0.5", 12345678901234567890, "0.000100"]
+    )
+
+
+def odd_gate_message(rnd: random.Random) -> object:
+    keys = ("last", "mark_price", "index_price", "funding_rate", "funding_rate_indicative", "total_size")
+    t = {"contract": rnd.choice("AB"), **{k: odd_value(rnd) for k in keys}}
+    result = rnd.choice(
+        [t, [t], [t, {**t, "contract": "B"}], [], {}, [[t]], [t, [t]], "x", 5, [5, t], [t, 5]]
+    )
+    msg: dict = {"channel": rnd.choice(["futures.tickers"] * 9 + ["x"]), "event": "update", "result": result}
+    era = rnd.random()
+    if era < 0.5:
+        msg["time_ms"] = rnd.randrange(1000, 5000) + rnd.choice([0, 0.5])
+    if era > 0.3:
+        msg["time"] = rnd.randrange(1, 5)
+    return msg if rnd.random() > 0.05 else rnd.choice([[1], "s", 5, {"a": 1}])
+
+
+def odd_bfx_message(rnd: random.Random) -> object:
+    chan = rnd.choice([1, 2, 3, "1"])
+    if rnd.random() < 0.15:
+        key = rnd.choice(["deriv:tA", "deriv:B", "liq:global", "deriv:tderiv:tC"])
+        return {
+            "event": "subscribed",
+            "channel": rnd.choice(["status", "trades"]),
+            "chanId": chan,
+            "key": key,
+        }
+    st = [1, None, 2.5, 3.5, None, 1, None, rnd.choice([100, 200.5]), 0.1, 1, None, rnd.choice([0.2, 0]),
+          None, None, rnd.choice([4.5, 5]), None, None, rnd.choice([6, 7.25])]  # fmt: skip
+    ts = rnd.randrange(1000, 5000)
+    return rnd.choice([
+        [chan, st, 5, ts], [chan, st, 5, ts, "status", rnd.choice("AZ")], [chan, st, 5, ts, "status", 7],
+        [chan, st, 5, ts, "x"], [chan, "hb"], [chan, "hb", 5, 6], [chan, st[:12], 5, ts], [chan, {}, 5, ts],
+        [chan, 7, 5, ts],
+    ])  # fmt: skip
+
+
+def odd_replay(message) -> list[str]:
+    rnd, us, lines = random.Random(7), START_MS * 1000, []
+    for _ in range(3000):
+        us += rnd.randrange(1, 10**6)
+        lines.append("" if rnd.random() < 0.01 else f"{local_prefix(us)} {json.dumps(message(rnd))}")
+    return lines
+
+
+@pytest.mark.parametrize(("exchange", "message"), [(GATE, odd_gate_message), (BITFINEX, odd_bfx_message)])
+def test_odd_shapes_give_the_same_rows_as_tardis_node(exchange, message):
+    """Shapes no exchange sends (empty/odd results, items that are not tickers, number forms, string
+    chanIds, odd suffixes, payloads that are not arrays). arbdb may report some lines as malformed
+    where tardis-node ignores or throws on them: only the rows are compared."""
+    lines = odd_replay(message)
+    assert_same_rows(arbdb_records(exchange, lines, malformed=[]), node_output_rows(exchange, lines))
+
+
+def node_output_rows(exchange: str, lines: list[str]) -> list[tuple]:
+    return [tuple(entry[2:]) for entry in node_output(exchange, lines) if entry[0] == "row"]
 
 
 # -- the comparison -----------------------------------------------------------------------------------
