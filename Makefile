@@ -4,6 +4,10 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 ARGS   ?=
+# tardis-node (npm tardis-dev, pinned in tests/reference/) is the reference the normalizer's
+# differential tests compare with; installed for `make test` wherever node and npm exist.
+REFERENCE = tests/reference/node_modules/.installed
+TEST_REFERENCE = $(if $(and $(shell command -v node),$(shell command -v npm)),$(REFERENCE))
 
 .PHONY: install demo test bench backfill lint run-scheduler report status clean
 
@@ -18,8 +22,12 @@ $(STAMP): pyproject.toml
 demo: install  ## sample server on loopback -> 14 days of BTC+ETH -> SQLite -> windows -> verdicts -> report
 	$(BIN)/arbdb demo $(ARGS)
 
-test: install  ## the whole suite, loopback servers only
+test: install $(TEST_REFERENCE)  ## the whole suite, loopback servers only
 	$(BIN)/python -m pytest -q $(ARGS)
+
+$(REFERENCE): tests/reference/package.json tests/reference/package-lock.json
+	cd tests/reference && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 bench: install  ## throughput, memory and LLM batching figures (see README)
 	$(BIN)/python -m bench.run $(ARGS)
@@ -41,4 +49,4 @@ lint: install
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .cache data/demo *.egg-info
+	rm -rf $(VENV) .cache data/demo *.egg-info tests/reference/node_modules

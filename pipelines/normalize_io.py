@@ -1,7 +1,8 @@
 """`arbdb normalize`: a replay file (plain or gzip, or stdin) -> `derivative_ticker` CSV.
 
-The records come from `pipelines.normalize.normalize_lines`; this module only opens the input,
-writes the CSV and reports malformed lines and a summary on the error stream.
+The records come from `pipelines.normalize.normalize_with`; this module only opens the input,
+writes the CSV and reports malformed lines and a summary on the error stream. A file in which no
+line is a message of the exchange's channel (a wrong `--exchange`) is an error, not "0 records".
 """
 
 from __future__ import annotations
@@ -10,14 +11,17 @@ import csv
 import gzip
 import io
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
-from pipelines.columns import DERIVATIVE_TICKER
-from pipelines.normalize import Record, ReplayReadError, normalize_lines
+from pipelines.columns import DERIVATIVE_TICKER, EXCHANGES, GATE
+from pipelines.errors import UsageError
+from pipelines.normalize import Normalizer, Record, ReplayReadError, make_normalizer, normalize_with
 
 GZIP_MAGIC = b"\x1f\x8b"
+# The raw channel whose messages each normalizer reads (named in the wrong-exchange error).
+RAW_CHANNEL = {GATE: "futures.tickers"}
 
 
 @dataclass
@@ -61,27 +65,63 @@ def normalize_file(
     reader of `out` goes away (`arbdb normalize ... | head`), the run stops quietly, without a summary.
     """
     summary = NormalizeSummary()
+    normalizer = make_normalizer(exchange, symbols)
+    details: list[str] = []  # held back until a channel message is seen: a wrong --exchange is one line
 
     def on_error(line_no: int, reason: str) -> None:
         summary.malformed += 1
         if summary.malformed <= max_details:
-            err.write(f"line {line_no}: {reason}\n")
+            details.append(f"line {line_no}: {reason}\n")
+            if normalizer.seen_channel:
+                _flush(err, details)
 
-    records = normalize_lines(exchange, _counted(open_replay(path, stdin), summary), symbols, on_error)
+    records = normalize_with(normalizer, _counted(open_replay(path, stdin), summary), on_error)
     try:
-        _write_csv(out, records, summary, path)
+        _write_csv(out, records, summary, path, lambda: _check_channel(normalizer, summary, path))
     except BrokenPipeError:  # the reader has all it wanted: not an error
         _discard_output(out)
         return summary
+    _flush(err, details)
     _write_summary(err, summary, max_details)
     return summary
 
 
-def _write_csv(out: TextIO, records: Iterable[Record], summary: NormalizeSummary, path: str | None) -> None:
-    """The header and `records` as CSV rows on `out`, counted into `summary.records`."""
+def _flush(err: TextIO, details: list[str]) -> None:
+    err.write("".join(details))
+    details.clear()
+
+
+def _check_channel(normalizer: Normalizer, summary: NormalizeSummary, path: str | None) -> None:
+    """Refuse input in which no line was a message of the normalizer's channel: a wrong --exchange."""
+    if normalizer.seen_channel or summary.lines == 0:
+        return
+    exchange = normalizer.exchange
+    channel = RAW_CHANNEL.get(exchange, "status")
+    others = " or ".join(e for e in EXCHANGES if e != exchange)
+    raise UsageError(
+        f"no line of {path if path not in (None, '-') else 'stdin'} ({summary.lines} lines) is a message of "
+        f"{exchange}'s {channel} channel: is it another exchange's replay? try --exchange {others}"
+    )
+
+
+def _write_csv(
+    out: TextIO,
+    records: Iterator[Record],
+    summary: NormalizeSummary,
+    path: str | None,
+    check: Callable[[], None],
+) -> None:
+    """The header and `records` as CSV rows on `out`, counted into `summary.records`. Without any
+    record, `check()` may refuse the input first, so that nothing at all is written then."""
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(DERIVATIVE_TICKER)
     try:
+        first = next(records, None)
+        if first is None:
+            check()
+        writer.writerow(DERIVATIVE_TICKER)
+        if first is not None:
+            writer.writerow(first)
+            summary.records += 1
         for record in records:
             writer.writerow(record)
             summary.records += 1

@@ -108,6 +108,33 @@ def test_unknown_exchange_is_one_clear_line():
     )
 
 
+@pytest.mark.parametrize(
+    ("wrong", "right", "channel"),
+    [(GATE, BITFINEX, "futures.tickers"), (BITFINEX, GATE, "status")],
+)
+def test_wrong_exchange_says_no_line_was_of_its_channel(wrong, right, channel):
+    """Bitfinex lines read as Gate (and back) are not "0 records": one error line naming the channel
+    and the exchange to try, exit 2, and nothing on stdout (not even the header)."""
+    path = DATA / f"{right}.replay"
+    n = len(path.read_bytes().splitlines())
+    result = run("--exchange", wrong, str(path))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"arbdb: error: no line of {path} ({n} lines) is a message of {wrong}'s {channel} channel: "
+        f"is it another exchange's replay? try --exchange {right}\n"
+    )
+
+
+def test_only_other_gate_channels_is_the_same_error_but_empty_input_is_not():
+    book = '{"time":1,"channel":"futures.book_ticker","event":"update","result":{}}'
+    other = f"2024-03-01T08:00:00.1234567Z {book}\n"
+    result = run("--exchange", GATE, stdin=other.encode() * 3)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("arbdb: error: no line of stdin (3 lines) is a message of")
+    assert run("--exchange", GATE, stdin=b"").stdout == HEADER
+
+
 def test_unreadable_file_is_one_clear_line(tmp_path):
     result = run("--exchange", GATE, str(tmp_path / "missing.replay"))
     assert result.exit_code == 1
