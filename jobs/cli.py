@@ -188,12 +188,13 @@ def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:
 @click.pass_context
 def report_cmd(ctx: click.Context, day: str | None, send: bool, force: bool) -> None:
     """LLM cost report for one day and the 7 days to it, by SMTP or into the outbox."""
-    from jobs.report_job import describe, report_command
+    from jobs.report_job import check_delivered, describe, report_command
     from pipelines.timeutil import utcnow
 
     settings = get_settings(ctx)
     report_date = parse_day(day, "--date") if day else None
     result = report_command(settings, utcnow(), report_date, dry_run=not send, force=force)
+    check_delivered(result, settings)
     click.echo(describe(result, settings) if send else result.text, nl=send)
 
 
