@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 import click
 
-from pipelines.errors import ArbdbError, LLMError, UsageError
+from pipelines.errors import ArbdbError, UsageError
 from pipelines.settings import Settings, load_settings
 
 
@@ -328,6 +328,8 @@ def backfill(ctx, from_, to, pairs, source, no_llm):
         f"{c.get('malformed', 0)} malformed lines skipped, {c.get('windows', 0)} windows computed"
     )
     if c.get("llm_error"):  # loaded data and the verdicts that succeeded are kept
+        from pipelines.errors import LLMError
+
         raise LLMError(c["llm_error"])
 
 
