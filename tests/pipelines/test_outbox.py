@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
 import sys
+import time
 
 from pipelines.mailer import deliver, drain_outbox
 from pipelines.outbox import MAX_REJECTIONS, outbox_state
@@ -136,3 +138,59 @@ def test_a_claim_of_a_live_owner_is_left_alone(settings, db, smtp_server):
     os.rename(path, path.with_name(f"{name}.{host}.{os.getppid()}.sending"))
     assert drain_outbox(settings, db) == (0, 0)
     assert smtp_server.received == []
+
+
+class StallingHandler(CollectingHandler):
+    """Holds the first DATA for a long time (the sender gets killed meanwhile), accepts later ones."""
+
+    def __init__(self):
+        super().__init__()
+        self.stalled = False
+
+    async def handle_DATA(self, server, session, envelope):
+        if not self.stalled:
+            self.stalled = True
+            await asyncio.sleep(30)
+            return "451 4.3.0 too late"
+        return await super().handle_DATA(server, session, envelope)
+
+
+DRAIN = """
+import sys
+from pipelines.mailer import drain_outbox
+from pipelines.settings import load_settings
+from pipelines.store import open_db
+settings = load_settings(sys.argv[1], env={})
+drain_outbox(settings, open_db(settings.database))
+"""
+
+
+def test_a_sender_killed_mid_send_leaves_a_claim_the_next_drain_releases_at_once(config_file, settings, db):
+    server = SmtpServer()
+    server.handler = StallingHandler()
+    server.start()
+    try:
+        config_file.write_text(
+            config_file.read_text().replace(
+                "mail:\n",
+                f"mail:\n  smtp_host: 127.0.0.1\n  smtp_port: {server.port}\n  security: none\n"
+                "  recipients: [ops@example.com]\n  timeout_seconds: 60\n",
+            )
+        )
+        queue(settings, db, "interrupted report", 5)
+        sender = subprocess.Popen([sys.executable, "-c", DRAIN, str(config_file)])
+        outbox = settings.mail.outbox_dir
+        deadline = time.monotonic() + 30
+        while not server.handler.stalled and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server.handler.stalled, "the sender never reached DATA"
+        [claim] = outbox.glob("*.sending")
+        assert claim.name.endswith(f".{sender.pid}.sending")
+        sender.kill()
+        sender.wait()
+        assert outbox_state(outbox)["messages"] == 1  # status still sees it
+        assert drain_outbox(mail_settings(settings, server, recipients=("ops@example.com",)), db) == (1, 0)
+        assert [r.message["Subject"] for r in server.received] == ["interrupted report"]
+        assert list(outbox.glob("*.sending")) == []
+    finally:
+        server.stop()
