@@ -169,6 +169,11 @@ def _send_file(settings: Settings, db: sqlite_utils.Database, path: Path, client
     claimed = box.claim(path)
     if claimed is None:
         return "gone"  # another process took it
+    if _superseded(db, path):
+        claimed.unlink()
+        log.warning("mail: %s not sent: a newer copy of that report replaces it", path.name)
+        _record(db, path, status="withdrawn", eml_path=None, error="replaced by a newer copy")
+        return "gone"
     message = BytesParser(policy=policy.default).parsebytes(claimed.read_bytes())
     try:
         (client or SmtpClient(settings.mail)).send(message)
@@ -207,12 +212,33 @@ def _text(reply) -> str:
     return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)
 
 
-def _record(db: sqlite_utils.Database, path: Path, attempted: bool = False, **changes) -> None:
-    """Mirror a report file's delivery status into its `reports` row (alerts have no row)."""
+def _report_id(path: Path) -> int | None:
     match = _NAME.match(path.name)
     if not match or match["kind"] != "report" or not match["id"].isdigit():
+        return None
+    return int(match["id"])
+
+
+def _superseded(db: sqlite_utils.Database, path: Path) -> bool:
+    """Whether a report file has a newer copy for its date, made after the day was over: two
+    copies can wait together in an outbox filled by an older version, and only one may go out."""
+    report_id = _report_id(path)
+    if report_id is None or not db["reports"].exists():
+        return False
+    newer = db.execute(
+        "SELECT 1 FROM reports AS old JOIN reports AS new ON new.report_date = old.report_date"
+        " AND new.id > old.id AND new.status IN ('pending', 'outboxed', 'sent', 'dead')"
+        " AND new.created_at >= date(new.report_date, '+1 day') || 'T00:00:00Z' WHERE old.id = ?",
+        [report_id],
+    ).fetchone()
+    return newer is not None
+
+
+def _record(db: sqlite_utils.Database, path: Path, attempted: bool = False, **changes) -> None:
+    """Mirror a report file's delivery status into its `reports` row (alerts have no row)."""
+    report_id = _report_id(path)
+    if report_id is None:
         return
-    report_id = int(match["id"])
     row = db.execute("SELECT attempts FROM reports WHERE id = ?", [report_id]).fetchone()
     if row is None:
         return

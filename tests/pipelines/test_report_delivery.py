@@ -106,3 +106,18 @@ def test_an_incomplete_window_names_its_real_causes(settings, db):
     assert "BTC window ending 2024-03-01T08:00:00Z: incomplete: Bitfinex settlement missing" in warnings
     assert "BTC window ending 2024-03-01T16:00:00Z: incomplete: Gate 300 of 480 minutes" in warnings
     assert not any("too few minutes" in w for w in warnings)
+
+
+def test_two_copies_queued_by_an_older_version_go_out_once(settings, seeded, smtp_server):
+    from pipelines.mailer import deliver, drain_outbox
+    from tests.pipelines.test_mailer import make_message
+
+    for report_id, minute in ((1, 0), (2, 5)):  # what the old `--force` left behind
+        seeded["reports"].insert(
+            {"id": report_id, "created_at": f"2024-03-02T06:{minute:02d}:00Z", "report_date": "2024-03-01",
+             "status": "pending"}
+        )  # fmt: skip
+        deliver(settings, seeded, make_message(f"copy {report_id}"), report_id=report_id, now=NOW)
+    assert drain_outbox(mail_settings(settings, smtp_server), seeded) == (1, 0)
+    assert [r.message["Subject"] for r in smtp_server.received] == ["copy 2"]
+    assert seeded["reports"].get(1)["status"] == "withdrawn" and seeded["reports"].get(2)["status"] == "sent"
