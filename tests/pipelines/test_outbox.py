@@ -194,3 +194,23 @@ def test_a_sender_killed_mid_send_leaves_a_claim_the_next_drain_releases_at_once
         assert list(outbox.glob("*.sending")) == []
     finally:
         server.stop()
+
+
+def test_a_refused_sender_is_permanent_and_the_report_row_says_dead(settings, db):
+    class SenderRefused(CollectingHandler):
+        async def handle_MAIL(self, server, session, envelope, address, mail_options):
+            return "553 5.7.1 sender not allowed"
+
+    server = SmtpServer()
+    server.handler = SenderRefused()
+    server.start()
+    try:
+        settings = mail_settings(settings, server)
+        report_id = add_report_row(db)
+        assert deliver(settings, db, make_message(), report_id=report_id, now=NOW) == "outboxed"
+        drain_outbox(settings, db)
+        drain_outbox(settings, db)
+        row = db["reports"].get(report_id)
+        assert row["status"] == "dead" and "refused the sender: 553" in row["error"]
+    finally:
+        server.stop()
