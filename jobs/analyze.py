@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.analyze import AnalyzeResult, analyze_range
+from pipelines.errors import LLMError
 from pipelines.llm_client import GatewayClient
 from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings
@@ -27,7 +28,10 @@ def analyze_job(
     dry_run: bool = False,
     client: GatewayClient | None = None,
 ) -> AnalyzeResult:
-    """Analyse flagged windows ending in (start, end] under a `runs` row; a dry run writes nothing."""
+    """Analyse flagged windows ending in (start, end] under a `runs` row; a dry run writes nothing.
+
+    When windows were left without a verdict (gateway down, invalid verdicts) the verdicts that did
+    succeed are kept, the run is recorded `failed`, and LLMError says how many and why."""
     if dry_run:
         return analyze_range(db, settings, start, end, pairs, "dry-run", now, dry_run=True)
     run_id = f"analyze-{to_iso(now)}-{uuid.uuid4().hex[:6]}"
@@ -35,6 +39,8 @@ def analyze_job(
     with recorded_run(db, row) as counts:
         result = analyze_range(db, settings, start, end, pairs, run_id, now)
         counts.update(result.counts())
+        if result.error_line():
+            raise LLMError(result.error_line())
     return result
 
 

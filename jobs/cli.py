@@ -211,12 +211,13 @@ def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:
 @click.pass_context
 def report_cmd(ctx: click.Context, day: date | None, send: bool, force: bool) -> None:
     """LLM cost report for one day and the 7 days to it, by SMTP or into the outbox."""
-    from jobs.report_job import describe, report_command
+    from jobs.report_job import check_delivered, describe, report_command
     from pipelines.timeutil import utcnow
 
     settings = get_settings(ctx)
     report_date = day  # parsed and checked by report_day
     result = report_command(settings, utcnow(), report_date, dry_run=not send, force=force)
+    check_delivered(result, settings)
     click.echo(describe(result, settings) if send else result.text, nl=send)
 
 
@@ -348,6 +349,10 @@ def backfill(ctx, start, end, pairs, source, no_llm):
         f"{c.get('windows', 0)} windows in range, {c.get('windows_written', 0)} window rows written "
         "(new or changed)"
     )
+    if c.get("llm_error"):  # loaded data and the verdicts that succeeded are kept
+        from pipelines.errors import LLMError
+
+        raise LLMError(c["llm_error"])
 
 
 def main() -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
+from pipelines.errors import MailError, UsageError
+from pipelines.outbox import DEAD_DIR
 from pipelines.report import ReportResult, run_report
 from pipelines.settings import Settings
 from pipelines.store import open_db, open_readonly
@@ -38,13 +40,36 @@ def report_command(
     dry_run: bool = False,
     force: bool = False,
 ) -> ReportResult:
-    """Run the report for `report_date` (default yesterday UTC); `dry_run` renders only."""
+    """Run the report for `report_date` (default yesterday UTC); `dry_run` renders only.
+
+    A day that is not over yet (today or later, UTC) is refused: its report would be incomplete."""
     report_date = report_date or yesterday(now)
+    if report_date >= now.astimezone(UTC).date():
+        raise UsageError(
+            f"--date {report_date} is not over yet (UTC); a report covers a whole day, "
+            f"so use {yesterday(now)} or earlier"
+        )
     db = open_readonly(settings.database) if dry_run else open_db(settings.database)
     try:
         return run_report(db, settings, report_date, now, dry_run=dry_run, force=force)
     finally:
         db.close()
+
+
+def check_delivered(result: ReportResult, settings: Settings) -> None:
+    """Raise MailError when SMTP is configured and the report was not delivered (exit 1)."""
+    if not settings.mail.configured or result.delivery not in ("outboxed", "dead"):
+        return
+    day, where = result.report_date, settings.mail.outbox_dir
+    if result.delivery == "dead":
+        raise MailError(
+            f"report {day} was rejected for good and moved to {where / DEAD_DIR}: {result.error}; "
+            f"fix the cause, then run `arbdb report --date {day} --force`"
+        )
+    raise MailError(
+        f"report {day} not sent: {result.error or 'sending failed'}; it stays in {where} "
+        "and is sent on the next run"
+    )
 
 
 def describe(result: ReportResult, settings: Settings) -> str:

@@ -2,19 +2,20 @@
 
 A pair is *behind* when more than one window that closed at least `schedule.delay_minutes` ago is
 not recorded done (one is tolerated: it may be running or waiting for Tardis), or when no window
-was ever done. A pair is *failing* when its latest run failed. Either makes the exit code 1.
+was ever done. A pair is *failing* when its latest run failed. Either makes the exit code 1, and
+so does a message in the outbox's dead-letter folder (the SMTP server rejected it for good).
 """
 
 from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import sqlite_utils
 
 from jobs.funding_cycle import JOB, done_windows
 from jobs.scheduler import next_fire_times, triggers
+from pipelines.outbox import outbox_state
 from pipelines.settings import Pair, Settings
 from pipelines.store import SCHEMA, open_readonly
 from pipelines.timeutil import day_start, parse_iso, to_iso, utcnow
@@ -105,8 +106,10 @@ def _problems(pairs: dict[str, dict]) -> list[str]:
 def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime) -> dict:
     """Everything `arbdb status` shows, as plain JSON-ready data."""
     pairs = {pair.name: pair_lag(db, settings, pair, now) for pair in settings.pairs}
-    outbox = Path(settings.mail.outbox_dir)
+    outbox = outbox_state(settings.mail.outbox_dir)
     problems = _problems(pairs)
+    if outbox["dead"]:
+        problems.append(f"outbox: {outbox['dead']} message(s) rejected for good in {outbox['dir']}/dead")
     return {
         "now": to_iso(now),
         "healthy": not problems,
@@ -118,12 +121,12 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         },
         "rows": {table: db[table].count for table in SCHEMA},
         "llm": llm_today(db, settings, now),
-        "outbox": {"dir": str(outbox), "messages": len(list(outbox.glob("*.eml"))) if outbox.is_dir() else 0},
+        "outbox": outbox,
     }
 
 
 def status_exit_code(status: dict) -> int:
-    """0 when every pair is up to date and its latest run did not fail, else 1."""
+    """0 when every pair is up to date, its latest run did not fail and no mail is dead, else 1."""
     return 0 if status["healthy"] else 1
 
 
@@ -158,7 +161,8 @@ def format_table(status: dict) -> str:
         "",
         f"LLM spend today: ${llm['spend_today_usd']:.4f} of ${llm['budget_usd']:.2f}"
         f" ({llm['calls_today']} calls)",
-        f"outbox: {outbox['messages']} message(s) in {outbox['dir']}",
+        f"outbox: {outbox['messages']} message(s) in {outbox['dir']} ({outbox['sending']} being sent),"
+        f" {outbox['dead']} dead letter(s)",
     ]
     if status["problems"]:
         lines += ["", "problems:"] + [f"  - {problem}" for problem in status["problems"]]

@@ -7,7 +7,11 @@ the offline rules analyzer do not count as hits: they are upgraded to gateway ve
 
 With a key, windows go to the gateway `llm.batch_size` at a time; bad verdicts are retried once as
 a smaller batch, then recorded in `llm_failures` and never stored. A gateway failure after its own
-retries falls back to `llm.fallback_model` when set. Before every call the daily budget is checked;
+retries falls back to `llm.fallback_model` when set (not when the gateway is unreachable: the
+fallback sits behind it). An unreachable gateway, or two batches in a row failing at it, ends the
+pass: the remaining windows are recorded as failed without a call, and `AnalyzeResult.error_line`
+says how many windows were left and why (the CLI exits 1 with it). Before every call the daily
+budget is checked;
 once the next call would pass it, the remaining windows are recorded as skipped (ledger status
 `skipped`, failure reason `budget: ...`). Rules verdicts make no gateway call and no ledger row.
 """
@@ -68,6 +72,8 @@ class AnalyzeResult:
     completion_tokens: int = 0
     cost_usd: float = 0.0
     alerts: int = 0
+    invalid: int = 0  # of `failed`: bad verdicts even after the retry
+    gateway_error: str | None = None  # why the gateway failed, when it did
     budget_note: str | None = None
     dry_run: bool = False
     batches: list[PromptBatch] = field(default_factory=list)
@@ -85,12 +91,28 @@ class AnalyzeResult:
             "completion_tokens",
             "alerts",
         )
-        return {
+        counts = {
             "analyzer": self.analyzer,
             "model": self.model,
             **{k: getattr(self, k) for k in keys},
             "cost_usd": round(self.cost_usd, 6),
         }
+        error = self.error_line()
+        return {**counts, "llm_error": error} if error else counts
+
+    def error_line(self) -> str | None:
+        """Why flagged windows were left without a verdict, in one line; None when none was.
+
+        Budget skips are not errors: the daily budget stopping the stage is policy (`budget_note`)."""
+        if not self.failed:
+            return None
+        causes = [self.gateway_error] if self.gateway_error else []
+        if self.invalid:
+            causes.append(f"{self.invalid} invalid verdict(s) after a retry")
+        return (
+            f"{self.failed} of {self.flagged} flagged windows not analysed: {'; '.join(causes)}; "
+            "they are retried on the next run"
+        )
 
     def summary(self) -> str:
         """One line saying which analyzer ran and what it did."""

@@ -17,6 +17,7 @@ import sqlite_utils
 
 from pipelines.errors import ArbdbError
 from pipelines.llm_verdicts import Verdict
+from pipelines.outbox import UNDISCLOSED
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,8 +54,7 @@ def alert_message(settings: Settings, verdicts: Sequence[Verdict], model: str, n
     msg = EmailMessage()
     msg["Subject"] = f"arbdb alert: {first.id} {first.risk} {first.action}{more}"
     msg["From"] = settings.mail.sender
-    if settings.mail.recipients:
-        msg["To"] = ", ".join(settings.mail.recipients)
+    msg["To"] = ", ".join(settings.mail.recipients) if settings.mail.recipients else UNDISCLOSED
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = make_msgid(domain="arbdb")
     blocks = [

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DOWN_AFTER_BATCHES = 2  # batches failing at the gateway in a row before the pass stops asking
+
 
 class _BudgetReached(Exception):
     def __init__(self, note: str, rows: list[dict]):
@@ -56,10 +58,17 @@ class GatewayRun:
         self.models = [m for m in (self.llm.model, self.llm.fallback_model) if m]
         self.models = list(dict.fromkeys(self.models))
         self._started = time.monotonic()
+        self.down: str | None = None  # set once the gateway is deemed down for this pass
+        self._failed_in_a_row = 0
 
     def run(self, pending: list[dict]) -> None:
         groups = batches(pending, self.llm.batch_size)
         for i, batch in enumerate(groups):
+            if self.down:
+                # Asking again now would only wait for the same failure; the next run retries.
+                rows = [r for group in groups[i:] for r in group]
+                self._fail(rows, {r["id"]: f"gateway: not tried, {self.down}" for r in rows}, self.llm.model)
+                return
             try:
                 self._batch(batch)
             except _BudgetReached as stop:
@@ -72,12 +81,13 @@ class GatewayRun:
             log.info("retrying %d window(s) with bad verdicts: %s", len(invalid), ", ".join(invalid))
             still = self._ask([r for r in rows if r["id"] in invalid])
             self._fail(rows, {i: f"invalid after retry: {why}" for i, why in still.items()}, self.llm.model)
+            self.result.invalid += len(still)
 
     def _ask(self, rows: list[dict]) -> dict[str, str]:
         """One request (fallback model on gateway failure); stores good verdicts, returns the bad ones."""
         ids = [r["id"] for r in rows]
         messages = build_messages(rows, self.columns, window_context(self.db, rows), self.llm.language)
-        errors = []
+        errors, failure = [], None
         for model in self.models:
             self._check_budget(model, messages, rows)
             base = call_base(self._ts(), self.run_id, model, ids)
@@ -91,7 +101,11 @@ class GatewayRun:
                     raise
                 log.warning("LLM call to %s failed for %d window(s): %s", model, len(ids), err)
                 errors.append(f"{model}: {err}")
+                failure = err
+                if getattr(err, "unreachable", False):
+                    break  # the fallback model is behind the same unreachable gateway
                 continue
+            self._failed_in_a_row = 0
             record_attempts(self.db, base, reply.failed_attempts)
             parsed = parse_reply(reply.content, ids)
             status = "ok" if parsed.clean else "invalid"
@@ -109,7 +123,25 @@ class GatewayRun:
             )
             return parsed.bad
         self._fail(rows, {i: f"gateway: {'; '.join(errors)}" for i in ids}, self.models[-1])
+        self._gateway_failed(failure)
         return {}
+
+    def _gateway_failed(self, err: Exception) -> None:
+        """Note why the gateway failed; after an unreachable gateway or DOWN_AFTER_BATCHES failed
+        batches in a row, the rest of the pass is not sent."""
+        base = self.llm.base_url
+        attempts = getattr(err, "attempts", ())
+        last = attempts[-1].error if attempts else str(err)
+        if isinstance(err, RequestRejected):
+            self.result.gateway_error = f"gateway {base} rejected the request ({last})"
+            return
+        self._failed_in_a_row += 1
+        if getattr(err, "unreachable", False):
+            self.result.gateway_error = f"gateway {base} unreachable ({last})"
+        else:
+            self.result.gateway_error = f"gateway {base} failing ({last} after {len(attempts)} attempt(s))"
+        if getattr(err, "unreachable", False) or self._failed_in_a_row >= DOWN_AFTER_BATCHES:
+            self.down = self.result.gateway_error
 
     def _check_budget(self, model: str, messages: list[dict], rows: list[dict]) -> None:
         estimate = call_cost(

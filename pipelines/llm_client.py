@@ -16,9 +16,11 @@ from dataclasses import dataclass, field, replace
 
 import requests
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from pipelines.errors import AuthError, FatalError, LLMError
 
+UNREACHABLE_ATTEMPTS = 2
 _PIECES = re.compile(r"[A-Za-z]{1,10}|\d{1,3}|[^\sA-Za-z\d]")
 
 
@@ -33,6 +35,7 @@ class Attempt:
     error: str
     latency_ms: float
     status: int | None = None
+    unreachable: bool = False  # no connection could be made (refused, unknown host)
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ class GatewayClient:
                 raise
 
         retrying = Retrying(
-            stop=stop_after_attempt(self.max_attempts),
+            stop=stop_after_attempt(self.max_attempts) | self._stop_unreachable,
             wait=self._wait,
             retry=retry_if_exception_type(_Retry),
             reraise=False,
@@ -118,8 +121,15 @@ class GatewayClient:
             error = LLMError(f"{self.url}: {last.error} after {len(failed)} attempt(s)")
             error.attempts = tuple(failed)
             error.status = last.status
+            error.unreachable = last.unreachable
             raise error from None
         return replace(result, failed_attempts=tuple(failed))
+
+    def _stop_unreachable(self, retry_state) -> bool:
+        # Nothing listens there: retry once for a gateway restarting, then let the next run retry.
+        exc = retry_state.outcome.exception()
+        unreachable = isinstance(exc, _Retry) and exc.attempt.unreachable
+        return unreachable and retry_state.attempt_number >= UNREACHABLE_ATTEMPTS
 
     def _wait(self, retry_state) -> float:
         exc = retry_state.outcome.exception()
@@ -135,7 +145,9 @@ class GatewayClient:
         except requests.Timeout:
             raise _Retry(Attempt(f"timeout after {self.timeout:g} s", _ms(started))) from None
         except requests.ConnectionError as err:
-            raise _Retry(Attempt(f"connection error: {type(err).__name__}", _ms(started))) from None
+            unreachable = _unreachable(err)
+            error = unreachable or f"connection error: {type(err).__name__}"
+            raise _Retry(Attempt(error, _ms(started), unreachable=bool(unreachable))) from None
         latency = _ms(started)
         status = resp.status_code
         if status in (401, 403):
@@ -168,6 +180,18 @@ def _parse_body(resp: requests.Response, messages: list[dict], latency: float) -
         prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in messages)
         completion = estimate_tokens(content)
     return ChatResult(content, prompt, completion, latency, missing)
+
+
+def _unreachable(err: requests.ConnectionError) -> str | None:
+    """ "connection refused" / "unknown host" / "cannot connect" when no connection was made at all;
+    None for a connection lost during the request (a reset), which is worth the full retries."""
+    reason = getattr(err.args[0], "reason", None) if err.args else None
+    if isinstance(reason, NameResolutionError):
+        return "unknown host"
+    if not isinstance(reason, NewConnectionError):
+        return None
+    text = str(reason).rpartition(": ")[2]  # "[Errno 113] No route to host"
+    return "connection refused" if "refused" in text.lower() else f"cannot connect ({text})"
 
 
 def _retry_after(resp: requests.Response) -> float | None:

@@ -23,6 +23,7 @@ import math
 from collections.abc import Mapping
 
 from pipelines.llm_verdicts import Verdict
+from pipelines.scoring import LABELS
 from pipelines.settings import Settings
 
 EXTREME_BPS = 50.0
@@ -32,16 +33,20 @@ _BPS_FEATURES = ("mark_spread_mean_bps", "gate_basis_mean_bps", "bitfinex_basis_
 
 
 def rules_verdict(ident: str, row: Mapping, settings: Settings) -> Verdict:
-    """The rules verdict for the window `ident` whose features are in `row`."""
-    z_max = max((abs(v) for k, v in row.items() if k.startswith("z_") and _num(v) is not None), default=0.0)
-    bps = {k: _num(row.get(k)) for k in _BPS_FEATURES}
-    worst_bps = max((abs(v) for v in bps.values() if v is not None), default=0.0)
+    """The rules verdict for the window `ident` whose features are in `row`.
+
+    Its rationale and alert name the figures that decided it: what fired for an extreme market
+    (`funding diff z=-4.3`, `Gate basis -80 bps`), and for a carry the net figure with the gross
+    beside it, signs explicit (`net carry +105% APR (gross -117%)`)."""
+    zscores = {k: _num(v) for k, v in row.items() if k.startswith("z_")}
+    z_max = max((abs(v) for v in zscores.values() if v is not None), default=0.0)
     carry = _num(row.get("net_carry_apr"))
     break_even = _num(row.get("break_even_periods"))
     floor = settings.transform.net_carry_apr_floor
     floor = DEFAULT_CARRY_FLOOR if floor is None else floor
     tense = "MEDIUM" if z_max >= settings.transform.z_threshold else "LOW"
     pair = ident.split("@", 1)[0]
+    fired = _extremes(row, zscores)
 
     if _num(row.get("complete")) == 0:
         return Verdict(
@@ -52,8 +57,8 @@ def rules_verdict(ident: str, row: Mapping, settings: Settings) -> Verdict:
             "Window data is incomplete; features are unreliable.",
             f"{pair}: incomplete data, hold",
         )
-    if worst_bps >= EXTREME_BPS or z_max >= EXTREME_Z:
-        why = f"max |basis/spread| {worst_bps:.0f} bps, max |z| {z_max:.1f}"
+    if fired:
+        why = ", ".join(fired)
         return Verdict(
             ident,
             "HIGH",
@@ -68,13 +73,14 @@ def rules_verdict(ident: str, row: Mapping, settings: Settings) -> Verdict:
         and break_even is not None
         and break_even <= settings.fees.holding_periods / 3
     ):
+        figure = _carry_figure(carry, _num(row.get("carry_apr")))
         return Verdict(
             ident,
             tense,
             "OPEN_ARB",
             0.6,
-            f"Net carry {carry:.0%} APR after fees, break-even in {break_even:.1f} periods.",
-            f"{pair}: carry {carry:.0%} APR, break-even {break_even:.1f} periods",
+            f"{figure[0].upper()}{figure[1:]} after fees, break-even in {break_even:.1f} periods.",
+            f"{pair}: {figure}, break-even {break_even:.1f} periods",
         )
     return Verdict(
         ident,
@@ -84,6 +90,27 @@ def rules_verdict(ident: str, row: Mapping, settings: Settings) -> Verdict:
         "Flagged window without a clear edge; keep watching.",
         f"{pair}: flagged, watch",
     )
+
+
+def _extremes(row: Mapping, zscores: dict[str, float | None]) -> list[str]:
+    """What makes the market extreme, largest first: z-scores at EXTREME_Z, bps at EXTREME_BPS."""
+    found = [
+        (abs(z) / EXTREME_Z, f"{LABELS.get(k[2:], k[2:])} z={z:.1f}")
+        for k, z in zscores.items()
+        if z is not None and abs(z) >= EXTREME_Z
+    ]
+    for key in _BPS_FEATURES:
+        bps = _num(row.get(key))
+        if bps is not None and abs(bps) >= EXTREME_BPS:
+            found.append((abs(bps) / EXTREME_BPS, f"{LABELS[key]} {bps:+.0f} bps"))
+    return [text for _, text in sorted(found, key=lambda item: -item[0])]
+
+
+def _carry_figure(net: float, gross: float | None) -> str:
+    """`net carry +105% APR (gross -117%)`: net is what the position earns after fees; gross is
+    Gate - Bitfinex, whose sign says which side the position is short."""
+    text = f"net carry {net:+.0%} APR"
+    return f"{text} (gross {gross:+.0%})" if gross is not None else text
 
 
 def _num(value) -> float | None:

@@ -16,12 +16,13 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import sqlite_utils
 
 from pipelines.mailer import deliver, drain_outbox
+from pipelines.report_ledger import delivery, existing_report, record_report, withdraw_queued
+from pipelines.report_quality import day_warnings
 from pipelines.report_render import compose_message, render_chart, render_report
 from pipelines.settings import Settings
 from pipelines.timeutil import day_start, series_from_iso, to_iso
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 ERROR_STATUSES = ("error", "invalid")
 ACTIONS = ("OPEN_ARB", "WATCH", "HOLD")
 RISKS = ("HIGH", "MEDIUM", "LOW")
-MAX_WARNINGS = 20
 
 
 @dataclass
@@ -77,6 +77,8 @@ class ReportResult:
     text: str | None = None
     report_id: int | None = None
     drained: tuple[int, int] = (0, 0)
+    delivery: str | None = None  # the `reports` row's status afterwards (sent, outboxed, dead)
+    error: str | None = None  # why it was not sent, when it was not
 
 
 # -- reads ---------------------------------------------------------------------------------------
@@ -176,44 +178,6 @@ def _top(windows: pd.DataFrame, verdicts: pd.DataFrame, n: int) -> list[dict]:
     return best.where(best.notna(), None).to_dict("records")
 
 
-def _warnings(settings: Settings, day: PeriodFigures, windows: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
-    """Data-quality warnings of the day: missing or incomplete windows, stored warnings, failed runs."""
-    windows = _in(windows, "window_end", day.start, day.end, window_end=True)
-    found: list[str] = []
-    for pair in settings.pairs:
-        have = int((windows["pair"] == pair.name).sum()) if not windows.empty else 0
-        expected = int(24 // pair.window_hours)
-        if have < expected:
-            found.append(f"{pair.name}: {have} of {expected} windows stored for the day")
-    for row in windows.to_dict("records"):
-        where = f"{row['pair']} window ending {row['window_end']}"
-        if row.get("complete") == 0:
-            found.append(f"{where}: incomplete (too few minutes on one side)")
-        found += [f"{where}: {text}" for text in _warning_texts(row.get("warnings"))]
-    failed = _in(runs, "started_at", day.start, day.end)
-    if not failed.empty:
-        failed = failed[failed["status"] == "failed"]
-        found += [
-            f"run {r['run_id']} failed: {r.get('error') or 'no error text'}"
-            for r in failed.to_dict("records")
-        ]
-    if len(found) > MAX_WARNINGS:
-        found = found[:MAX_WARNINGS] + [f"... and {len(found) - MAX_WARNINGS} more"]
-    return found
-
-
-def _warning_texts(value) -> list[str]:
-    if not value or not isinstance(value, str):
-        return []
-    try:
-        parsed = json.loads(value)
-    except ValueError:
-        return [value]
-    if isinstance(parsed, dict):
-        return [f"{k}: {v}" for k, v in parsed.items()]
-    return [str(item) for item in parsed] if isinstance(parsed, list) else [str(parsed)]
-
-
 def _daily_cost(calls: pd.DataFrame, days: list[date]) -> pd.DataFrame:
     index = pd.Index([d.isoformat() for d in days], name="day")
     if calls.empty:
@@ -260,7 +224,11 @@ def build_report(
         budget_usd=budget,
         budget_used=day.total["cost_usd"] / budget if budget else None,
         top=_top(windows, verdicts, settings.report.top_n),
-        warnings=_warnings(settings, day, windows, runs),
+        warnings=day_warnings(
+            settings,
+            _in(windows, "window_end", day.start, day.end, window_end=True),
+            _in(runs, "started_at", day.start, day.end),
+        ),
         daily_cost=_daily_cost(calls, [report_date - timedelta(days=i) for i in range(6, -1, -1)]),
         funding_diff=_funding_diff(windows),
     )
@@ -280,56 +248,32 @@ def run_report(
 ) -> ReportResult:
     """Drain the outbox, then build, record and deliver the report for `report_date`.
 
-    A report already sent or waiting in the outbox for that date is not made again unless `force`.
-    `send=False` queues it in the outbox only; `dry_run` renders it and writes nothing.
+    A report already sent, waiting in the outbox or dead-lettered for that date is not made again
+    unless `force`. One report date is delivered once: a forced rebuild first withdraws the copy
+    still queued, and a premature copy (made before the day was over) is withdrawn and never
+    counts. `send=False` queues it in the outbox only; `dry_run` renders it and writes nothing.
     """
     if dry_run:
         subject, text, _ = render_report(build_report(db, settings, report_date, now))
         return ReportResult("dry-run", report_date, subject, text)
+    withdraw_queued(db, report_date, everything=force)
     drained = drain_outbox(settings, db)
-    existing = _existing_report(db, report_date)
-    if existing and not force:
+    existing = None if force else existing_report(db, report_date)
+    if existing:
         log.info("report for %s already %s (id %s); skipped", report_date, existing["status"], existing["id"])
-        return ReportResult("skipped", report_date, existing["subject"], None, existing["id"], drained)
+        return ReportResult(
+            "skipped",
+            report_date,
+            existing["subject"],
+            None,
+            existing["id"],
+            drained,
+            **delivery(db, existing["id"]),
+        )
     data = build_report(db, settings, report_date, now)
     subject, text, html = render_report(data)
     message = compose_message(settings, subject, text, html, render_chart(data), now=now)
-    report_id = _record_report(db, settings, data, subject, message, now)
+    report_id = record_report(db, settings, data, subject, message, now)
     status = deliver(settings, db, message, kind="report", report_id=report_id, send=send, now=now)
     log.info("report %s for %s: %s", report_id, report_date, status)
-    return ReportResult(status, report_date, subject, text, report_id, drained)
-
-
-def _existing_report(db: sqlite_utils.Database, report_date: date) -> dict | None:
-    """The last report of that date that is sent, or outboxed with its file still there."""
-    rows = db.execute(
-        "SELECT id, subject, status, eml_path FROM reports WHERE report_date = ?"
-        " AND status IN ('sent', 'outboxed') ORDER BY id DESC",
-        [report_date.isoformat()],
-    ).fetchall()
-    for report_id, subject, status, eml_path in rows:
-        if status == "sent" or (eml_path and _queued(eml_path)):
-            return {"id": report_id, "subject": subject, "status": status}
-        log.warning("report %s was outboxed but its file %s is gone; making it again", report_id, eml_path)
-    return None
-
-
-def _queued(eml_path: str) -> bool:
-    path = Path(eml_path)
-    return path.exists() or path.with_name(path.name + ".sending").exists()
-
-
-def _record_report(db, settings: Settings, data: ReportData, subject: str, message, now: datetime) -> int:
-    row = {
-        "created_at": to_iso(now),
-        "report_date": data.report_date.isoformat(),
-        "period_start": to_iso(data.week.start),
-        "period_end": to_iso(data.week.end),
-        "subject": subject,
-        "status": "pending",
-        "recipients": ", ".join(settings.mail.recipients),
-        "message_id": message["Message-ID"],
-        "attempts": 0,
-        "cost_usd": data.day.total["cost_usd"],
-    }
-    return db["reports"].insert(row).last_pk
+    return ReportResult(status, report_date, subject, text, report_id, drained, **delivery(db, report_id))

@@ -17,6 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from matplotlib.dates import DateFormatter, DayLocator
 from matplotlib.figure import Figure
 
+from pipelines.outbox import UNDISCLOSED
 from pipelines.settings import Settings
 from pipelines.timeutil import to_iso
 
@@ -108,18 +109,23 @@ def _empty_panel(ax, text: str) -> None:
 def compose_message(
     settings: Settings, subject: str, text: str, html: str, png: bytes, now: datetime | None = None
 ) -> EmailMessage:
-    """multipart/alternative (text, HTML + inline chart); the Message-ID is set here, once."""
+    """multipart/alternative: text, and multipart/related (HTML + the chart as an inline part, which
+    mail clients show once, where the HTML puts it). The Message-ID is set here, once.
+
+    Without configured recipients `To` is the empty group `undisclosed-recipients:;`; the sender
+    replaces it with `mail.recipients` when the message finally goes out."""
     mail = settings.mail
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = mail.sender
-    if mail.recipients:
-        message["To"] = ", ".join(mail.recipients)
+    message["To"] = ", ".join(mail.recipients) if mail.recipients else UNDISCLOSED
     if now is not None:
         message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid(domain=mail.sender.rpartition("@")[2] or "arbdb")
     message.set_content(text)
     message.add_alternative(html, subtype="html")
     html_part = message.get_payload()[1]
-    html_part.add_related(png, "image", "png", cid=f"<{CHART_CID}>", filename="cost-chart.png")
+    html_part.add_related(
+        png, "image", "png", cid=f"<{CHART_CID}>", filename="cost-chart.png", disposition="inline"
+    )
     return message

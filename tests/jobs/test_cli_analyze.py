@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import yaml
 from click.testing import CliRunner
 
 from jobs.cli import cli
+from loopback.llm_server import Reply
 from loopback.llm_windows import sample_windows
 
 RANGE = ["--from", "2024-03-01", "--to", "2024-03-10"]
@@ -84,3 +86,47 @@ def test_bad_date_and_unknown_pair_are_usage_errors(config_file):
     assert run(config_file, "--from", "2024-13-01", "--to", "2024-03-10").exit_code == 2
     unknown = run(config_file, *RANGE, "--pair", "XRP")
     assert unknown.exit_code == 2 and "unknown pair 'XRP'" in unknown.output
+
+
+def test_an_unreachable_gateway_is_exit_1_within_seconds_and_keeps_what_succeeded(
+    config_file, db, llm_server
+):
+    seed(db)
+    point_at(config_file, llm_server)
+    first = run(config_file, *RANGE, "--pair", "BTC", key=llm_server.api_key)
+    assert first.exit_code == 0, first.output
+    llm_server.stop()  # the port is closed now: connection refused
+    started = time.monotonic()
+    result = run(config_file, *RANGE, key=llm_server.api_key)
+    assert time.monotonic() - started < 5
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"arbdb: error: 3 of 6 flagged windows not analysed: gateway {llm_server.base_url} unreachable "
+        "(connection refused); they are retried on the next run"
+    )
+    assert "Traceback" not in result.output
+    assert db["verdicts"].count == 3  # the earlier verdicts are kept
+    row = list(db["runs"].rows_where("job = 'analyze'", order_by="started_at"))[-1]
+    assert row["status"] == "failed" and "3 of 6 flagged windows not analysed" in row["error"]
+    url = f"{llm_server.base_url}/chat/completions"
+    refused = f"gateway: deepseek-v3.2: {url}: connection refused after 2 attempt(s)"
+    reasons = {f["reason"] for f in db["llm_failures"].rows}
+    assert refused in reasons and db["llm_failures"].count == 3
+
+
+def test_a_gateway_failing_with_500_forever_stops_after_two_batches(config_file, db, llm_server):
+    seed(db)
+    point_at(config_file, llm_server)
+    data = yaml.safe_load(config_file.read_text())
+    data["llm"].update(batch_size=2, max_attempts=2, fallback_model="gpt-4.1")
+    config_file.write_text(yaml.safe_dump(data))
+    llm_server.script(*[Reply(status=500)] * 50)
+    result = run(config_file, *RANGE, key=llm_server.api_key)
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == (
+        f"arbdb: error: 6 of 6 flagged windows not analysed: gateway {llm_server.base_url} failing "
+        "(HTTP 500 after 2 attempt(s)); they are retried on the next run"
+    )
+    # Two batches, each on the primary and the fallback model, two attempts each; the third not sent.
+    assert len(llm_server.requests) == 2 * 2 * 2
+    assert db["verdicts"].count == 0 and db["llm_failures"].count == 6

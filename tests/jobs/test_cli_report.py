@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
@@ -104,3 +105,34 @@ def test_cost_report_job_covers_yesterday_and_drains_the_outbox(config_file, smt
         "arbdb LLM cost report 2024-03-02:",
     ]
     db.close()
+
+
+def test_send_with_smtp_down_is_exit_1_and_the_report_stays_in_the_outbox(
+    config_file, settings, db, smtp_server
+):
+    seed(db)
+    point_mail_at(config_file, smtp_server)
+    smtp_server.stop()
+    result = invoke(config_file, "--date", "2024-03-01", "--send")
+    assert result.exit_code == 1
+    [line] = result.output.splitlines()
+    assert line.startswith("arbdb: error: report 2024-03-01 not sent: cannot send through 127.0.0.1:")
+    assert "ConnectionRefusedError" in line and line.endswith("is sent on the next run")
+    assert len(list(settings.mail.outbox_dir.glob("*.eml"))) == 1
+    # Still down: the waiting copy is not made again, and the failure is still exit 1.
+    again = invoke(config_file, "--date", "2024-03-01")
+    assert again.exit_code == 1 and "not sent" in again.output
+    smtp_server.start()
+    assert invoke(config_file, "--date", "2024-03-01").exit_code == 0
+    assert len(smtp_server.received) == 1 and db["reports"].count == 1
+
+
+@pytest.mark.parametrize("days_ahead", [0, 1])
+def test_a_day_not_over_yet_is_refused_with_one_line(config_file, settings, days_ahead):
+    day = (datetime.now(UTC) + timedelta(days=days_ahead)).date()
+    for mode in ("--send", "--dry-run"):
+        result = invoke(config_file, "--date", day.isoformat(), mode)
+        assert result.exit_code == 2
+        assert result.output.startswith(f"arbdb: error: --date {day} is not over yet (UTC)")
+        assert len(result.output.splitlines()) == 1
+    assert not settings.database.exists() and not settings.mail.outbox_dir.exists()

@@ -131,7 +131,9 @@ def test_outbox_counts_waiting_messages(db, settings):
     outbox.mkdir(parents=True)
     for name in ("a-report-1.eml", "b-report-2.eml", "c-report-3.eml.sending", ".tmp123.tmp"):
         (outbox / name).write_text("x")
-    assert collect_status(db, settings, NOW)["outbox"] == {"dir": str(outbox), "messages": 2}
+    # A message being sent (claimed) is still in the outbox.
+    expected = {"dir": str(outbox), "messages": 3, "sending": 1, "dead": 0}
+    assert collect_status(db, settings, NOW)["outbox"] == expected
 
 
 def test_table_and_json_renderings(db, settings):

@@ -379,3 +379,37 @@ def test_windows_from_the_real_transform_stage_are_analysed_and_cached(db, setti
     for pair in cfg.pairs:  # recomputing the same windows changes nothing: no call
         update_windows(db, cfg, pair, start, start + timedelta(days=4))
     assert analyze(db, cfg, run_id="run-2").cached == flagged and llm_server.requests == []
+
+
+def test_an_unreachable_gateway_ends_the_pass_at_once_without_the_fallback(db, settings):
+    from tests.fixtures.smtp import free_port
+
+    seed(db, cycles=3)  # 6 flagged windows, 3 batches of 2
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    cfg = settings.model_copy(
+        update={
+            "llm": settings.llm.model_copy(
+                update={"base_url": closed, "api_key": "k", "batch_size": 2, "fallback_model": "gpt-4.1"}
+            )
+        }
+    )
+    result = analyze(db, cfg)
+    assert result.failed == 6 and result.analysed == 0
+    # Two attempts on the primary model only, for the first batch; the rest was never sent.
+    assert [(c["model"], c["error"]) for c in calls(db)] == [("deepseek-v3.2", "connection refused")] * 2
+    assert result.error_line() == (
+        f"6 of 6 flagged windows not analysed: gateway {closed} unreachable (connection refused); "
+        "they are retried on the next run"
+    )
+    assert sum(f["reason"].startswith("gateway: not tried") for f in db["llm_failures"].rows) == 4
+    assert result.counts()["llm_error"] == result.error_line()
+
+
+def test_invalid_verdicts_after_the_retry_are_named_in_the_error_line(db, llm_settings, llm_server):
+    seed(db, cycles=1)
+    llm_server.script(Reply(content='{"verdicts": []}'), Reply(content='{"verdicts": []}'))
+    result = analyze(db, llm_settings)
+    assert result.failed == 2 and result.invalid == 2
+    assert result.error_line().startswith(
+        "2 of 2 flagged windows not analysed: 2 invalid verdict(s) after a retry"
+    )

@@ -128,7 +128,7 @@ def test_windows_verdicts_and_top_opportunities(settings, seeded):
 def test_data_quality_warnings(settings, seeded):
     warnings = build_report(seeded, settings, DAY, NOW).warnings
     assert "ETH: 2 of 3 windows stored for the day" in warnings
-    assert "BTC window ending 2024-03-01T08:00:00Z: incomplete (too few minutes on one side)" in warnings
+    assert "BTC window ending 2024-03-01T08:00:00Z: incomplete: cause not recorded" in warnings
     assert "ETH window ending 2024-03-01T16:00:00Z: gate mark stale for 75 min" in warnings
     assert any(w.startswith("run c failed: ExtractError") for w in warnings)
 
