@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from pipelines.errors import MailError, UsageError
+from pipelines.errors import MailError
 from pipelines.outbox import DEAD_DIR
 from pipelines.report import ReportResult, run_report
 from pipelines.settings import Settings
 from pipelines.store import open_db, open_readonly
+from pipelines.timeutil import check_range
 
 
 def yesterday(now: datetime) -> date:
@@ -44,11 +45,7 @@ def report_command(
 
     A day that is not over yet (today or later, UTC) is refused: its report would be incomplete."""
     report_date = report_date or yesterday(now)
-    if report_date >= now.astimezone(UTC).date():
-        raise UsageError(
-            f"--date {report_date} is not over yet (UTC); a report covers a whole day, "
-            f"so use {yesterday(now)} or earlier"
-        )
+    check_range(report_date, report_date + timedelta(days=1), latest_end=now.astimezone(UTC).date())
     db = open_readonly(settings.database) if dry_run else open_db(settings.database)
     try:
         return run_report(db, settings, report_date, now, dry_run=dry_run, force=force)

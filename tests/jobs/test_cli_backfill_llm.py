@@ -30,7 +30,7 @@ def test_backfill_with_an_unreachable_gateway_keeps_the_data_and_exits_1(config_
     assert flagged > 0
     assert result.exit_code == 1, result.output
     lines = result.output.strip().splitlines()
-    assert "4 exchange-days loaded" in lines[-2]
+    assert "4 exchange-days fetched" in lines[-2]
     assert lines[-1] == (
         f"arbdb: error: {flagged} of {flagged} flagged windows not analysed: gateway {closed} unreachable "
         "(connection refused); they are retried on the next run"

@@ -133,6 +133,6 @@ def test_a_day_not_over_yet_is_refused_with_one_line(config_file, settings, days
     for mode in ("--send", "--dry-run"):
         result = invoke(config_file, "--date", day.isoformat(), mode)
         assert result.exit_code == 2
-        assert result.output.startswith(f"arbdb: error: --date {day} is not over yet (UTC)")
+        assert result.output.startswith(f"arbdb: error: --date {day} is not a complete UTC day yet")
         assert len(result.output.splitlines()) == 1
     assert not settings.database.exists() and not settings.mail.outbox_dir.exists()
