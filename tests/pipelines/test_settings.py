@@ -64,15 +64,15 @@ def test_a_missing_config_file_is_one_line_saying_what_to_do(tmp_path):
 
 
 SECRET_URLS = [
-    ("tardis", "endpoint", "https://me:s3cr3tkey@api.tardis.dev/v1", "user:password@", "TARDIS_API_KEY"),
-    ("tardis", "endpoint", "https://s3cr3tkey@api.tardis.dev/v1", "user:password@", "TARDIS_API_KEY"),
-    ("tardis", "datasets_endpoint", "https://datasets.tardis.dev/v1?key=s3cr3tkey", "key=", "TARDIS_API_KEY"),
-    ("llm", "base_url", "https://api.holysheep.ai/v1?api_key=s3cr3tkey", "api_key=", "HOLYSHEEP_API_KEY"),
-    ("llm", "base_url", "https://api.holysheep.ai/v1?x=1&token=s3cr3tkey", "token=", "HOLYSHEEP_API_KEY"),
+    ("tardis", "endpoint", "https://me:s3cr3tkey@127.0.0.1:9/v1", "user:password@", "TARDIS_API_KEY"),
+    ("tardis", "endpoint", "https://s3cr3tkey@127.0.0.1:9/v1", "user:password@", "TARDIS_API_KEY"),
+    ("tardis", "datasets_endpoint", "https://127.0.0.1:9/v1?key=s3cr3tkey", "key=", "TARDIS_API_KEY"),
+    ("llm", "base_url", "https://127.0.0.1:9/v1?api_key=s3cr3tkey", "api_key=", "HOLYSHEEP_API_KEY"),
+    ("llm", "base_url", "https://127.0.0.1:9/v1?x=1&token=s3cr3tkey", "token=", "HOLYSHEEP_API_KEY"),
     (
         "llm",
         "base_url",
-        "https://api.holysheep.ai/v1?access_token=s3cr3tkey",
+        "https://127.0.0.1:9/v1?access_token=s3cr3tkey",
         "access_token=",
         "HOLYSHEEP_API_KEY",
     ),
@@ -96,7 +96,7 @@ def test_urls_without_credentials_still_load(config_file):
 
 
 def test_a_url_setting_must_be_http_and_is_not_echoed(config_file):
-    with_change(config_file, "tardis", endpoint="me:s3cr3tkey@api.tardis.dev")
+    with_change(config_file, "tardis", endpoint="me:s3cr3tkey@127.0.0.1:9")
     with pytest.raises(ConfigError, match=r"tardis\.endpoint: must be an http\(s\) URL") as err:
         load_settings(config_file, env={})
     assert "s3cr3tkey" not in str(err.value)
