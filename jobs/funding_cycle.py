@@ -21,7 +21,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from pipelines.errors import ArbdbError, DataNotPublished
+from pipelines.errors import ArbdbError, DataNotPublished, LLMError
 from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings, load_settings
 from pipelines.store import open_db
@@ -172,7 +172,14 @@ def analyze_recent(db: sqlite_utils.Database, settings: Settings, now: datetime)
     start = now - timedelta(hours=hours * (max(1, settings.schedule.catch_up_max_windows) + 1))
     run_id = f"analyze:{to_iso(now)}"
     row = run_row(run_id, "analyze", settings.pairs, start, now)
-    return record_run(db, row, lambda: analyze_range(db, settings, start, now, None, run_id, now).counts())
+
+    def work() -> dict:
+        result = analyze_range(db, settings, start, now, None, run_id, now)
+        if line := result.error_line():  # the run is `failed`, and `status` shows it
+            raise LLMError(line)
+        return result.counts()
+
+    return record_run(db, row, work)
 
 
 def funding_cycle_job(settings: Settings | Path | str, now: datetime | None = None) -> dict[str, int]:

@@ -10,10 +10,12 @@ import pytest
 
 from jobs import funding_cycle
 from jobs.funding_cycle import due_windows, funding_cycle_job, record_run, run_due_windows, run_id_for
+from loopback.llm_windows import sample_windows
 from pipelines.errors import DataNotPublished, ExtractError
 from pipelines.store import upsert
 from pipelines.timeutil import to_iso
 from pipelines.window import Window
+from tests.fixtures.llm import online_settings
 
 
 def at(text: str) -> datetime:
@@ -257,3 +259,18 @@ def test_overlapping_cycles_run_one_after_the_other(db, settings, tardis_setting
         ("funding_cycle", "done"),
         ("analyze", "done"),
     ]
+
+
+def test_the_cycles_analyze_pass_is_failed_when_the_gateway_is_down(db, settings, llm_server):
+    # The scheduler's batched pass must not say `done` when flagged windows got no verdict.
+    now = at("2024-03-01T08:20")
+    db["windows"].upsert_all(
+        sample_windows(("BTC", "ETH"), at("2024-02-29T16:00"), 2), pk=("pair", "window_end"), alter=True
+    )
+    down = online_settings(settings, llm_server)
+    llm_server.stop()  # connection refused from now on
+    assert funding_cycle.analyze_recent(db, down, now) == "failed"
+    row = db["runs"].get(f"analyze:{to_iso(now)}")
+    assert row["status"] == "failed"
+    assert "flagged windows not analysed" in row["error"] and "connection refused" in row["error"]
+    assert db["verdicts"].count == 0
