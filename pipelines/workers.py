@@ -3,12 +3,17 @@
 A worker blocked on its result pipe would outlive a parent killed with SIGKILL or SIGTERM forever
 (about 84 MB each). On Linux the kernel kills it (prctl PR_SET_PDEATHSIG); elsewhere, and as a
 second line of defence, a thread notices the parent pid change and exits.
+
+Workers are spawned, not forked: a fork copies locks held by the parent's other threads (the rich
+progress bar's refresh thread, a loopback server's executor threads in tests) and can deadlock the
+child. Spawning costs about a second of imports per worker, once per backfill.
 """
 
 from __future__ import annotations
 
 import ctypes
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -49,4 +54,9 @@ def die_with_parent(parent: int) -> None:
 
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """A process pool whose workers do not outlive this process."""
-    return ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent, initargs=(os.getpid(),))
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=die_with_parent,
+        initargs=(os.getpid(),),
+    )
