@@ -165,33 +165,24 @@ def _ensure(path: Path) -> Path:
 
 def _fetch(book: MinuteBook, out: Extracted, tardis: Tardis, symbols: list[str], deadline: float) -> None:
     """One attempt: download and reduce into `book`, all inside the deadline and reachability guard."""
-    what = out.label()
-    scratch = Path(tempfile.mkdtemp(prefix=f"{out.exchange}-", dir=_ensure(_scratch_root(tardis, out))))
+    datasets = out.source == "datasets"
+    if datasets:
+        root, url, key = tardis.download_dir, tardis.datasets_endpoint, "datasets_endpoint"
+    else:
+        root, url, key = tardis.cache_dir, tardis.endpoint, "endpoint"
+    # A private directory per call: the replay client's auto-cleanup removes whole days of its cache,
+    # which must not hit another worker's warm-up slices of the same day.
+    scratch = Path(tempfile.mkdtemp(prefix=f"{out.exchange}-", dir=_ensure(root)))
     try:
-        if out.source == "datasets":
+        if datasets:
             work = _download_datasets(out, tardis, symbols, scratch)
-            asyncio.run(
-                guarded(
-                    work,
-                    tardis.datasets_endpoint,
-                    "datasets_endpoint",
-                    what,
-                    tardis.timeout_seconds,
-                    deadline,
-                )
-            )
-            _read_datasets(book, out, symbols, scratch)
         else:
-            # A private slice cache per call: the client's auto-cleanup removes whole days of its
-            # cache, which must not hit another worker's warm-up slices of the same day.
             work = _replay_into(book, out, tardis, symbols, scratch)
-            asyncio.run(guarded(work, tardis.endpoint, "endpoint", what, tardis.timeout_seconds, deadline))
+        asyncio.run(guarded(work, url, key, out.label(), tardis.timeout_seconds, deadline))
+        if datasets:
+            _read_datasets(book, out, symbols, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _scratch_root(tardis: Tardis, out: Extracted) -> Path:
-    return tardis.download_dir if out.source == "datasets" else tardis.cache_dir
 
 
 def _attempt(tardis: Tardis, symbols: list[str], out: Extracted, deadline: float) -> Extracted:
@@ -240,5 +231,5 @@ def extract_range(
     if out.messages == 0:
         raise DataNotPublished(f"Tardis returned no data for {what}; retried on the next run")
     if out.malformed:
-        log.warning("%s: skipped %d malformed lines of %d", what, out.malformed, out.messages)
+        log.warning("%s: skipped %d malformed lines/rows of %d", what, out.malformed, out.messages)
     return out
