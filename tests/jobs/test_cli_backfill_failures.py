@@ -143,3 +143,17 @@ def test_a_killed_backfill_leaves_no_worker_and_status_shows_it_interrupted(
     assert resumed.exit_code == 0, resumed.output
     statuses = sqlite3.connect(db_path).execute("SELECT status FROM runs ORDER BY started_at").fetchall()
     assert statuses == [("running",), ("done",)]  # the stale row stays as it was, shown interrupted
+
+
+def test_a_404_for_one_exchange_keeps_the_other(config_file, tardis_server, tmp_path):
+    config = write_config(config_file, tardis_server)
+    config.write_text(config.read_text().replace("ETHF0:USTF0", "XRPF0:USTF0"))  # not served: 404
+    result = invoke(config, "backfill", *ARGS[:4], "--pairs", "BTC,ETH", "--no-llm")
+    assert result.exit_code == 1, result.output
+    line = error_line(result)
+    assert f"failed: {BITFINEX} 2024-03-04, 2024-03-05 (Tardis answered HTTP 404" in line
+    assert "check the pairs in config.yaml" in line and "The 2 loaded exchange-day(s) are kept" in line
+    days = {(ex, sym, day) for ex, sym, day, *_ in snapshot(tmp_path / "arbdb.db")["extracted"]}
+    assert days == {
+        ("gate-io-futures", s, d) for s in ("BTC_USDT", "ETH_USDT") for d in ("2024-03-04", "2024-03-05")
+    }
