@@ -16,6 +16,7 @@ import sqlite_utils
 from jobs.funding_cycle import JOB, done_windows
 from jobs.scheduler import next_fire_times, triggers
 from pipelines.outbox import outbox_state
+from pipelines.runs import shown_status
 from pipelines.settings import Pair, Settings
 from pipelines.store import SCHEMA, open_readonly
 from pipelines.timeutil import day_start, parse_iso, to_iso, utcnow
@@ -30,27 +31,37 @@ def _duration(row: dict) -> float | None:
     return (parse_iso(row["finished_at"]) - parse_iso(row["started_at"])).total_seconds()
 
 
-def last_runs(db: sqlite_utils.Database, limit: int = RUNS_SHOWN) -> dict[str, list[dict]]:
-    """The latest `limit` runs of every job, newest first, with their duration in seconds."""
+def last_runs(
+    db: sqlite_utils.Database, limit: int = RUNS_SHOWN, now: datetime | None = None
+) -> dict[str, list[dict]]:
+    """The latest `limit` runs of every job, newest first, with their duration in seconds.
+
+    A `running` row whose process is gone is shown as `interrupted` (see `pipelines.runs`)."""
     jobs = [job for (job,) in db.execute("SELECT DISTINCT job FROM runs ORDER BY job")]
     out = {}
     for job in jobs:
         rows = db.query(
-            "SELECT run_id, pair, window_end, status, started_at, finished_at, error FROM runs"
+            "SELECT run_id, pair, window_end, status, started_at, finished_at, error, pid, host FROM runs"
             " WHERE job = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
             [job, limit],
         )
-        out[job] = [{**row, "duration_seconds": _duration(row)} for row in rows]
+        out[job] = [
+            {**row, "status": shown_status(row, now or utcnow()), "duration_seconds": _duration(row)}
+            for row in rows
+        ]
     return out
 
 
-def _latest_run(db: sqlite_utils.Database, pair: Pair) -> dict | None:
+def _latest_run(db: sqlite_utils.Database, pair: Pair, now: datetime) -> dict | None:
     rows = db.query(
-        "SELECT window_end, status, error FROM runs WHERE job = ? AND pair = ?"
+        "SELECT window_end, status, error, started_at, pid, host FROM runs WHERE job = ? AND pair = ?"
         " ORDER BY started_at DESC, rowid DESC LIMIT 1",
         [JOB, pair.name],
     )
-    return next(iter(rows), None)
+    row = next(iter(rows), None)
+    if row is None:
+        return None
+    return {"window_end": row["window_end"], "status": shown_status(row, now), "error": row["error"]}
 
 
 def pair_lag(db: sqlite_utils.Database, settings: Settings, pair: Pair, now: datetime) -> dict:
@@ -60,7 +71,7 @@ def pair_lag(db: sqlite_utils.Database, settings: Settings, pair: Pair, now: dat
     closed = last_closed_window(now, hours)
     due = last_closed_window(now - timedelta(minutes=settings.schedule.delay_minutes), hours)
     done = done_windows(db, pair).latest()
-    latest = _latest_run(db, pair)
+    latest = _latest_run(db, pair, now)
     lag = due_lag = None
     if done:
         lag = max(0, (closed.end - parse_iso(done)) // period)
@@ -115,7 +126,7 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "healthy": not problems,
         "problems": problems,
         "pairs": pairs,
-        "jobs": last_runs(db),
+        "jobs": last_runs(db, now=now),
         "next_fire_times": {
             job: to_iso(next_fire_times(settings, now, job=job)[0]) for job in triggers(settings)
         },

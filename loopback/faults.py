@@ -2,7 +2,9 @@
 
 `ServerState.inject(kind, count, exchange)` queues a fault for the next `count` matching requests
 (-1 = every request): "429" (with Retry-After), "500", "401", "reset" (headers and half the body,
-then the connection is aborted) and "malformed" (a few lines of the body are corrupted).
+then the connection is aborted), "malformed" (a few lines of the body are corrupted), "truncated" (a
+complete 200 response whose gzip body is cut short: the download succeeds, decompressing fails) and
+"csv_tail" (datasets: a valid gzip file whose CSV text ends in the middle of its last row's number).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from typing import NamedTuple
 
 from aiohttp import web
 
-FAULT_KINDS = ("429", "500", "401", "reset", "malformed")
+FAULT_KINDS = ("429", "500", "401", "reset", "malformed", "truncated", "csv_tail")
+BODY_FAULTS = ("reset", "malformed", "truncated", "csv_tail")  # answered with (altered) data
 RESET_STATUS = -1  # logged status of a response aborted mid-body
 RESET = web.RequestKey("reset", bool)  # marks a request whose response was aborted
 
@@ -59,6 +62,17 @@ def corrupt_csv(text: bytes) -> bytes:
         middle = len(rows) // 2
         rows[middle] = rows[middle][: len(rows[middle]) // 2]
     return b"\n".join(rows)
+
+
+def cut_gzip(body: bytes) -> bytes:
+    """The first two thirds of a gzip body: no end-of-stream marker, no trailer."""
+    return body[: len(body) * 2 // 3]
+
+
+def cut_csv_tail(text: bytes) -> bytes:
+    """End the CSV inside its last row's last number (as a file cut short would), without newline."""
+    body = text.rstrip(b"\n")
+    return body[: len(body) - 3]
 
 
 async def reset_midway(request: web.Request, body: bytes, headers: dict[str, str]) -> web.StreamResponse:

@@ -8,7 +8,7 @@ Routes (the base URL a client uses is `http://host:port/v1`):
 * `GET /v1/datasets/{exchange}/derivative_ticker/YYYY/MM/DD/{SYMBOL}.csv.gz`: the gzip file itself.
 
 Bearer key check (first day of a month is free), 404 for unknown exchanges/symbols, 400 for bad
-parameters, and injectable faults (see `ServerState.inject`).
+parameters, and injectable faults (see `ServerState.inject` and `loopback/faults.py`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from aiohttp import web
 
 from loopback import faults
-from loopback.faults import RESET, RESET_STATUS, Fault, RequestRecord
+from loopback.faults import BODY_FAULTS, RESET, RESET_STATUS, Fault, RequestRecord
 from loopback.generator import SampleFeed, dataset_symbol
 from loopback.server_state import ServerState
 from pipelines.columns import REPLAY_CHANNEL
@@ -80,7 +80,7 @@ def _authorize(state: ServerState, request: web.Request, free: bool) -> None:
 
 def _immediate(fault: Fault | None) -> None:
     """Faults answered before any work: 429, 500 and 401."""
-    if fault is None or fault.kind in ("reset", "malformed"):
+    if fault is None or fault.kind in BODY_FAULTS:
         return
     if fault.kind == "429":
         headers = {"Retry-After": str(fault.retry_after)}
@@ -167,6 +167,8 @@ async def data_feed(request: web.Request) -> web.StreamResponse:
     if fault is not None and fault.kind == "malformed":
         body = faults.corrupt_lines(body)
     compressed = await loop.run_in_executor(None, _gzip, body)
+    if fault is not None and fault.kind == "truncated":
+        compressed = faults.cut_gzip(compressed)
     headers = {
         "Content-Encoding": "gzip",
         "Content-Type": "application/x-json-stream",
@@ -218,6 +220,10 @@ async def dataset(request: web.Request) -> web.StreamResponse:
     body = await loop.run_in_executor(None, state.dataset_bytes, exchange, symbol, day)
     if fault is not None and fault.kind == "malformed":
         body = gzip.compress(faults.corrupt_csv(gzip.decompress(body)), compresslevel=1)
+    elif fault is not None and fault.kind == "csv_tail":
+        body = gzip.compress(faults.cut_csv_tail(gzip.decompress(body)), compresslevel=1)
+    elif fault is not None and fault.kind == "truncated":
+        body = faults.cut_gzip(body)
     headers = {"Content-Type": "application/gzip"}
     if fault is not None and fault.kind == "reset":
         return await faults.reset_midway(request, body, headers)

@@ -60,3 +60,7 @@ class MailError(RetriableError):
 
 class AlreadyRunning(FatalError):
     """Another scheduler holds the lock on this database."""
+
+
+class TardisUnreachable(ExtractError):
+    """No TCP connection to the Tardis endpoint at all (refused, unknown host): stop, do not wait."""

@@ -10,21 +10,24 @@ backfills can run exchanges in worker processes.
 from __future__ import annotations
 
 import asyncio
-import csv
 import gzip
 import logging
 import shutil
 import tempfile
+import time
 import urllib.error
+import zlib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
 import tardis_dev
 
-from pipelines.columns import DERIVATIVE_TICKER, REPLAY_CHANNEL
-from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
+from pipelines.columns import REPLAY_CHANNEL
+from pipelines.errors import ArbdbError, AuthError, DataNotPublished, ExtractError, UnknownSymbol
+from pipelines.extract_datasets import CorruptDownload, RowChecker, read_dataset
+from pipelines.extract_probe import DeadlinePassed, guarded
 from pipelines.normalize import MalformedLine, make_normalizer
 from pipelines.settings import Tardis
 
@@ -34,6 +37,8 @@ log = logging.getLogger(__name__)
 # range's first minute; the warm-up minutes themselves are dropped.
 WARMUP = timedelta(minutes=15)
 US_PER_MINUTE = 60_000_000
+# A body cut short (the download "succeeded", decompressing fails) is fetched again this often in all.
+DOWNLOAD_ATTEMPTS = 3
 
 
 @dataclass
@@ -50,6 +55,9 @@ class Extracted:
     symbols: dict[str, int] = field(default_factory=dict)  # minute rows per symbol
 
     def label(self) -> str:
+        """`exchange YYYY-MM-DD` for one whole UTC day, else the exchange and the range."""
+        if self.end - self.start == timedelta(days=1) and self.start.time() == datetime.min.time():
+            return f"{self.exchange} {self.start:%Y-%m-%d}"
         return f"{self.exchange} {self.start:%Y-%m-%d %H:%M}..{self.end:%Y-%m-%d %H:%M} UTC"
 
 
@@ -123,43 +131,31 @@ async def _replay_into(
     out.messages, out.malformed = messages, malformed
 
 
-def _read_dataset(path: Path, book: MinuteBook) -> int:
-    """Feed one derivative_ticker CSV into the book; returns its row count."""
-    n = 0
-    ints = {2, 3, 4}
-    with gzip.open(path, "rt", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None or tuple(header) != DERIVATIVE_TICKER:
-            raise ExtractError(f"{path.name}: unexpected CSV header {header!r}")
-        for row in reader:
-            record = tuple(
-                cell if i < 2 else (None if cell == "" else int(cell) if i in ints else float(cell))
-                for i, cell in enumerate(row)
-            )
-            book.add(record)
-            n += 1
-    return n
+def _dataset_name(exchange: str, data_type: str, day: datetime, symbol: str, fmt: str) -> str:
+    return f"{day:%Y-%m-%d}_{symbol}.{fmt}.gz"  # the day first: `_read_datasets` reads it back
 
 
-def _datasets_into(book: MinuteBook, out: Extracted, tardis: Tardis, symbols: list[str]) -> None:
-    target = Path(tempfile.mkdtemp(prefix="arbdb-datasets-", dir=_ensure(tardis.download_dir)))
-    try:
-        tardis_dev.download_datasets(
-            out.exchange,
-            ["derivative_ticker"],
-            symbols,
-            from_date=out.start.strftime("%Y-%m-%d"),
-            to_date=out.end.strftime("%Y-%m-%d"),
-            api_key=tardis.api_key,
-            download_dir=str(target),
-            endpoint=tardis.datasets_endpoint,
-            timeout=tardis.timeout_seconds,
-        )
-        for path in sorted(target.glob("*.csv.gz")):
-            out.messages += _read_dataset(path, book)
-    finally:
-        shutil.rmtree(target, ignore_errors=True)
+async def _download_datasets(out: Extracted, tardis: Tardis, symbols: list[str], target: Path) -> None:
+    await tardis_dev.download_datasets_async(
+        out.exchange,
+        ["derivative_ticker"],
+        symbols,
+        from_date=out.start.strftime("%Y-%m-%d"),
+        to_date=out.end.strftime("%Y-%m-%d"),
+        api_key=tardis.api_key,
+        download_dir=str(target),
+        endpoint=tardis.datasets_endpoint,
+        timeout=tardis.timeout_seconds,
+        get_filename=_dataset_name,
+    )
+
+
+def _read_datasets(book: MinuteBook, out: Extracted, symbols: list[str], target: Path) -> None:
+    for path in sorted(target.glob("*.csv.gz")):
+        checker = RowChecker(out.exchange, set(symbols), date.fromisoformat(path.name[:10]))
+        rows, bad = read_dataset(path, checker, book.add)
+        out.messages += rows
+        out.malformed += bad
 
 
 def _ensure(path: Path) -> Path:
@@ -167,13 +163,42 @@ def _ensure(path: Path) -> Path:
     return path
 
 
-async def _with_deadline(coro, tardis: Tardis, what: str) -> None:
+def _fetch(book: MinuteBook, out: Extracted, tardis: Tardis, symbols: list[str], deadline: float) -> None:
+    """One attempt: download and reduce into `book`, all inside the deadline and reachability guard."""
+    datasets = out.source == "datasets"
+    if datasets:
+        root, url, key = tardis.download_dir, tardis.datasets_endpoint, "datasets_endpoint"
+    else:
+        root, url, key = tardis.cache_dir, tardis.endpoint, "endpoint"
+    # A private directory per call: the replay client's auto-cleanup removes whole days of its cache,
+    # which must not hit another worker's warm-up slices of the same day.
+    scratch = Path(tempfile.mkdtemp(prefix=f"{out.exchange}-", dir=_ensure(root)))
     try:
-        await asyncio.wait_for(coro, timeout=tardis.day_timeout_seconds)
-    except TimeoutError:
-        raise ExtractError(
-            f"Tardis did not deliver {what} within {tardis.day_timeout_seconds:g} s (retries included)"
-        ) from None
+        if datasets:
+            work = _download_datasets(out, tardis, symbols, scratch)
+        else:
+            work = _replay_into(book, out, tardis, symbols, scratch)
+        asyncio.run(guarded(work, url, key, out.label(), tardis.timeout_seconds, deadline))
+        if datasets:
+            _read_datasets(book, out, symbols, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _attempt(tardis: Tardis, symbols: list[str], out: Extracted, deadline: float) -> Extracted:
+    book = MinuteBook(out.start, out.end)
+    what = out.label()
+    try:
+        _fetch(book, out, tardis, symbols, deadline)
+    except ArbdbError:
+        raise
+    except urllib.error.HTTPError as err:
+        raise _http_error(err, what) from None
+    except (EOFError, zlib.error, gzip.BadGzipFile) as err:
+        raise CorruptDownload(f"a gzip body cut short or damaged ({err})") from None
+    except (OSError, ValueError, aiohttp.ClientError) as err:
+        raise ExtractError(f"Tardis download failed for {what}: {err}") from None
+    return book.fill(out)
 
 
 def extract_range(
@@ -181,30 +206,30 @@ def extract_range(
 ) -> Extracted:
     """Minute rows of `symbols` on `exchange` for [start, end) from the replay API or CSV datasets.
 
-    Raises `AuthError` (bad key), `ExtractError` (HTTP failures after the client's retries, time-out)
-    naming the exchange and range, or `DataNotPublished` when Tardis returned nothing at all.
+    A body that arrives cut short is downloaded again (`DOWNLOAD_ATTEMPTS` in all), everything
+    inside `tardis.day_timeout_seconds`. Raises `TardisUnreachable` (no connection at all, within
+    seconds), `AuthError` (bad key), `UnknownSymbol` (404), `ExtractError` (HTTP failures after the
+    client's retries, bodies cut short every time, time-out) naming the exchange and range, or
+    `DataNotPublished` when Tardis returned nothing at all.
     """
-    out = Extracted(exchange, start, end, source)
-    book = MinuteBook(start, end)
-    what = out.label()
-    try:
-        if source == "datasets":
-            _datasets_into(book, out, tardis, symbols)
-        else:
-            # A private slice cache per call: the client's auto-cleanup removes whole days of its cache,
-            # which must not hit another worker's warm-up slices of the same day.
-            cache_dir = Path(tempfile.mkdtemp(prefix=f"{out.exchange}-", dir=_ensure(tardis.cache_dir)))
-            try:
-                coro = _replay_into(book, out, tardis, symbols, cache_dir)
-                asyncio.run(_with_deadline(coro, tardis, what))
-            finally:
-                shutil.rmtree(cache_dir, ignore_errors=True)
-    except urllib.error.HTTPError as err:
-        raise _http_error(err, what) from None
-    except (OSError, ValueError, aiohttp.ClientError) as err:
-        raise ExtractError(f"Tardis download failed for {what}: {err}") from None
+    deadline = time.monotonic() + tardis.day_timeout_seconds
+    what = Extracted(exchange, start, end, source).label()
+    for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
+        try:
+            out = _attempt(tardis, symbols, Extracted(exchange, start, end, source), deadline)
+            break
+        except CorruptDownload as err:
+            if attempt == DOWNLOAD_ATTEMPTS or time.monotonic() >= deadline:
+                raise ExtractError(
+                    f"Tardis sent {what} cut short {attempt} times ({err}); rerun later"
+                ) from None
+            log.warning("%s: %s; downloading it again (attempt %d)", what, err, attempt + 1)
+        except DeadlinePassed:
+            raise ExtractError(
+                f"Tardis did not deliver {what} within {tardis.day_timeout_seconds:g} s (retries included)"
+            ) from None
     if out.messages == 0:
         raise DataNotPublished(f"Tardis returned no data for {what}; retried on the next run")
     if out.malformed:
-        log.warning("%s: skipped %d malformed lines of %d", what, out.malformed, out.messages)
-    return book.fill(out)
+        log.warning("%s: skipped %d malformed lines/rows of %d", what, out.malformed, out.messages)
+    return out

@@ -58,8 +58,14 @@ def _adopt_unversioned(db: sqlite_utils.Database, schema: Schema, indexes: Index
     create_missing(db, schema, indexes)
 
 
+def _runs_pid_host(db: sqlite_utils.Database, schema: Schema, indexes: Indexes) -> None:
+    # `status` tells a killed run (its process gone) from a live one by the pid and host it recorded.
+    add_columns(db, "runs", {"pid": int, "host": str})
+
+
 STEPS: tuple[tuple[str, Step], ...] = (
     ("adopt a database made before schema versions (add missing tables and columns)", _adopt_unversioned),
+    ("runs: pid and host of the process that ran each run", _runs_pid_host),
 )
 SCHEMA_VERSION = len(STEPS)
 

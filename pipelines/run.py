@@ -10,24 +10,34 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
 from pipelines.columns import BITFINEX, EXCHANGES, GATE
+from pipelines.errors import (
+    ArbdbError,
+    AuthError,
+    DataNotPublished,
+    ExtractError,
+    TardisUnreachable,
+)
 from pipelines.extract import Extracted, extract_range
 from pipelines.load import count_minutes, extracted_days, load_extracted
 from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings
 from pipelines.timeutil import check_range, day_start, days, to_iso
 from pipelines.window import Window, windows_between
+from pipelines.workers import worker_pool
 
 log = logging.getLogger(__name__)
 
 # Scheduled windows read a little past the settlement: Bitfinex shows the applied rate just after it.
 SETTLE_MARGIN = timedelta(minutes=5)
+# Failures that would fail every other exchange-day too: the backfill stops at the first one.
+STOP_ALL = (AuthError, TardisUnreachable)
 
 
 def sides(pair: Pair) -> list[tuple[str, str, float]]:
@@ -152,13 +162,20 @@ def _extract_task(settings: Settings, task: DayTask, source: str) -> Extracted:
     )
 
 
+def _outcome(call: Callable[[], Extracted]) -> Extracted | ArbdbError:
+    try:
+        return call()
+    except ArbdbError as err:
+        return err
+
+
 def _ordered_results(
     executor: Executor | None, settings: Settings, tasks: list[DayTask], source: str, ahead: int
-) -> Iterator[tuple[DayTask, Extracted]]:
-    """Extract tasks (in worker processes when given), yielding results in task order."""
+) -> Iterator[tuple[DayTask, Extracted | ArbdbError]]:
+    """Extract tasks (in worker processes when given), yielding results or errors in task order."""
     if executor is None:
         for task in tasks:
-            yield task, _extract_task(settings, task, source)
+            yield task, _outcome(lambda task=task: _extract_task(settings, task, source))
         return
     pending: deque[tuple[DayTask, Future]] = deque()
     queue = iter(tasks)
@@ -167,13 +184,31 @@ def _ordered_results(
             pending.append((task, executor.submit(_extract_task, settings, task, source)))
             if len(pending) >= ahead:
                 done_task, future = pending.popleft()
-                yield done_task, future.result()
+                yield done_task, _outcome(future.result)
         while pending:
             done_task, future = pending.popleft()
-            yield done_task, future.result()
+            yield done_task, _outcome(future.result)
     finally:
         for _, future in pending:
             future.cancel()
+
+
+def failed_days_error(failures: list[tuple[DayTask, ArbdbError]], loaded: int) -> ArbdbError:
+    """One error listing the exchange-days that failed, by exchange with its first error."""
+    by_exchange: dict[str, list[tuple[DayTask, ArbdbError]]] = {}
+    for task, err in failures:
+        by_exchange.setdefault(task.exchange, []).append((task, err))
+    parts = [
+        f"{exchange} {', '.join(str(t.day) for t, _ in items)} ({items[0][1]})"
+        for exchange, items in by_exchange.items()
+    ]
+    text = (
+        f"{len(failures)} exchange-day(s) failed: {'; '.join(parts)}. "
+        f"The {loaded} loaded exchange-day(s) are kept; rerun the backfill to fetch only the missing days"
+    )
+    if all(isinstance(err, DataNotPublished) for _, err in failures):
+        return DataNotPublished(text)
+    return ExtractError(text)
 
 
 def backfill(
@@ -202,7 +237,10 @@ def backfill(
     row = run_row(run_id, "backfill", pairs, day_start(start), day_start(end))
     with recorded_run(db, row) as counts:
         stored = count_minutes(db, _symbols(pairs), day_start(start), day_start(end))
-        _load_days(db, settings, tasks, source, intervals, progress, on_progress)
+        failures = _load_days(db, settings, tasks, source, intervals, progress, on_progress)
+        if failures:
+            # Windows wait for the rerun: computed now, they would be stored incomplete.
+            raise failed_days_error(failures, progress.tasks_done - skipped)
         new = count_minutes(db, _symbols(pairs), day_start(start), day_start(end)) - stored
         counts.update(
             _derive(db, settings, pairs, day_start(start), day_start(end), run_id=run_id, now=now, llm=llm)
@@ -222,11 +260,19 @@ def _symbols(pairs: tuple[Pair, ...]) -> list[tuple[str, str]]:
     return sorted({(exchange, symbol) for pair in pairs for exchange, symbol, _ in sides(pair)})
 
 
-def _load_days(db, settings, tasks, source, intervals, progress, on_progress) -> None:
+def _load_days(db, settings, tasks, source, intervals, progress, on_progress) -> list:
+    """Load every task's result as it comes; returns the (task, error) of the days that failed."""
     workers = min(settings.tardis.workers, max(len(tasks), 1))
-    executor = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    executor = worker_pool(workers) if workers > 1 else None
+    failures: list[tuple[DayTask, ArbdbError]] = []
     try:
         for task, extracted in _ordered_results(executor, settings, tasks, source, ahead=workers * 2):
+            if isinstance(extracted, ArbdbError):
+                if isinstance(extracted, STOP_ALL):
+                    raise extracted
+                log.warning("%s %s failed: %s", task.exchange, task.day, extracted)
+                failures.append((task, extracted))
+                continue
             loaded = load_extracted(
                 db, extracted, {s: intervals[s] for s in task.symbols}, day=task.day.isoformat()
             )
@@ -239,3 +285,4 @@ def _load_days(db, settings, tasks, source, intervals, progress, on_progress) ->
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
+    return failures

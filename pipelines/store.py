@@ -191,6 +191,8 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "status": str,  # running | done | failed | pending
             "counts": str,  # JSON object
             "error": str,
+            "pid": int,  # process that ran it, with `host`: tells a killed run from a live one
+            "host": str,
         },
         ("run_id",),
         {"run_id", "job", "started_at", "status"},

@@ -1,11 +1,17 @@
 """The `runs` ledger on a real SQLite file."""
 
 import json
+import os
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from pipelines.errors import DataNotPublished, ExtractError
-from pipelines.runs import recorded_run
+from pipelines.runs import STALE_AFTER, is_interrupted, recorded_run, shown_status
+from pipelines.timeutil import to_iso
 
 ROW = {
     "run_id": "funding_cycle:BTC:2024-03-01T08:00:00Z",
@@ -49,3 +55,41 @@ def test_a_rerun_updates_the_same_row(db):
     with recorded_run(db, ROW):
         pass
     assert db["runs"].count == 1 and db["runs"].get(ROW["run_id"])["status"] == "done"
+
+
+def test_a_run_records_its_pid_and_host(db):
+    with recorded_run(db, ROW):
+        row = db["runs"].get(ROW["run_id"])
+        assert (row["pid"], row["host"]) == (os.getpid(), socket.gethostname())
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize(
+    ("pid", "host", "started", "interrupted"),
+    [
+        ("live", "here", "now", False),
+        ("dead", "here", "now", True),
+        ("live", "here", "long ago", True),  # that pid now belongs to a later process
+        (None, "here", "now", False),  # a row from before pids were recorded: by age only
+        (None, None, "long ago", True),
+        (123, "elsewhere", "now", False),  # another host's pids cannot be checked: by age only
+        (123, "elsewhere", "long ago", True),
+    ],
+)
+def test_a_stale_running_row_is_interrupted(pid, host, started, interrupted):
+    now = datetime.now(UTC)
+    start = now if started == "now" else now - STALE_AFTER - timedelta(minutes=1)
+    row = {
+        "status": "running",
+        "started_at": to_iso(start),
+        "pid": {"live": os.getpid(), "dead": _dead_pid()}.get(pid, pid),
+        "host": {"here": socket.gethostname()}.get(host, host),
+    }
+    assert is_interrupted(row, now) is interrupted
+    assert shown_status(row, now) == ("interrupted" if interrupted else "running")
+    assert shown_status({**row, "status": "done"}, now) == "done"

@@ -161,12 +161,12 @@ def test_a_database_newer_than_the_code_is_refused(tmp_path, opener):
 def test_a_version_0_database_is_migrated_with_its_rows(tmp_path):
     path = version0(tmp_path / "arbdb.db", older=True)
     db = open_db(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION == 1
+    assert db.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION == 2
     assert "usage_estimated" in db["llm_calls"].columns_dict and db["llm_failures"].exists()
     assert db["tickers"].count == 10 and db["llm_calls"].get(1)["model"] == "m"
     db.close()
     open_db(path).close()  # a second open finds it current and changes nothing
-    assert user_version(path) == 1
+    assert user_version(path) == 2
 
 
 def test_a_complete_version_0_database_is_read_without_writing(tmp_path):
@@ -190,26 +190,41 @@ def test_reading_an_old_database_that_lacks_columns_says_to_migrate(tmp_path):
 def test_migration_steps_run_in_order_and_fail_as_a_whole(tmp_path, monkeypatch):
     path = populated(tmp_path / "arbdb.db")
     upsert(open_db(path), "runs", [{"run_id": "r1", "job": "backfill", "started_at": "t", "status": "done"}])
+    current = migrations.SCHEMA_VERSION
 
-    def add_pid(db, schema, indexes):
-        migrations.add_columns(db, "runs", {"pid": int, "host": str})
+    def add_note(db, schema, indexes):
+        migrations.add_columns(db, "runs", {"note": str})
 
     def broken(db, schema, indexes):
         migrations.add_columns(db, "runs", {"broken": int})
         db.execute("UPDATE runs SET status = 'x'")
         raise sqlite3.OperationalError("disk I/O error")
 
-    monkeypatch.setattr(migrations, "STEPS", (*migrations.STEPS, ("runs.pid", add_pid), ("broken", broken)))
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 3)
+    monkeypatch.setattr(migrations, "STEPS", (*migrations.STEPS, ("runs.note", add_note), ("broken", broken)))
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", current + 2)
     with pytest.raises(StoreError, match=rf"^{path}: disk I/O error"):
         open_db(path)
     db = sqlite_utils.Database(path)
-    assert user_version(path) == 1 and set(db["runs"].columns_dict) == set(SCHEMA["runs"][0])
+    assert user_version(path) == current and set(db["runs"].columns_dict) == set(SCHEMA["runs"][0])
     assert db["runs"].get("r1")["status"] == "done"
 
-    monkeypatch.setattr(migrations, "STEPS", migrations.STEPS[:2])
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(migrations, "STEPS", migrations.STEPS[: current + 1])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", current + 1)
     open_db(path).close()
-    assert user_version(path) == 2 and {"pid", "host"} <= set(
-        sqlite_utils.Database(path)["runs"].columns_dict
-    )
+    assert user_version(path) == current + 1 and "note" in sqlite_utils.Database(path)["runs"].columns_dict
+
+
+def test_a_version_1_database_gets_the_runs_pid_and_host_with_its_rows(tmp_path):
+    # Version 1 (the first versioned schema) had no runs.pid/runs.host; step 2 adds them.
+    path = version0(tmp_path / "arbdb.db")
+    db = sqlite_utils.Database(path)
+    db["runs"].transform(drop={"pid", "host"})
+    db["runs"].insert({"run_id": "r1", "job": "backfill", "started_at": "t", "status": "running"})
+    db.execute("PRAGMA user_version = 1")
+    db.close()
+    with pytest.raises(StoreError, match=r"schema version 1\), lacks column runs.pid, column runs.host"):
+        open_readonly(path)  # a read never migrates
+    migrated = open_db(path)
+    assert user_version(path) == 2 and {"pid", "host"} <= set(migrated["runs"].columns_dict)
+    assert migrated["runs"].get("r1")["status"] == "running" and migrated["tickers"].count == 10
+    migrated.close()
