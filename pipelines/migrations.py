@@ -117,7 +117,7 @@ def _upgrade(db: sqlite_utils.Database, path: Path, schema: Schema, indexes: Ind
         version = user_version(db, path)  # again under the lock: another process may have migrated
         if version == 0 and not db.table_names():
             create_missing(db, schema, indexes)
-            log.info("%s: new database, schema version %d", path, SCHEMA_VERSION)
+            log.debug("%s: new database, schema version %d", path, SCHEMA_VERSION)
         else:
             for number, (what, step) in enumerate(STEPS[version:], start=version + 1):
                 log.info("%s: migrating schema version %d -> %d: %s", path, number - 1, number, what)

@@ -91,7 +91,7 @@ def test_one_exchange_failing_keeps_the_other_and_a_rerun_fetches_only_the_missi
     tardis_server.requests.clear()
     again = invoke(config, "backfill", "--source", source, *ARGS)
     assert again.exit_code == 0, again.output
-    assert "2 exchange-days loaded, 2 already done" in again.output
+    assert "2 exchange-days fetched, 2 skipped (already loaded)" in again.output
     assert {path.split("/")[3] for path, _, _ in tardis_server.requests} == {BITFINEX}
 
 
