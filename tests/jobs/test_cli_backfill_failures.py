@@ -95,7 +95,8 @@ def test_one_exchange_failing_keeps_the_other_and_a_rerun_fetches_only_the_missi
     assert {path.split("/")[3] for path, _, _ in tardis_server.requests} == {BITFINEX}
 
 
-def _children_once_loading(proc: subprocess.Popen, db_path: Path, timeout: float = 60) -> list:
+def _children_once_loading(proc: subprocess.Popen, db_path: Path, timeout: float = 180) -> list:
+    # Generous: the loopback server generates each day on first request, and CI machines are busy.
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         children = psutil.Process(proc.pid).children(recursive=True)
@@ -107,7 +108,7 @@ def _children_once_loading(proc: subprocess.Popen, db_path: Path, timeout: float
             except sqlite3.OperationalError:
                 pass
         time.sleep(0.05)
-    raise AssertionError("the backfill never got going")
+    raise AssertionError(f"the backfill never got going (exit code {proc.poll()})")
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
