@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.normalize import normalize_lines
+from pipelines.venues.normalize import normalize_lines
 
 REFERENCE = Path(__file__).parent.parent / "reference"
 SCRIPT = REFERENCE / "map_derivative_tickers.js"

@@ -10,9 +10,9 @@ import pytest
 
 from loopback.llm_server import Reply, default_verdict, verdicts_json
 from loopback.llm_windows import sample_windows
-from pipelines.analyze import analyze_range, current_prompt_version, make_client, pending_windows
+from pipelines.analyze.ledger import call_cost
+from pipelines.analyze.stage import analyze_range, current_prompt_version, make_client, pending_windows
 from pipelines.errors import AuthError
-from pipelines.llm_ledger import call_cost
 from tests.fixtures.llm import online_settings
 
 FIRST_END = datetime(2024, 3, 1, 8, tzinfo=UTC)
@@ -309,7 +309,7 @@ def test_offline_rules_analyzer_needs_no_network_and_is_upgraded_once_a_key_exis
 
 
 def test_rules_verdicts(settings):
-    from pipelines.llm_rules import rules_verdict
+    from pipelines.analyze.rules import rules_verdict
 
     def _ra(ident, row, cfg):
         verdict = rules_verdict(ident, row, cfg)
@@ -355,7 +355,7 @@ def test_no_alert_email_unless_enabled(db, llm_settings):
 
 def test_windows_from_the_real_transform_stage_are_analysed_and_cached(db, settings, llm_server):
     from pipelines.settings import Transform
-    from pipelines.windows_stage import update_windows
+    from pipelines.transform.windows_stage import update_windows
     from tests.fixtures.windows_data import store_history
 
     transform = Transform(lookback_windows=6, min_periods=3, z_threshold=1.5, net_carry_apr_floor=0.2)

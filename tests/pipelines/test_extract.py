@@ -7,8 +7,8 @@ import pytest
 
 from pipelines.columns import BITFINEX, GATE
 from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
-from pipelines.extract import extract_range
-from pipelines.load import load_extracted, read_funding, read_minutes
+from pipelines.extract.replay import extract_range
+from pipelines.load.minutes import load_extracted, read_funding, read_minutes
 from pipelines.store import open_db
 
 DAY = datetime(2024, 3, 5, tzinfo=UTC)

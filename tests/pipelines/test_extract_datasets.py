@@ -8,8 +8,8 @@ import pytest
 
 from pipelines.columns import DERIVATIVE_TICKER, GATE
 from pipelines.errors import ExtractError
-from pipelines.extract import extract_range
-from pipelines.extract_datasets import CorruptDownload, RowChecker, read_dataset
+from pipelines.extract.datasets import CorruptDownload, RowChecker, read_dataset
+from pipelines.extract.replay import extract_range
 
 DAY = datetime(2024, 3, 5, tzinfo=UTC)
 T0 = int(DAY.timestamp()) * 1_000_000 + 5_000_000  # 00:00:05 of DAY, µs

@@ -9,7 +9,7 @@ import pytest
 
 from pipelines.columns import BITFINEX, GATE
 from pipelines.errors import ExtractError, TardisUnreachable
-from pipelines.extract import extract_range
+from pipelines.extract.replay import extract_range
 
 DAY = datetime(2024, 3, 5, tzinfo=UTC)
 SOURCES = ["replay", "datasets"]

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from loopback.llm_server import Reply
+from pipelines.analyze.client import GatewayClient, RequestRejected, estimate_tokens
 from pipelines.errors import AuthError, LLMError
-from pipelines.llm_client import GatewayClient, RequestRejected, estimate_tokens
 
 MESSAGES = [
     {"role": "system", "content": "Reply with JSON verdicts."},

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.llm_rules import rules_verdict
+from pipelines.analyze.rules import rules_verdict
 
 CALM = {
     "complete": 1,

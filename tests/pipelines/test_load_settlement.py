@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from pipelines.columns import GATE
-from pipelines.extract import Extracted
-from pipelines.load import load_extracted
+from pipelines.extract.replay import Extracted
+from pipelines.load.minutes import load_extracted
 from pipelines.store import open_db
 
 SYMBOL = "BTC_USDT"

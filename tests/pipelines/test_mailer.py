@@ -12,7 +12,7 @@ from email.utils import make_msgid
 
 import pytest
 
-from pipelines.mailer import STALE_CLAIM_SECONDS, SmtpClient, deliver, drain_outbox
+from pipelines.report.mailer import STALE_CLAIM_SECONDS, SmtpClient, deliver, drain_outbox
 from tests.fixtures.smtp import SmtpServer, mail_settings, self_signed_cert
 
 NOW = datetime(2024, 3, 2, 6, 30, tzinfo=UTC)
@@ -69,7 +69,7 @@ def test_server_down_then_up_delivers_exactly_once(settings, db, smtp_server, ca
     settings = mail_settings(settings, smtp_server)
     report_id = add_report_row(db)
     smtp_server.stop()
-    with caplog.at_level(logging.WARNING, logger="pipelines.mailer"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.report.mailer"):
         assert deliver(settings, db, make_message(), report_id=report_id, now=NOW) == "outboxed"
     assert outbox_files(settings) == ["20240302T063000Z-report-1.eml"]
     assert "stays in the outbox" in caplog.text
@@ -152,7 +152,7 @@ def test_tls_with_a_trusted_certificate(settings, db, tmp_path, security):
 def test_unreachable_server_is_one_clear_line(settings, db, smtp_server, caplog, security):
     settings = mail_settings(settings, smtp_server, security=security)
     smtp_server.stop()
-    with caplog.at_level(logging.WARNING, logger="pipelines.mailer"):
+    with caplog.at_level(logging.WARNING, logger="pipelines.report.mailer"):
         assert deliver(settings, db, make_message(), kind="alert") == "outboxed"
     [record] = caplog.records
     assert f"127.0.0.1:{smtp_server.port}" in record.getMessage()

@@ -1,4 +1,5 @@
-"""pipelines.normalize: raw replay lines -> derivative_ticker records, rule by rule (tardis-data.md)."""
+"""pipelines.venues.normalize: raw replay lines -> derivative_ticker records, rule by rule
+(tardis-data.md)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from bench.normalize_bench import bench_baseline, bench_normalize, sample_lines
 from pipelines.columns import BITFINEX, DERIVATIVE_TICKER, GATE
 from pipelines.errors import ArbdbError
-from pipelines.normalize import MalformedLine, UnknownExchange, make_normalizer, normalize_lines
+from pipelines.venues.normalize import MalformedLine, UnknownExchange, make_normalizer, normalize_lines
 
 DATA = Path(__file__).parent.parent / "data"
 TS = "2024-03-01T08:00:00.1234567Z"

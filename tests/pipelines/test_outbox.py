@@ -9,8 +9,8 @@ import subprocess
 import sys
 import time
 
-from pipelines.mailer import deliver, drain_outbox
-from pipelines.outbox import MAX_REJECTIONS, outbox_state
+from pipelines.report.mailer import deliver, drain_outbox
+from pipelines.report.outbox import MAX_REJECTIONS, outbox_state
 from tests.fixtures.smtp import CollectingHandler, SmtpServer, mail_settings
 from tests.pipelines.test_mailer import NOW, add_report_row, make_message, outbox_files
 
@@ -157,7 +157,7 @@ class StallingHandler(CollectingHandler):
 
 DRAIN = """
 import sys
-from pipelines.mailer import drain_outbox
+from pipelines.report.mailer import drain_outbox
 from pipelines.settings import load_settings
 from pipelines.store import open_db
 settings = load_settings(sys.argv[1], env={})

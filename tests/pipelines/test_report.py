@@ -8,8 +8,8 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from pipelines.report import build_report, run_report
-from pipelines.report_render import CHART_CID, compose_message, render_chart, render_report
+from pipelines.report.data import build_report, run_report
+from pipelines.report.render import CHART_CID, compose_message, render_chart, render_report
 from pipelines.timeutil import to_iso
 from tests.fixtures.smtp import mail_settings
 

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from pipelines.columns import BITFINEX, FUNDING, GATE
-from pipelines.settlement import apr, settlements
-from pipelines.transform import FeeParams, PairParams, QualityParams, window_features
+from pipelines.load.settlement import apr, settlements
+from pipelines.transform.features import FeeParams, PairParams, window_features
+from pipelines.transform.quality import QualityParams
 from pipelines.window import Window
 
 

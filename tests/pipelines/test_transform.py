@@ -12,21 +12,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.columns import BITFINEX, GATE
-from pipelines.scoring import (
-    WINDOW_COLUMNS,
-    Z_COLUMNS,
-    add_features_hash,
-    add_zscores,
-    flag_windows,
-    scale_floor,
-)
-from pipelines.transform import (
+from pipelines.transform.features import (
     WINDOW_FEATURES,
     FeeParams,
     PairParams,
     QualityParams,
     infer_interval_hours,
     window_features,
+)
+from pipelines.transform.scoring import (
+    WINDOW_COLUMNS,
+    Z_COLUMNS,
+    add_features_hash,
+    add_zscores,
+    flag_windows,
+    scale_floor,
 )
 from pipelines.window import Window, funding_window, windows_between
 

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from pipelines.scoring import WINDOW_COLUMNS
 from pipelines.settings import Transform
 from pipelines.store import SCHEMA, open_db, transaction, upsert
-from pipelines.windows_stage import PARALLEL_MIN_DAYS, read_windows, update_pairs, update_windows
+from pipelines.transform.scoring import WINDOW_COLUMNS
+from pipelines.transform.windows_stage import PARALLEL_MIN_DAYS, read_windows, update_pairs, update_windows
 from tests.fixtures.windows_data import funding_rows, minute_rows, store_history
 
 START = datetime(2024, 3, 1, tzinfo=UTC)

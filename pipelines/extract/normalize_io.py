@@ -1,6 +1,6 @@
 """`arbdb normalize`: a replay file (plain or gzip, or stdin) -> `derivative_ticker` CSV.
 
-The records come from `pipelines.normalize.normalize_with`; this module only opens the input,
+The records come from `pipelines.venues.normalize.normalize_with`; this module only opens the input,
 writes the CSV and reports malformed lines and a summary on the error stream. A file in which no
 line is a message of the exchange's channel (a wrong `--exchange`) is an error, not "0 records".
 """
@@ -17,7 +17,7 @@ from typing import BinaryIO, TextIO
 
 from pipelines.columns import DERIVATIVE_TICKER, EXCHANGES, GATE
 from pipelines.errors import UsageError
-from pipelines.normalize import Normalizer, Record, ReplayReadError, make_normalizer, normalize_with
+from pipelines.venues.normalize import Normalizer, Record, ReplayReadError, make_normalizer, normalize_with
 
 GZIP_MAGIC = b"\x1f\x8b"
 # The raw channel whose messages each normalizer reads (named in the wrong-exchange error).

@@ -6,7 +6,7 @@ removes the file. A failed send logs one line and leaves the file; `drain_outbox
 next run. Nothing is lost.
 
 Sent at most once: the Message-ID is set once when the message is composed, and a file is claimed
-before the attempt (`pipelines.outbox`), so two processes draining the same outbox never both send
+before the attempt (`pipelines.report.outbox`), so two processes draining the same outbox never both send
 it. A permanent rejection (5xx to MAIL, RCPT or DATA) is the message's own problem: the drain goes
 on with the next one, and after `MAX_REJECTIONS` the message goes to the dead-letter folder. A
 temporary one (4xx, connection, login) stops the drain, since the rest would fail the same way; it
@@ -30,8 +30,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from pipelines import outbox as box
 from pipelines.errors import MailError
+from pipelines.report import outbox as box
 from pipelines.settings import Mail, Settings
 from pipelines.timeutil import to_iso, utcnow
 

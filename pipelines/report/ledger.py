@@ -15,12 +15,12 @@ from typing import TYPE_CHECKING
 import sqlite_utils
 
 from pipelines.errors import MailError
-from pipelines.outbox import is_queued, withdraw
+from pipelines.report.outbox import is_queued, withdraw
 from pipelines.settings import Settings
 from pipelines.timeutil import day_start, to_iso
 
-if TYPE_CHECKING:  # pipelines.report imports this module for run_report
-    from pipelines.report import ReportData
+if TYPE_CHECKING:
+    from pipelines.report.model import ReportData
 
 log = logging.getLogger(__name__)
 

@@ -1,20 +1,27 @@
 """Data quality of a window's minutes, and the warnings a window carries. Pure pandas/numpy.
 
-Helpers of `pipelines.transform`: minutes are int minutes since the epoch (`m`) with the index of
+Helpers of `pipelines.transform.features`: minutes are int minutes since the epoch (`m`) with the index of
 the window holding them (`w`), so every per-window figure is a vectorized group operation.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-if TYPE_CHECKING:
-    from pipelines.transform import QualityParams
-
 SIDE_LABELS = {"gate": "Gate", "bitfinex": "Bitfinex"}
+
+
+@dataclass(frozen=True)
+class QualityParams:
+    """Coverage a complete window needs, when a series counts as stale, how intervals are inferred."""
+
+    min_coverage: float = 0.9
+    stale_minutes: int = 60
+    interval_lookback_hours: float = 72
+    interval_tolerance: float = 0.05  # relative difference tolerated between inferred and configured
 
 
 def side_minutes(minutes: pd.DataFrame, exchange: str, symbol: str, grid: pd.DataFrame) -> pd.DataFrame:

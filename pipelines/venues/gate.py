@@ -1,6 +1,6 @@
 """gate-io-futures: raw `futures.tickers` messages -> `derivative_ticker` records.
 
-tardis-node's `GateIOFuturesDerivativeTickerMapper` is the reference (see `pipelines.normalize`).
+tardis-node's `GateIOFuturesDerivativeTickerMapper` is the reference (see `pipelines.venues.normalize`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from operator import itemgetter
 
 from pipelines.columns import GATE
-from pipelines.normalize_base import (
+from pipelines.venues.base import (
     _NO_VALUES,
     _SHAPE_ERRORS,
     MalformedLine,

@@ -1,6 +1,6 @@
 """The cost report as a message: text + HTML from jinja2 templates, a PNG chart, the MIME message.
 
-Everything here works on a `ReportData` built by `pipelines.report.build_report`; nothing reads
+Everything here works on a `ReportData` built by `pipelines.report.data.build_report`; nothing reads
 the store or the clock.
 """
 
@@ -17,12 +17,12 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from matplotlib.dates import DateFormatter, DayLocator
 from matplotlib.figure import Figure
 
-from pipelines.outbox import UNDISCLOSED
+from pipelines.report.outbox import UNDISCLOSED
 from pipelines.settings import Settings
 from pipelines.timeutil import to_iso
 
-if TYPE_CHECKING:  # pipelines.report imports this module for run_report
-    from pipelines.report import ReportData
+if TYPE_CHECKING:
+    from pipelines.report.model import ReportData
 
 CHART_CID = "cost-chart@arbdb"
 
@@ -44,7 +44,7 @@ def _num(value: float | None) -> str:
 
 def _environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("pipelines", "templates"),
+        loader=PackageLoader("pipelines.report", "templates"),
         autoescape=lambda name: bool(name) and name.endswith(".html.j2"),
         undefined=StrictUndefined,
         trim_blocks=True,

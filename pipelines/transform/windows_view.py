@@ -17,7 +17,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.windows_stage import JSON_COLUMNS, to_rows
+from pipelines.transform.windows_stage import JSON_COLUMNS, to_rows
 
 MIN_WIDTH = 150
 SIDE_SHORT = {"gate": "Gate", "bitfinex": "Bfx"}

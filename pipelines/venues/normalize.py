@@ -12,12 +12,12 @@ stores junk (0 for null, NaN, Infinity, 1970), a value that is null, missing, un
 finite keeps the previous value instead, and a row with no exchange time yet takes the local time:
 the README's "Deviations from tardis-node" lists each case.
 
-The exchanges are in `pipelines.normalize_gate` and `pipelines.normalize_bitfinex`, their common
-base in `pipelines.normalize_base`. Speed matters more than elegance here: orjson, the local
+The exchanges are in `pipelines.venues.gate` and `pipelines.venues.bitfinex`, their common
+base in `pipelines.venues.base`. Speed matters more than elegance here: orjson, the local
 timestamp parsed with integer arithmetic on a cached minute, per-symbol state as plain lists
 compared in C (`new != old`).
 
-Replay file -> CSV (`arbdb normalize`) is in `pipelines.normalize_io`; the micro-benchmark is
+Replay file -> CSV (`arbdb normalize`) is in `pipelines.extract.normalize_io`; the micro-benchmark is
 `bench.normalize_bench`.
 """
 
@@ -30,7 +30,7 @@ import orjson
 
 from pipelines.columns import BITFINEX, EXCHANGES, GATE
 from pipelines.errors import UsageError
-from pipelines.normalize_base import (
+from pipelines.venues.base import (
     _SHAPE_ERRORS,
     PREFIX_LEN,
     ErrorHandler,
@@ -40,8 +40,8 @@ from pipelines.normalize_base import (
     ReplayReadError,
     _wrong_shape,
 )
-from pipelines.normalize_bitfinex import BitfinexNormalizer
-from pipelines.normalize_gate import GateNormalizer
+from pipelines.venues.bitfinex import BitfinexNormalizer
+from pipelines.venues.gate import GateNormalizer
 
 __all__ = [
     "PREFIX_LEN",

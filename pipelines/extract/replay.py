@@ -26,10 +26,10 @@ import tardis_dev
 
 from pipelines.columns import REPLAY_CHANNEL
 from pipelines.errors import ArbdbError, AuthError, DataNotPublished, ExtractError, UnknownSymbol
-from pipelines.extract_datasets import CorruptDownload, RowChecker, read_dataset
-from pipelines.extract_probe import DeadlinePassed, guarded
-from pipelines.normalize import MalformedLine, make_normalizer
+from pipelines.extract.datasets import CorruptDownload, RowChecker, read_dataset
+from pipelines.extract.probe import DeadlinePassed, guarded
 from pipelines.settings import Tardis
+from pipelines.venues.normalize import MalformedLine, make_normalizer
 
 log = logging.getLogger(__name__)
 

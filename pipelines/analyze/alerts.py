@@ -1,7 +1,7 @@
 """Alerts: a new HIGH-risk or OPEN_ARB verdict is surfaced at once.
 
 Always a WARNING log line per verdict; with `mail.alerts` on, one email per stored batch through
-`pipelines.mailer.deliver` (SMTP, or the outbox when mail is not configured). A mail problem is
+`pipelines.report.mailer.deliver` (SMTP, or the outbox when mail is not configured). A mail problem is
 logged and never stops the analysis: the verdicts are already stored.
 """
 
@@ -15,9 +15,9 @@ from email.utils import format_datetime, make_msgid
 
 import sqlite_utils
 
+from pipelines.analyze.verdicts import Verdict
 from pipelines.errors import ArbdbError
-from pipelines.llm_verdicts import Verdict
-from pipelines.outbox import UNDISCLOSED
+from pipelines.report.outbox import UNDISCLOSED
 from pipelines.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -70,9 +70,9 @@ def _email(
     settings: Settings, db: sqlite_utils.Database, hits: Sequence[Verdict], model: str, now: datetime
 ) -> None:
     try:
-        from pipelines.mailer import deliver  # the report stage's module; imported only when mailing
+        from pipelines.report.mailer import deliver  # the report stage's module; imported only when mailing
     except ImportError:
-        log.warning("alert email not sent: pipelines.mailer is not available")
+        log.warning("alert email not sent: pipelines.report.mailer is not available")
         return
     try:
         outcome = deliver(settings, db, alert_message(settings, hits, model, now), kind="alert")

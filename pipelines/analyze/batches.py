@@ -1,5 +1,5 @@
 """One gateway pass over pending windows: batches, one retry of bad verdicts, fallback model,
-daily budget, and a ledger row for every call (see `pipelines.analyze` for the policy)."""
+daily budget, and a ledger row for every call (see `pipelines.analyze.stage` for the policy)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,9 @@ import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pipelines.errors import AuthError, LLMError
-from pipelines.llm_alerts import raise_alerts
-from pipelines.llm_client import GatewayClient, RequestRejected
-from pipelines.llm_ledger import (
+from pipelines.analyze.alerts import raise_alerts
+from pipelines.analyze.client import GatewayClient, RequestRejected
+from pipelines.analyze.ledger import (
     COMPLETION_TOKENS_PER_WINDOW,
     call_base,
     call_cost,
@@ -20,14 +19,15 @@ from pipelines.llm_ledger import (
     record_result,
     spent_on_day,
 )
-from pipelines.llm_prompt import CONTEXT_WINDOWS, build_messages, prompt_tokens
-from pipelines.llm_verdicts import Verdict, parse_reply
+from pipelines.analyze.prompt import CONTEXT_WINDOWS, build_messages, prompt_tokens
+from pipelines.analyze.verdicts import Verdict, parse_reply
+from pipelines.errors import AuthError, LLMError
 from pipelines.settings import Settings
 from pipelines.store import transaction, upsert
 from pipelines.timeutil import to_iso
 
 if TYPE_CHECKING:
-    from pipelines.analyze import AnalyzeResult
+    from pipelines.analyze.result import AnalyzeResult
 
 log = logging.getLogger(__name__)
 

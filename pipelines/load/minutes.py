@@ -13,8 +13,8 @@ import pandas as pd
 import sqlite_utils
 
 from pipelines.columns import FUNDING, MINUTE
-from pipelines.extract import Extracted
-from pipelines.settlement import evidence_reach, settlements
+from pipelines.extract.replay import Extracted
+from pipelines.load.settlement import evidence_reach, settlements
 from pipelines.store import transaction, upsert
 from pipelines.timeutil import ISO_FORMAT, series_from_iso, series_to_iso, to_iso, utcnow
 

@@ -24,12 +24,13 @@ import pandas as pd
 import sqlite_utils
 
 from pipelines.columns import BITFINEX, GATE
-from pipelines.scoring import WINDOW_COLUMNS, add_features_hash, add_zscores, flag_windows
+from pipelines.load.settlement import MAX_GAP
 from pipelines.settings import Pair, Settings
-from pipelines.settlement import MAX_GAP
 from pipelines.store import SCHEMA, open_db, transaction, upsert
 from pipelines.timeutil import series_from_iso, series_to_iso, to_iso
-from pipelines.transform import FeeParams, PairParams, QualityParams, window_features
+from pipelines.transform.features import FeeParams, PairParams, window_features
+from pipelines.transform.quality import QualityParams
+from pipelines.transform.scoring import WINDOW_COLUMNS, add_features_hash, add_zscores, flag_windows
 from pipelines.window import windows_between
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ def input_span(
     """Window ends (lo, hi] whose inputs can change when minutes in [start, end) change.
 
     Loading minutes re-derives the settlements from MAX_GAP before `start` to MAX_GAP after `end`
-    (`pipelines.load.rederive_funding`: Bitfinex settles at T from the minutes at/after T, which
+    (`pipelines.load.minutes.rederive_funding`: Bitfinex settles at T from the minutes at/after T, which
     come with the next day). A window reads its own minutes, its settlement, and the settlements of
     `interval_lookback_hours` before its end (interval inference). The bound is generous: a
     scheduled run reads a few minutes past its window, and recomputing an unchanged window writes
@@ -246,7 +247,7 @@ def _column(values: pd.Series, column: str, kind: type) -> list:
 
 def read_pair_marks(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> pd.DataFrame:
     """Both sides' minutes with start <= ts < end: exchange, symbol, ts (datetime64 UTC), mark_price,
-    index_price (the only columns the transform uses; `pipelines.load.read_minutes` reads them all)."""
+    index_price (the only columns the transform uses; `load.minutes.read_minutes` reads them all)."""
     sides = ((GATE, pair.gate_symbol), (BITFINEX, pair.bitfinex_symbol))
     parts = [
         db.execute(

@@ -22,9 +22,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from pipelines.llm_verdicts import Verdict
-from pipelines.scoring import LABELS
+from pipelines.analyze.verdicts import Verdict
 from pipelines.settings import Settings
+from pipelines.transform.scoring import LABELS
 
 EXTREME_BPS = 50.0
 EXTREME_Z = 4.0

@@ -15,8 +15,8 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from pipelines.llm_client import estimate_tokens
-from pipelines.llm_verdicts import ACTIONS, MAX_ALERT, RISKS
+from pipelines.analyze.client import estimate_tokens
+from pipelines.analyze.verdicts import ACTIONS, MAX_ALERT, RISKS
 
 # Bump when build_messages formats windows differently (the instructions are hashed as they are).
 ROW_FORMAT = "table-3"

@@ -7,23 +7,23 @@ may hold several verdicts (prompt versions): the latest one counts.
 
 Reads are plain SQL (`SELECT *`, so columns the transform stage adds later are used when present),
 then pandas does the aggregation. Nothing here reads the clock: `now` is passed in. Rendering
-(templates, chart, MIME message) lives in `pipelines.report_render`.
+(templates, chart, MIME message) lives in `pipelines.report.render`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 import pandas as pd
 import sqlite_utils
 
-from pipelines.mailer import deliver, drain_outbox
-from pipelines.report_ledger import delivery, existing_report, record_report, withdraw_queued
-from pipelines.report_quality import day_warnings
-from pipelines.report_render import compose_message, render_chart, render_report
+from pipelines.report.ledger import delivery, existing_report, record_report, withdraw_queued
+from pipelines.report.mailer import deliver, drain_outbox
+from pipelines.report.model import PeriodFigures, ReportData, ReportResult
+from pipelines.report.quality import day_warnings
+from pipelines.report.render import compose_message, render_chart, render_report
 from pipelines.settings import Settings
 from pipelines.timeutil import day_start, series_from_iso, to_iso
 
@@ -32,53 +32,6 @@ log = logging.getLogger(__name__)
 ERROR_STATUSES = ("error", "invalid")
 ACTIONS = ("OPEN_ARB", "WATCH", "HOLD")
 RISKS = ("HIGH", "MEDIUM", "LOW")
-
-
-@dataclass
-class PeriodFigures:
-    """LLM usage and window triage over one period [start, end)."""
-
-    label: str
-    start: datetime
-    end: datetime
-    models: list[dict]  # per model: calls, tokens in/out, cost_usd, p50/p95 latency ms, errors, skipped
-    total: dict  # the same over all models
-    cache_hits: int
-    windows: int
-    flagged: int
-    by_action: dict[str, int]
-    by_risk: dict[str, int]
-
-
-@dataclass
-class ReportData:
-    report_date: date
-    generated_at: datetime
-    day: PeriodFigures
-    week: PeriodFigures
-    cache_hits_recorded: bool
-    budget_usd: float
-    budget_used: float | None  # day cost / daily budget, None without a budget
-    top: list[dict]
-    warnings: list[str]
-    daily_cost: pd.DataFrame  # index: day; columns: model; USD
-    funding_diff: pd.DataFrame = field(default_factory=pd.DataFrame)  # index: window end; columns: pair
-
-    @property
-    def active(self) -> bool:
-        return bool(self.week.total["calls"] or self.week.total["skipped"] or self.week.windows)
-
-
-@dataclass
-class ReportResult:
-    status: str  # sent | outboxed | skipped | dry-run
-    report_date: date
-    subject: str | None = None
-    text: str | None = None
-    report_id: int | None = None
-    drained: tuple[int, int] = (0, 0)
-    delivery: str | None = None  # the `reports` row's status afterwards (sent, outboxed, dead)
-    error: str | None = None  # why it was not sent, when it was not
 
 
 # -- reads ---------------------------------------------------------------------------------------

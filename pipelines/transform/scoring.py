@@ -1,6 +1,6 @@
 """Rolling z-scores, flags and the features hash of window rows. Pure pandas.
 
-Takes the frames `pipelines.transform.window_features` returns (one pair's windows) and adds the
+Takes the frames `pipelines.transform.features.window_features` returns (one pair's windows) and adds the
 columns that look across windows: Z_COLUMNS, then `flagged`/`reasons`, then `features_hash`, giving
 the stored WINDOW_COLUMNS. Like the transform, no file, clock or settings lookup, and inputs are
 never mutated.
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from pipelines.transform import KEYS, PRICE_FEATURES, TEXT_FEATURES, WINDOW_FEATURES
+from pipelines.transform.features import KEYS, PRICE_FEATURES, TEXT_FEATURES, WINDOW_FEATURES
 
 ZSCORABLE = (
     "funding_diff",

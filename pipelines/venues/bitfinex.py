@@ -1,6 +1,6 @@
 """bitfinex-derivatives: raw `status` channel messages -> `derivative_ticker` records.
 
-tardis-node's `BitfinexDerivativeTickerMapper` is the reference (see `pipelines.normalize`).
+tardis-node's `BitfinexDerivativeTickerMapper` is the reference (see `pipelines.venues.normalize`).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from operator import itemgetter
 
 from pipelines.columns import BITFINEX
-from pipelines.normalize_base import (
+from pipelines.venues.base import (
     _NO_VALUES,
     _SHAPE_ERRORS,
     MalformedLine,

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
+from pipelines.analyze.client import Attempt, ChatResult
 from pipelines.errors import ConfigError
-from pipelines.llm_client import Attempt, ChatResult
 from pipelines.settings import LLM
 from pipelines.timeutil import day_start, to_iso
 

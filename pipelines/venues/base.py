@@ -1,7 +1,7 @@
 """The exchange-independent part of the normalizers: the `Normalizer` base (local timestamp,
 per-symbol state, the emit rule) and the value rules shared by both exchanges.
 
-See `pipelines.normalize` for the whole picture and the tardis-node reference.
+See `pipelines.venues.normalize` for the whole picture and the tardis-node reference.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ open, the docstring of the function making it says what was chosen and why.
 
 Units: rates and APRs are fractions (0.0001 = 0.01 % per period, 0.25 = 25 % APR); spreads and basis
 are basis points; durations are minutes or hours as the column name says. Z-scores, flags and the
-features hash, which look across windows, are added by `pipelines.scoring`.
+features hash, which look across windows, are added by `pipelines.transform.scoring`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,13 @@ import numpy as np
 import pandas as pd
 
 from pipelines.columns import BITFINEX, GATE
-from pipelines.transform_quality import match_minutes, quality_features, side_minutes, window_warnings
+from pipelines.transform.quality import (
+    QualityParams,
+    match_minutes,
+    quality_features,
+    side_minutes,
+    window_warnings,
+)
 from pipelines.window import Window
 
 HOURS_PER_YEAR = 8760
@@ -100,16 +106,6 @@ class FeeParams:
     def round_trip(self) -> float:
         """Open and close on both legs: 2 x (gate_taker + bitfinex_taker)."""
         return 2 * (self.gate_taker + self.bitfinex_taker)
-
-
-@dataclass(frozen=True)
-class QualityParams:
-    """Coverage a complete window needs, when a series counts as stale, how intervals are inferred."""
-
-    min_coverage: float = 0.9
-    stale_minutes: int = 60
-    interval_lookback_hours: float = 72
-    interval_tolerance: float = 0.05  # relative difference tolerated between inferred and configured
 
 
 def window_features(
