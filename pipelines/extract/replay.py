@@ -24,12 +24,12 @@ from pathlib import Path
 import aiohttp
 import tardis_dev
 
-from pipelines.columns import REPLAY_CHANNEL
 from pipelines.errors import ArbdbError, AuthError, DataNotPublished, ExtractError, UnknownSymbol
 from pipelines.extract.datasets import CorruptDownload, RowChecker, read_dataset
 from pipelines.extract.probe import DeadlinePassed, guarded
 from pipelines.settings import Tardis
 from pipelines.venues.normalize import MalformedLine, make_normalizer
+from pipelines.venues.registry import venue
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ async def _replay_into(
         out.exchange,
         out.start - WARMUP,
         out.end,
-        [tardis_dev.Channel(REPLAY_CHANNEL[out.exchange], symbols)],
+        [tardis_dev.Channel(venue(out.exchange).channel, symbols)],
         api_key=tardis.api_key,
         cache_dir=str(cache_dir),
         endpoint=tardis.endpoint,

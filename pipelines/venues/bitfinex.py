@@ -19,6 +19,7 @@ from pipelines.venues.base import (
     _number,
     _time_or_none,
 )
+from pipelines.venues.venue import Venue
 
 # Bitfinex STATUS_ARRAY indices in VALUE_FIELDS order after funding_timestamp (index 7, in ms, apart).
 _BFX_INDICES = (11, 8, 17, 2, 3, 14)
@@ -103,3 +104,6 @@ class BitfinexNormalizer(Normalizer):
         new = [o if i >= n or (v := _number(status[i])) is None else v for i, o in zip(_BFX_INDICES, old[1:])]  # noqa: B905
         new.insert(0, old[0] if funding is None else funding)
         return new
+
+
+VENUE = Venue(BITFINEX, channel="status", normalizer=BitfinexNormalizer, history_start="2019-09-14")

@@ -18,6 +18,7 @@ from pipelines.venues.base import (
     _number,
     _time_or_none,
 )
+from pipelines.venues.venue import Venue
 
 # Gate ticker keys in VALUE_FIELDS order. Gate sends no funding timestamp: key None is never present,
 # so that field stays None through the generic "missing keeps the previous value" rule.
@@ -119,3 +120,6 @@ def _parse_gate(raw: object) -> float:
     if value is None:
         raise ValueError(f"not a number: {raw!r}")
     return value
+
+
+VENUE = Venue(GATE, channel="tickers", normalizer=GateNormalizer, history_start="2020-07-01")

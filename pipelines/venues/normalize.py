@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
-from pipelines.columns import BITFINEX, EXCHANGES, GATE
+from pipelines.columns import EXCHANGES
 from pipelines.errors import UsageError
 from pipelines.venues.base import (
     _SHAPE_ERRORS,
@@ -42,6 +42,7 @@ from pipelines.venues.base import (
 )
 from pipelines.venues.bitfinex import BitfinexNormalizer
 from pipelines.venues.gate import GateNormalizer
+from pipelines.venues.registry import venue
 
 __all__ = [
     "PREFIX_LEN",
@@ -64,13 +65,10 @@ class UnknownExchange(UsageError):
     """No normalizer for this exchange id."""
 
 
-_NORMALIZERS = {GATE: GateNormalizer, BITFINEX: BitfinexNormalizer}
-
-
 def make_normalizer(exchange: str, symbols: Iterable[str] | None = None) -> Normalizer:
     """A fresh normalizer for `exchange`; `symbols` restricts its output (None = every symbol)."""
     try:
-        cls = _NORMALIZERS[exchange]
+        cls = venue(exchange).normalizer
     except KeyError:
         raise UnknownExchange(f"unknown exchange {exchange!r} (known: {', '.join(EXCHANGES)})") from None
     return cls(symbols)
