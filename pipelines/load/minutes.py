@@ -14,9 +14,10 @@ import sqlite_utils
 
 from pipelines.columns import FUNDING, MINUTE
 from pipelines.extract.replay import Extracted
-from pipelines.load.settlement import evidence_reach, settlements
+from pipelines.load.settlement import evidence_reach
 from pipelines.store import transaction, upsert
 from pipelines.timeutil import ISO_FORMAT, series_from_iso, series_to_iso, to_iso, utcnow
+from pipelines.venues.registry import venue
 
 _US = 1_000_000
 # Column positions of a derivative_ticker record (pipelines.columns.DERIVATIVE_TICKER).
@@ -169,3 +170,8 @@ def count_minutes(
         ).fetchone()[0]
         for exchange, symbol in symbols
     )
+
+
+def settlements(minutes: pd.DataFrame, exchange: str, symbol: str, interval_hours: float) -> pd.DataFrame:
+    """Settled funding for one exchange and symbol, columns `pipelines.columns.FUNDING` (its venue's rule)."""
+    return venue(exchange).settle(minutes, symbol, interval_hours)

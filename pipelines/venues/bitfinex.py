@@ -1,6 +1,12 @@
 """bitfinex-derivatives: raw `status` channel messages -> `derivative_ticker` records.
 
 tardis-node's `BitfinexDerivativeTickerMapper` is the reference (see `pipelines.venues.normalize`).
+
+Settlement rule (`bitfinex_settlements`; the shared machinery is `pipelines.load.settlement`):
+Bitfinex reports the next funding time. Before T, rows carry `funding_timestamp == T` and the
+accruing rate in `predicted_funding_rate`. The rate applied at T is `funding_rate`
+(CURRENT_FUNDING) in the first row at or after T whose funding timestamp has moved past T: a
+minute or two after T the feed can still show the old period (timestamp still T, stale rate).
 """
 
 from __future__ import annotations
@@ -8,7 +14,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from operator import itemgetter
 
+import numpy as np
+import pandas as pd
+
 from pipelines.columns import BITFINEX
+from pipelines.load.settlement import MAX_GAP, _empty, _finish
 from pipelines.venues.base import (
     _NO_VALUES,
     _SHAPE_ERRORS,
@@ -106,4 +116,66 @@ class BitfinexNormalizer(Normalizer):
         return new
 
 
-VENUE = Venue(BITFINEX, channel="status", normalizer=BitfinexNormalizer, history_start="2019-09-14")
+def bitfinex_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) -> pd.DataFrame:
+    """Bitfinex settlements from one symbol's minute rows (`ts`, `funding_timestamp`, rates)."""
+    rows = minutes.dropna(subset=["funding_timestamp"]).sort_values("ts")
+    if rows.empty:
+        return _empty()
+    times = rows["funding_timestamp"].drop_duplicates()
+    times = times[times <= rows["ts"].iloc[-1]]
+    if times.empty:
+        return _empty()
+    settled = _rolled_rates(rows, times.sort_values())
+    predicted = (
+        rows.dropna(subset=["predicted_funding_rate"])
+        .loc[lambda f: f["ts"] < f["funding_timestamp"]]
+        .groupby("funding_timestamp")["predicted_funding_rate"]
+        .last()
+    )
+    frame = pd.DataFrame(
+        {
+            "funding_time": settled["funding_time"],
+            "rate": settled["funding_rate"],
+            "predicted_rate": settled["funding_time"].map(predicted),
+        }
+    )
+    return _finish(frame, BITFINEX, symbol, interval_hours)
+
+
+def _rolled_rates(rows: pd.DataFrame, times: pd.Series) -> pd.DataFrame:
+    """Per funding time T, `funding_rate` of the first row in [T, T + MAX_GAP] whose funding timestamp
+    has moved past T; times without such a row are left out (`funding_time`, `funding_rate`)."""
+    rated = rows.loc[rows["funding_rate"].notna()]
+    ts, rolled_to, due = _ns(rated["ts"]), _ns(rated["funding_timestamp"]), _ns(times)
+    rates = rated["funding_rate"].to_numpy(dtype=float)
+    lo = np.searchsorted(ts, due, side="left")
+    hi = np.searchsorted(ts, due + MAX_GAP.value, side="right")
+    # A few funding times a day, at most 31 minute rows each: a plain loop stays cheap.
+    first = np.asarray(
+        [
+            next((i for i in range(i0, i1) if rolled_to[i] > t), -1)
+            for i0, i1, t in zip(lo, hi, due, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    ok = first >= 0
+    return pd.DataFrame(
+        {
+            "funding_time": times.reset_index(drop=True).loc[ok].reset_index(drop=True),
+            "funding_rate": pd.Series(rates[first[ok]], dtype=float),
+        }
+    )
+
+
+def _ns(times: pd.Series) -> np.ndarray:
+    """datetime64 UTC -> int64 nanoseconds since the epoch."""
+    return np.asarray((times - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns"), dtype=np.int64)
+
+
+VENUE = Venue(
+    BITFINEX,
+    channel="status",
+    normalizer=BitfinexNormalizer,
+    settle=bitfinex_settlements,
+    history_start="2019-09-14",
+)

@@ -1,6 +1,17 @@
 """gate-io-futures: raw `futures.tickers` messages -> `derivative_ticker` records.
 
 tardis-node's `GateIOFuturesDerivativeTickerMapper` is the reference (see `pipelines.venues.normalize`).
+
+Settlement rule (`gate_settlements`; the shared machinery is `pipelines.load.settlement`): Gate.io
+carries no funding timestamp. Funding times are multiples of the configured interval from
+00:00 UTC; the rate settled at T is the last `funding_rate` observed before T. The predicted rate
+is a forecast *of that settlement*. Since `GATE_INDICATIVE_NEXT_PERIOD_UNTIL` it is the last
+`predicted_funding_rate` before T (Gate then sends the same value in both fields). Before that,
+Gate's `funding_rate_indicative` was the "indicative funding rate in next period": the last one
+seen before T forecast the settlement at T + interval, so the forecast of the settlement at T is
+the last one seen before T - interval (made one period earlier). A settlement after the cut-over
+whose two fields still differ just before T is read the old way too (the new era never has them
+differ), which covers the undocumented hour of the change.
 """
 
 from __future__ import annotations
@@ -8,7 +19,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from operator import itemgetter
 
+import pandas as pd
+
 from pipelines.columns import GATE
+from pipelines.load.settlement import MAX_GAP, _empty, _finish, _last_before
 from pipelines.venues.base import (
     _NO_VALUES,
     _SHAPE_ERRORS,
@@ -122,4 +136,58 @@ def _parse_gate(raw: object) -> float:
     return value
 
 
-VENUE = Venue(GATE, channel="tickers", normalizer=GateNormalizer, history_start="2020-07-01")
+# Gate settlements at or before this time are forecast by the indicative rate seen one period
+# earlier (tardis-data.md: the fields are equal "since 2022-08-08"). The hour is not documented, so
+# the day's first funding time is taken, and later settlements whose fields still differ are read
+# the old way as well.
+GATE_INDICATIVE_NEXT_PERIOD_UNTIL = pd.Timestamp("2022-08-08T00:00:00Z")
+
+
+def gate_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) -> pd.DataFrame:
+    """Gate settlements from one symbol's minute rows (`ts`, `funding_rate`, `predicted_funding_rate`).
+
+    `predicted_rate` of the settlement at T is the forecast of T: the last indicative before T in the
+    current era, the last indicative before T - interval up to GATE_INDICATIVE_NEXT_PERIOD_UNTIL or
+    when the two fields differ just before T (only the old era sends them different).
+    """
+    rated = minutes.dropna(subset=["funding_rate"]).sort_values("ts")
+    if rated.empty:
+        return _empty()
+    period = pd.Timedelta(hours=interval_hours)
+    first, last = rated["ts"].iloc[0], rated["ts"].iloc[-1]
+    times = pd.date_range(first.floor("D"), last + pd.Timedelta(minutes=1), freq=period, tz="UTC")
+    times = times[(times > first) & (times <= last + pd.Timedelta(minutes=1))]
+    if times.empty:
+        return _empty()
+    probes = times - pd.Timedelta(minutes=1)
+    before = pd.merge_asof(
+        pd.DataFrame({"funding_time": times, "probe": probes}),
+        rated.loc[:, ["ts", "funding_rate", "predicted_funding_rate"]].rename(columns={"ts": "probe"}),
+        on="probe",
+        direction="backward",
+        tolerance=MAX_GAP,
+    )
+    one_period_early = _last_before(rated, probes - period, "predicted_funding_rate")
+    differ = before["predicted_funding_rate"].notna() & (
+        before["predicted_funding_rate"] != before["funding_rate"]
+    )
+    old_era = (before["funding_time"] <= GATE_INDICATIVE_NEXT_PERIOD_UNTIL) | differ
+    before["predicted_funding_rate"] = before["predicted_funding_rate"].where(~old_era, one_period_early)
+    found = before.dropna(subset=["funding_rate"])
+    frame = pd.DataFrame(
+        {
+            "funding_time": found["funding_time"],
+            "rate": found["funding_rate"],
+            "predicted_rate": found["predicted_funding_rate"],
+        }
+    )
+    return _finish(frame, GATE, symbol, interval_hours)
+
+
+VENUE = Venue(
+    GATE,
+    channel="tickers",
+    normalizer=GateNormalizer,
+    settle=gate_settlements,
+    history_start="2020-07-01",
+)

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from pipelines.columns import BITFINEX, FUNDING, GATE
-from pipelines.load.settlement import apr, settlements
+from pipelines.load.minutes import settlements
+from pipelines.load.settlement import apr
 from pipelines.transform.features import FeeParams, PairParams, window_features
 from pipelines.transform.quality import QualityParams
 from pipelines.window import Window
