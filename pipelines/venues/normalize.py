@@ -7,7 +7,7 @@ changed, and the exchange timestamp never moves backwards. Records are tuples in
 `pipelines.columns.DERIVATIVE_TICKER` order (see tardis-data.md for the field mapping).
 
 The reference is tardis-node's `normalizeDerivativeTickers` (npm `tardis-dev`, pinned in
-tests/reference/); tests/pipelines/test_normalize_reference.py compares both row for row. Where it
+tests/reference/); tests/pipelines/venues/test_normalize_reference.py compares both row for row. Where it
 stores junk (0 for null, NaN, Infinity, 1970), a value that is null, missing, unparseable or not
 finite keeps the previous value instead, and a row with no exchange time yet takes the local time:
 the README's "Deviations from tardis-node" lists each case.

@@ -12,7 +12,7 @@ import pytest
 from pipelines.report.data import build_report, run_report
 from pipelines.report.render import CHART_CID
 from tests.fixtures.smtp import mail_settings
-from tests.pipelines.test_report import DAY, NOW, PNG_MAGIC, seed
+from tests.pipelines.report.test_data import DAY, NOW, PNG_MAGIC, seed
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_an_incomplete_window_names_its_real_causes(settings, db):
 
 def test_two_copies_queued_by_an_older_version_go_out_once(settings, seeded, smtp_server):
     from pipelines.report.mailer import deliver, drain_outbox
-    from tests.pipelines.test_mailer import make_message
+    from tests.pipelines.report.test_mailer import make_message
 
     for report_id, minute in ((1, 0), (2, 5)):  # what the old `--force` left behind
         seeded["reports"].insert(

@@ -12,7 +12,7 @@ import time
 from pipelines.report.mailer import deliver, drain_outbox
 from pipelines.report.outbox import MAX_REJECTIONS, outbox_state
 from tests.fixtures.smtp import CollectingHandler, SmtpServer, mail_settings
-from tests.pipelines.test_mailer import NOW, add_report_row, make_message, outbox_files
+from tests.pipelines.report.test_mailer import NOW, add_report_row, make_message, outbox_files
 
 
 class RejectingHandler(CollectingHandler):
