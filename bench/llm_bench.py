@@ -23,7 +23,7 @@ import pandas as pd
 
 from loopback.llm_server import LLMServer
 from loopback.llm_windows import sample_windows
-from pipelines.analyze import analyze_windows, make_client
+from pipelines.analyze.stage import analyze_windows, make_client
 from pipelines.settings import Settings, load_settings, settings_from_mapping
 from pipelines.store import open_db
 

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import orjson
 
 from pipelines.columns import BITFINEX, EXCHANGES, GATE
-from pipelines.normalize import PREFIX_LEN, normalize_lines
+from pipelines.venues.normalize import PREFIX_LEN, normalize_lines
 
 log = logging.getLogger(__name__)
 

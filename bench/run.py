@@ -26,7 +26,8 @@ from pathlib import Path
 import tardis_dev
 import yaml
 
-from pipelines.columns import EXCHANGES, REPLAY_CHANNEL
+from pipelines.columns import EXCHANGES
+from pipelines.venues.registry import venue
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -51,7 +52,7 @@ async def _bare_replay(
         exchange,
         start.isoformat(),
         end.isoformat(),
-        [tardis_dev.Channel(REPLAY_CHANNEL[exchange], symbols)],
+        [tardis_dev.Channel(venue(exchange).channel, symbols)],
         endpoint=endpoint,
         cache_dir=str(cache),
         decode_response=True,

@@ -25,7 +25,7 @@ from pipelines.columns import BITFINEX, GATE
 from pipelines.settings import Settings, settings_from_mapping
 from pipelines.store import open_db, transaction
 from pipelines.timeutil import series_to_iso
-from pipelines.windows_stage import read_pair_marks, update_pairs
+from pipelines.transform.windows_stage import read_pair_marks, update_pairs
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 NAMES = ("BTC", "ETH", "SOL", "DOGE", "XRP", "ADA", "LINK", "AVAX")

@@ -1,4 +1,4 @@
-"""The `arbdb analyze` job: one `runs` row (job "analyze") around `pipelines.analyze.analyze_range`,
+"""The `arbdb analyze` job: one `runs` row (job "analyze") around `pipelines.analyze.stage.analyze_range`,
 and how its result is shown in the terminal."""
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ import sqlite_utils
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.analyze import AnalyzeResult, analyze_range
+from pipelines.analyze.client import GatewayClient
+from pipelines.analyze.result import AnalyzeResult
+from pipelines.analyze.stage import analyze_range
 from pipelines.errors import LLMError
-from pipelines.llm_client import GatewayClient
 from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings
 from pipelines.timeutil import day_start, to_iso

@@ -189,7 +189,7 @@ def demo(ctx, workdir, pairs, from_, days, interval_seconds):
 @click.argument("file", required=False, default="-", metavar="[FILE|-]")
 def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:
     """Replay-format lines (plain or gzip, stdin by default) -> derivative_ticker CSV on stdout."""
-    from pipelines.normalize_io import normalize_file
+    from pipelines.extract.normalize_io import normalize_file
 
     symbol_list = symbols.split(",") if symbols else None
     normalize_file(exchange, file, sys.stdout, sys.stderr, symbol_list, sys.stdin.buffer)
@@ -238,8 +238,8 @@ def windows_cmd(ctx: click.Context, pair_name: str, start: date, end: date, flag
 
     from pipelines.store import open_readonly
     from pipelines.timeutil import day_start
-    from pipelines.windows_stage import read_windows
-    from pipelines.windows_view import show_windows
+    from pipelines.transform.windows_stage import read_windows
+    from pipelines.transform.windows_view import show_windows
 
     settings = get_settings(ctx)
     pair = settings.pair(pair_name)

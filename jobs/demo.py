@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs.progress import backfill_bar
-from pipelines.report import run_report
+from pipelines.report.data import run_report
 from pipelines.run import backfill
 from pipelines.settings import Settings
 from pipelines.store import SCHEMA, open_db

@@ -166,7 +166,7 @@ def analyze_recent(db: sqlite_utils.Database, settings: Settings, now: datetime)
     (same features, same prompt) are cached and cost nothing, and ones whose analysis failed or was
     skipped for budget are picked up again here on the next cycle.
     """
-    from pipelines.analyze import analyze_range
+    from pipelines.analyze.stage import analyze_range
 
     hours = max(p.window_hours for p in settings.pairs)
     start = now - timedelta(hours=hours * (max(1, settings.schedule.catch_up_max_windows) + 1))

@@ -1,6 +1,6 @@
 """The nightly cost report: the scheduler's job function and the body of `arbdb report`.
 
-Both open the store, call `pipelines.report.run_report` for one UTC day and close it. A dry run
+Both open the store, call `pipelines.report.data.run_report` for one UTC day and close it. A dry run
 opens the existing store read-only (`pipelines.store.open_readonly`), so it writes nothing at all;
 without a database it fails, like `status` and `windows`, instead of reporting an empty day.
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 from pipelines.errors import MailError
-from pipelines.outbox import DEAD_DIR
-from pipelines.report import ReportResult, run_report
+from pipelines.report.data import run_report
+from pipelines.report.model import ReportResult
+from pipelines.report.outbox import DEAD_DIR
 from pipelines.settings import Settings
 from pipelines.store import open_db, open_readonly
 from pipelines.timeutil import check_range

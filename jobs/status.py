@@ -15,7 +15,7 @@ import sqlite_utils
 
 from jobs.funding_cycle import JOB, done_windows
 from jobs.scheduler import next_fire_times, triggers
-from pipelines.outbox import outbox_state
+from pipelines.report.outbox import outbox_state
 from pipelines.runs import shown_status
 from pipelines.settings import Pair, Settings
 from pipelines.store import SCHEMA, open_readonly

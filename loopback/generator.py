@@ -27,7 +27,8 @@ import numpy as np
 
 from loopback import daystore, groundtruth, paths, render, simulate
 from loopback.simulate import TICKS_PER_MS, SymbolDay
-from pipelines.columns import BITFINEX, EXCHANGES, GATE, HISTORY_START
+from pipelines.columns import BITFINEX, EXCHANGES, GATE
+from pipelines.venues.registry import venue
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class SampleFeed:
 
     def has_day(self, exchange: str, day: date) -> bool:
         """Whether the exchange has history that day (Tardis' start, the generator's horizon)."""
-        start = date.fromisoformat(HISTORY_START[exchange])
+        start = date.fromisoformat(venue(exchange).history_start)
         last = paths.EPOCH.toordinal() + paths.HORIZON_DAYS - 2
         return bool(self.symbols.get(exchange)) and start <= day and day.toordinal() < last
 

@@ -27,7 +27,7 @@ from loopback import faults
 from loopback.faults import BODY_FAULTS, RESET, RESET_STATUS, Fault, RequestRecord
 from loopback.generator import SampleFeed, dataset_symbol
 from loopback.server_state import ServerState
-from pipelines.columns import REPLAY_CHANNEL
+from pipelines.venues.registry import venue
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ def _parse_filters(feed: SampleFeed, exchange: str, raw: str | None) -> np.ndarr
         channels = {f["channel"]: f.get("symbols") for f in filters}
     except (ValueError, TypeError, KeyError, AttributeError):
         raise web.HTTPBadRequest(text=f"Invalid 'filters' param: {raw!r}. Provide a JSON list.") from None
-    channel = REPLAY_CHANNEL[exchange]
+    channel = venue(exchange).channel
     unknown = sorted(set(channels) - {channel})
     if unknown:
         raise web.HTTPBadRequest(text=f"Unknown channel {unknown[0]!r} for {exchange}; available: {channel}.")

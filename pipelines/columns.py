@@ -8,10 +8,7 @@ since the epoch (UTC) or None, every other field float or None.
 GATE = "gate-io-futures"
 BITFINEX = "bitfinex-derivatives"
 EXCHANGES = (GATE, BITFINEX)
-# First day each exchange's history is available on Tardis.
-HISTORY_START = {GATE: "2020-07-01", BITFINEX: "2019-09-14"}
-# Replay channel carrying derivative tickers, per exchange.
-REPLAY_CHANNEL = {GATE: "tickers", BITFINEX: "status"}
+# What else is particular to an exchange (channel, history start, normalizer) is in `pipelines.venues`.
 
 DERIVATIVE_TICKER = (
     "exchange",

@@ -24,13 +24,13 @@ from pipelines.errors import (
     ExtractError,
     TardisUnreachable,
 )
-from pipelines.extract import Extracted, extract_range
-from pipelines.load import count_minutes, extracted_days, load_extracted
+from pipelines.extract.replay import Extracted, extract_range
+from pipelines.extract.workers import worker_pool
+from pipelines.load.minutes import count_minutes, extracted_days, load_extracted
 from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings
 from pipelines.timeutil import check_range, day_start, days, to_iso
 from pipelines.window import Window, windows_between
-from pipelines.workers import worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +65,14 @@ def _derive(
     minutes reach; analysis covers every window that could have been rewritten, so a window this
     run changed never keeps a stale verdict (unchanged ones are cache hits).
     """
-    from pipelines.windows_stage import analysis_span, update_pairs
+    from pipelines.transform.windows_stage import analysis_span, update_pairs
 
     counts = {
         "windows": sum(len(windows_between(start, end, p.window_hours)) for p in pairs),
         "windows_written": update_pairs(db, settings, list(pairs), start, end),
     }
     if llm:
-        from pipelines.analyze import analyze_range
+        from pipelines.analyze.stage import analyze_range
 
         lo, hi = analysis_span(settings, pairs, start, end)
         counts.update(analyze_range(db, settings, lo, hi, list(pairs), run_id, now).counts())

@@ -108,7 +108,7 @@ class Transform(_Strict):
     @field_validator("zscore_features")
     @classmethod
     def _known_features(cls, features: tuple[str, ...]) -> tuple[str, ...]:
-        from pipelines.scoring import ZSCORABLE  # lazy: pandas is not needed to read a config
+        from pipelines.transform.scoring import ZSCORABLE  # lazy: pandas is not needed to read a config
 
         unknown = [f for f in features if f not in ZSCORABLE]
         if unknown:

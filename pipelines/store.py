@@ -62,7 +62,7 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
         {"exchange", "symbol", "day", "source"},
     ),
     "windows": (
-        {  # columns declared in pipelines.scoring (WINDOW_COLUMNS); rates/APRs are fractions
+        {  # columns declared in pipelines.transform.scoring (WINDOW_COLUMNS); rates/APRs are fractions
             "pair": str,
             "window_start": str,
             "window_end": str,  # the settlement time naming the window

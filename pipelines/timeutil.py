@@ -10,8 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
-from pipelines.columns import BITFINEX, GATE, HISTORY_START
+from pipelines.columns import BITFINEX, GATE
 from pipelines.errors import UsageError
+from pipelines.venues.registry import VENUES, venue
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -68,7 +69,7 @@ class DateRangeError(UsageError):
 
 def history_first_day() -> date:
     """First day both exchanges have history on Tardis: ranges may not start earlier."""
-    return max(date.fromisoformat(d) for d in HISTORY_START.values())
+    return max(date.fromisoformat(v.history_start) for v in VENUES.values())
 
 
 def check_range(start: date, end: date, latest_end: date | None) -> None:
@@ -90,8 +91,8 @@ def check_range(start: date, end: date, latest_end: date | None) -> None:
         raise DateRangeError(
             "early",
             f"start {start} is before the history both exchanges share on Tardis (from {first}; "
-            f"gate-io-futures since {HISTORY_START[GATE]}, "
-            f"bitfinex-derivatives since {HISTORY_START[BITFINEX]})",
+            f"gate-io-futures since {venue(GATE).history_start}, "
+            f"bitfinex-derivatives since {venue(BITFINEX).history_start})",
             start,
             end,
             first,

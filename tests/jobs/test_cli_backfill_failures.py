@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from jobs.cli import cli
 from pipelines.columns import BITFINEX
 from tests.jobs.test_cli_backfill import snapshot, write_config
-from tests.pipelines.test_extract_failures import closed_port
+from tests.pipelines.extract.test_replay_failures import closed_port
 
 ARGS = ["--from", "2024-03-04", "--to", "2024-03-06", "--pairs", "BTC", "--no-llm"]
 

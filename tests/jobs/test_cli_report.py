@@ -12,7 +12,7 @@ from jobs.report_job import cost_report_job, yesterday
 from pipelines.settings import load_settings
 from pipelines.store import open_db
 from tests.fixtures.smtp import mail_settings
-from tests.pipelines.test_report import seed
+from tests.pipelines.report.test_data import seed
 
 
 def invoke(config_file, *args):

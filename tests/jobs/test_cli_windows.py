@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from jobs.cli import cli
 from pipelines.store import upsert
-from pipelines.windows_stage import update_windows
+from pipelines.transform.windows_stage import update_windows
 from tests.fixtures.windows_data import funding_rows, minute_rows
 
 START = datetime(2024, 3, 1, tzinfo=UTC)

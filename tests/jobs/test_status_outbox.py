@@ -30,7 +30,7 @@ def test_a_dead_letter_is_shown_and_makes_status_fail(config_file, db, settings)
 
 
 def test_an_interrupted_send_is_counted_and_released_on_the_next_drain(config_file, db, settings):
-    from pipelines.mailer import drain_outbox
+    from pipelines.report.mailer import drain_outbox
 
     outbox = settings.mail.outbox_dir
     outbox.mkdir(parents=True)

@@ -6,7 +6,7 @@ import pytest
 import requests
 
 from loopback.llm_server import LLMServer, Reply, count_tokens
-from pipelines.llm_verdicts import parse_reply
+from pipelines.analyze.verdicts import parse_reply
 
 IDS = ["BTC@2024-03-01T08:00:00Z", "ETH@2024-03-01T16:00:00Z"]
 

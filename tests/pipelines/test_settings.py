@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from jobs.cli import cli
 from pipelines.errors import ConfigError, UsageError
-from pipelines.scoring import ZSCORABLE
 from pipelines.settings import load_settings, settings_from_mapping
+from pipelines.transform.scoring import ZSCORABLE
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

@@ -1,0 +1,274 @@
+"""One gateway pass over pending windows: batches, one retry of bad verdicts, fallback model,
+daily budget, and a ledger row for every call (see `pipelines.analyze.stage` for the policy)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from pipelines.analyze.alerts import raise_alerts
+from pipelines.analyze.client import GatewayClient, RequestRejected
+from pipelines.analyze.ledger import (
+    COMPLETION_TOKENS_PER_WINDOW,
+    call_base,
+    call_cost,
+    record_attempts,
+    record_failures,
+    record_result,
+    spent_on_day,
+)
+from pipelines.analyze.prompt import CONTEXT_WINDOWS, build_messages, prompt_tokens
+from pipelines.analyze.verdicts import Verdict, parse_reply
+from pipelines.errors import AuthError, LLMError
+from pipelines.settings import Settings
+from pipelines.store import transaction, upsert
+from pipelines.timeutil import to_iso
+
+if TYPE_CHECKING:
+    from pipelines.analyze.result import AnalyzeResult
+
+log = logging.getLogger(__name__)
+
+DOWN_AFTER_BATCHES = 2  # batches failing at the gateway in a row before the pass stops asking
+
+
+class _BudgetReached(Exception):
+    def __init__(self, note: str, rows: list[dict]):
+        super().__init__(note)
+        self.note, self.rows = note, rows
+
+
+class GatewayRun:
+    """One pass over pending windows with the gateway: batching, retries, fallback, budget, ledger."""
+
+    def __init__(
+        self,
+        db,
+        settings: Settings,
+        client: GatewayClient,
+        run_id: str,
+        now: datetime,
+        result: AnalyzeResult,
+        columns: list[str],
+    ):
+        self.db, self.settings, self.llm, self.client = db, settings, settings.llm, client
+        self.run_id, self.now, self.result, self.columns = run_id, now, result, columns
+        self.models = [m for m in (self.llm.model, self.llm.fallback_model) if m]
+        self.models = list(dict.fromkeys(self.models))
+        self._started = time.monotonic()
+        self.down: str | None = None  # set once the gateway is deemed down for this pass
+        self._failed_in_a_row = 0
+
+    def run(self, pending: list[dict]) -> None:
+        groups = batches(pending, self.llm.batch_size)
+        for i, batch in enumerate(groups):
+            if self.down:
+                # Asking again now would only wait for the same failure; the next run retries.
+                rows = [r for group in groups[i:] for r in group]
+                self._fail(rows, {r["id"]: f"gateway: not tried, {self.down}" for r in rows}, self.llm.model)
+                return
+            try:
+                self._batch(batch)
+            except _BudgetReached as stop:
+                self._skip([stop.rows, *groups[i + 1 :]], stop.note)
+                return
+
+    def _batch(self, rows: list[dict]) -> None:
+        invalid = self._ask(rows)
+        if invalid:
+            log.info("retrying %d window(s) with bad verdicts: %s", len(invalid), ", ".join(invalid))
+            still = self._ask([r for r in rows if r["id"] in invalid])
+            self._fail(rows, {i: f"invalid after retry: {why}" for i, why in still.items()}, self.llm.model)
+            self.result.invalid += len(still)
+
+    def _ask(self, rows: list[dict]) -> dict[str, str]:
+        """One request (fallback model on gateway failure); stores good verdicts, returns the bad ones."""
+        ids = [r["id"] for r in rows]
+        messages = build_messages(rows, self.columns, window_context(self.db, rows), self.llm.language)
+        errors, failure = [], None
+        for model in self.models:
+            self._check_budget(model, messages, rows)
+            base = call_base(self._ts(), self.run_id, model, ids)
+            try:
+                reply = self.client.chat(model, messages, self.llm.temperature, self.llm.json_mode)
+            except (AuthError, LLMError, RequestRejected) as err:
+                attempts = getattr(err, "attempts", ())
+                record_attempts(self.db, base, attempts)
+                self.result.calls += len(attempts)
+                if isinstance(err, AuthError):
+                    raise
+                log.warning("LLM call to %s failed for %d window(s): %s", model, len(ids), err)
+                errors.append(f"{model}: {err}")
+                failure = err
+                if getattr(err, "unreachable", False):
+                    break  # the fallback model is behind the same unreachable gateway
+                continue
+            self._failed_in_a_row = 0
+            record_attempts(self.db, base, reply.failed_attempts)
+            parsed = parse_reply(reply.content, ids)
+            status = "ok" if parsed.clean else "invalid"
+            cost = record_result(self.db, self.llm, base, reply, status, parsed.problems())
+            self._account(len(reply.failed_attempts) + 1, reply.prompt_tokens, reply.completion_tokens, cost)
+            store_verdicts(
+                self.db,
+                self.settings,
+                self.result,
+                self.run_id,
+                self.now,
+                rows,
+                list(parsed.valid.values()),
+                model,
+            )
+            return parsed.bad
+        self._fail(rows, {i: f"gateway: {'; '.join(errors)}" for i in ids}, self.models[-1])
+        self._gateway_failed(failure)
+        return {}
+
+    def _gateway_failed(self, err: Exception) -> None:
+        """Note why the gateway failed; after an unreachable gateway or DOWN_AFTER_BATCHES failed
+        batches in a row, the rest of the pass is not sent."""
+        base = self.llm.base_url
+        attempts = getattr(err, "attempts", ())
+        last = attempts[-1].error if attempts else str(err)
+        if isinstance(err, RequestRejected):
+            self.result.gateway_error = f"gateway {base} rejected the request ({last})"
+            return
+        self._failed_in_a_row += 1
+        if getattr(err, "unreachable", False):
+            self.result.gateway_error = f"gateway {base} unreachable ({last})"
+        else:
+            self.result.gateway_error = f"gateway {base} failing ({last} after {len(attempts)} attempt(s))"
+        if getattr(err, "unreachable", False) or self._failed_in_a_row >= DOWN_AFTER_BATCHES:
+            self.down = self.result.gateway_error
+
+    def _check_budget(self, model: str, messages: list[dict], rows: list[dict]) -> None:
+        estimate = call_cost(
+            self.llm, model, prompt_tokens(messages), COMPLETION_TOKENS_PER_WINDOW * len(rows)
+        )
+        spent = spent_on_day(self.db, self._ts())
+        if spent + estimate > self.llm.daily_budget_usd:
+            raise _BudgetReached(
+                f"daily LLM budget ${self.llm.daily_budget_usd:.2f} reached (${spent:.4f} spent today, "
+                f"next call ~${estimate:.4f}); remaining windows skipped",
+                rows,
+            )
+
+    def _skip(self, batches: list[list[dict]], note: str) -> None:
+        log.warning("%s", note)
+        self.result.budget_note = note
+        for rows in batches:
+            if not rows:
+                continue
+            base = call_base(self._ts(), self.run_id, self.llm.model, [r["id"] for r in rows])
+            self.db["llm_calls"].insert(
+                {
+                    **base,
+                    "prompt_tokens": 0,
+                    "completion_tokens": 0,
+                    "cost_usd": 0.0,
+                    "latency_ms": 0.0,
+                    "status": "skipped",
+                    "error": note,
+                    "usage_estimated": 0,
+                }
+            )
+            record_failures(
+                self.db,
+                {(r["pair"], r["window_end"]): f"budget: {note}" for r in rows},
+                self.result.prompt_version,
+                self.run_id,
+                self.llm.model,
+                self._ts(),
+            )
+            self.result.skipped_budget += len(rows)
+
+    def _fail(self, rows: list[dict], reasons: dict[str, str], model: str) -> None:
+        if not reasons:
+            return
+        by_id = {r["id"]: r for r in rows}
+        for ident, reason in reasons.items():
+            log.warning("no verdict for %s: %s", ident, reason)
+        failures = {(by_id[i]["pair"], by_id[i]["window_end"]): why for i, why in reasons.items()}
+        record_failures(self.db, failures, self.result.prompt_version, self.run_id, model, self._ts())
+        self.result.failed += len(reasons)
+
+    def _account(self, calls: int, prompt: int, completion: int, cost: float) -> None:
+        self.result.calls += calls
+        self.result.prompt_tokens += prompt
+        self.result.completion_tokens += completion
+        self.result.cost_usd += cost
+
+    def _ts(self) -> datetime:
+        """`now` advanced by the time this pass has run: the ledger shows when each call happened."""
+        return self.now + timedelta(seconds=time.monotonic() - self._started)
+
+
+def store_verdicts(
+    db,
+    settings: Settings,
+    result: AnalyzeResult,
+    run_id: str,
+    now: datetime,
+    rows: list[dict],
+    verdicts: list[Verdict],
+    model: str,
+) -> None:
+    """Upsert `verdicts` (one transaction), count them, and raise alerts for the new ones."""
+    if not verdicts:
+        return
+    by_id = {r["id"]: r for r in rows}
+    records = [
+        {
+            "pair": by_id[v.id]["pair"],
+            "window_end": by_id[v.id]["window_end"],
+            "prompt_version": result.prompt_version,
+            "risk": v.risk,
+            "action": v.action,
+            "confidence": v.confidence,
+            "rationale": v.rationale,
+            "alert": v.alert,
+            "model": model,
+            "feature_hash": by_id[v.id]["_hash"],
+            "run_id": run_id,
+            "created_at": to_iso(now),
+        }
+        for v in verdicts
+    ]
+    with transaction(db):
+        # Another run may have recomputed a window since it was read: store only verdicts on the
+        # features the windows have now (that run analyses the new ones).
+        current = _current_hashes(db, records)
+        fresh = [current.get((r["pair"], r["window_end"])) in (None, r["feature_hash"]) for r in records]
+        records = [r for r, ok in zip(records, fresh, strict=True) if ok]
+        verdicts = [v for v, ok in zip(verdicts, fresh, strict=True) if ok]
+        upsert(db, "verdicts", records)
+    result.analysed += len(records)
+    result.alerts += raise_alerts(settings, db, verdicts, model, now)
+
+
+def _current_hashes(db, records: list[dict]) -> dict[tuple[str, str], str]:
+    keys = {(r["pair"], r["window_end"]) for r in records}
+    rows = db.execute(
+        "SELECT pair, window_end, features_hash FROM windows WHERE window_end >= ? AND window_end <= ?",
+        [min(k[1] for k in keys), max(k[1] for k in keys)],
+    ).fetchall()
+    return {(pair, end): fhash for pair, end, fhash in rows if (pair, end) in keys}
+
+
+def window_context(db, rows: list[dict]) -> dict[str, list[dict]]:
+    """Each window's previous windows of the same pair (oldest first), from the `windows` table."""
+    out = {}
+    for row in rows:
+        prev = db.execute(
+            "SELECT * FROM windows WHERE pair = ? AND window_end < ? ORDER BY window_end DESC LIMIT ?",
+            [row["pair"], row["window_end"], CONTEXT_WINDOWS],
+        )
+        names = [d[0] for d in prev.description]
+        out[row["id"]] = [dict(zip(names, values, strict=True)) for values in prev.fetchall()][::-1]
+    return out
+
+
+def batches(rows: list[dict], size: int) -> list[list[dict]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]

@@ -1,0 +1,115 @@
+"""The LLM ledger: every gateway call in `llm_calls`, windows without a verdict in `llm_failures`.
+
+Cost of a call = prompt tokens x input price + completion tokens x output price, per million, from
+`llm.prices[model]`. A failed HTTP attempt (429, 5xx, timeout, reset, 401) is billed 0: the gateway
+returns no usage for it. The daily budget sums `cost_usd` over the UTC day of the call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import sqlite_utils
+
+from pipelines.analyze.client import Attempt, ChatResult
+from pipelines.errors import ConfigError
+from pipelines.settings import LLM
+from pipelines.timeutil import day_start, to_iso
+
+# Completion tokens one verdict takes (JSON keys, enums, 2-3 sentence rationale, alert line).
+COMPLETION_TOKENS_PER_WINDOW = 110
+
+
+def call_cost(llm: LLM, model: str, prompt_tokens: int, completion_tokens: int) -> float:
+    """USD cost of a call to `model`, from the prices in config."""
+    price = llm.prices.get(model)
+    if price is None:
+        raise ConfigError(f"llm.prices: model {model!r} has no price")
+    return (prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok) / 1e6
+
+
+def spent_on_day(db: sqlite_utils.Database, when: datetime) -> float:
+    """USD recorded in `llm_calls` on the UTC day holding `when`."""
+    start = day_start(when)
+    row = db.execute(
+        "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE ts >= ? AND ts < ?",
+        [to_iso(start), to_iso(start + timedelta(days=1))],
+    ).fetchone()
+    return float(row[0])
+
+
+def record_attempts(
+    db: sqlite_utils.Database, base: dict, attempts: Sequence[Attempt], status: str = "error"
+) -> None:
+    """One ledger row per failed HTTP attempt, billed 0."""
+    for attempt in attempts:
+        db["llm_calls"].insert(
+            {
+                **base,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "cost_usd": 0.0,
+                "latency_ms": attempt.latency_ms,
+                "status": status,
+                "error": attempt.error,
+                "usage_estimated": 0,
+            }
+        )
+
+
+def record_result(
+    db: sqlite_utils.Database, llm: LLM, base: dict, result: ChatResult, status: str, error: str | None
+) -> float:
+    """The ledger row of a call that got a completion; returns its cost."""
+    cost = call_cost(llm, base["model"], result.prompt_tokens, result.completion_tokens)
+    db["llm_calls"].insert(
+        {
+            **base,
+            "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens,
+            "cost_usd": cost,
+            "latency_ms": result.latency_ms,
+            "status": status,
+            "error": error,
+            "usage_estimated": int(result.usage_missing),
+        }
+    )
+    return cost
+
+
+def call_base(ts: datetime, run_id: str, model: str, ids: Sequence[str]) -> dict:
+    """Columns shared by every ledger row of one request."""
+    return {
+        "ts": to_iso(ts),
+        "run_id": run_id,
+        "model": model,
+        "batch_size": len(ids),
+        "window_ids": json.dumps(list(ids)),
+    }
+
+
+def record_failures(
+    db: sqlite_utils.Database,
+    failures: dict[tuple[str, str], str],
+    prompt_version: str,
+    run_id: str,
+    model: str,
+    ts: datetime,
+) -> None:
+    """Windows `(pair, window_end)` that got no verdict in this run, with the reason."""
+    rows = [
+        {
+            "pair": pair,
+            "window_end": end,
+            "prompt_version": prompt_version,
+            "run_id": run_id,
+            "model": model,
+            "reason": reason[:500],
+            "ts": to_iso(ts),
+        }
+        for (pair, end), reason in failures.items()
+    ]
+    if rows:
+        db["llm_failures"].upsert_all(rows, pk=("pair", "window_end", "prompt_version", "run_id"))

@@ -1,0 +1,172 @@
+"""The triage prompt: window ids, which columns are sent, and the compact batch format.
+
+Tokens per window are what the gateway bills, so a batch is one shared instruction block plus a
+pipe-separated table with one row per window (numbers to 3 significant digits, empty columns
+dropped). The stored prompt version is `llm.prompt_version` plus a hash of the instructions, the
+row format and the language, so editing any of them re-analyses windows on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from pipelines.analyze.client import estimate_tokens
+from pipelines.analyze.verdicts import ACTIONS, MAX_ALERT, RISKS
+
+# Bump when build_messages formats windows differently (the instructions are hashed as they are).
+ROW_FORMAT = "table-3"
+# Not sent: keys and bookkeeping ...
+BOOKKEEPING = frozenset(
+    {"pair", "window_start", "window_end", "flagged", "reasons", "features_hash", "run_id", "created_at"}
+)
+# ... nor data-quality counters (minutes, intervals, settled flags): `complete` and `warnings` say it.
+QUALITY_SUFFIXES = ("_minutes", "_hours", "_settled")
+# ... nor values the model can derive exactly from others sent (APR = rate x periods a year,
+# predicted = rate - forecast error, carry APR = funding diff x periods a year).
+DERIVED = frozenset({"gate_apr", "bitfinex_apr", "carry_apr", "gate_predicted", "bitfinex_predicted"})
+# Text columns worth their tokens, when present.
+TEXT_FEATURES = ("long_side", "warnings")
+# z-scores are sent as one cell listing only those at least this large: the rest are unremarkable.
+Z_SHOWN = 1.5
+# Features of the previous windows of the same pair shown as recent context, when present.
+CONTEXT_FEATURES = ("funding_diff", "net_carry_apr", "mark_spread_mean_bps")
+CONTEXT_WINDOWS = 3
+
+SYSTEM_PROMPT = """\
+You triage funding-carry arbitrage windows between Gate.io and Bitfinex USDT perpetuals. A window is \
+one funding period of one pair. Units: *_rate, *_error and funding_diff are fractions per period, \
+*_apr annualised fractions (net = after fees), *_bps basis points; long_side is the leg to hold \
+long; complete=0 or warnings mean doubtful data; z lists rolling z-scores vs past windows with \
+|z|>={z_shown}; prev lists the pair's previous windows, oldest first.
+Reply with JSON only: {{"verdicts":[{{"id":"<window id>","risk":"{risks}","action":"{actions}",\
+"confidence":<0..1>,"rationale":"<at most 3 sentences>","alert":"<at most {alert} chars>"}}]}}
+Exactly one verdict per window id given; no other ids. OPEN_ARB only when the net carry after fees \
+is attractive and basis/spread risk is contained. Write rationale and alert in {language}."""
+
+
+def window_id(pair: str, window_end: str) -> str:
+    """The id a window has in prompts and replies, e.g. `BTC@2024-03-01T08:00:00Z`."""
+    return f"{pair}@{window_end}"
+
+
+def system_prompt(language: str) -> str:
+    return SYSTEM_PROMPT.format(
+        risks="|".join(RISKS), actions="|".join(ACTIONS), alert=MAX_ALERT, language=language, z_shown=Z_SHOWN
+    )
+
+
+def prompt_version(base: str, language: str) -> str:
+    """`base` plus a short hash of everything that shapes the reply (stored with each verdict)."""
+    digest = hashlib.sha256(f"{system_prompt(language)}\n{ROW_FORMAT}".encode()).hexdigest()[:8]
+    return f"{base}+{digest}"
+
+
+def feature_columns(df: pd.DataFrame) -> list[str]:
+    """The columns sent per window, in frame order: numeric features (no z-scores, bookkeeping or
+    quality counters) then the text features present. z-scores go in their own cell."""
+    numeric = [
+        c
+        for c in df.columns
+        if c not in BOOKKEEPING
+        and c not in DERIVED
+        and not c.startswith("z_")
+        and not c.endswith(QUALITY_SUFFIXES)
+        and pd.api.types.is_numeric_dtype(df[c])
+        and not pd.api.types.is_bool_dtype(df[c])
+    ]
+    return numeric + [c for c in TEXT_FEATURES if c in df.columns]
+
+
+def features_hash(row: Mapping) -> str:
+    """Hash of every non-bookkeeping value of a window, for frames that carry no `features_hash`."""
+    values = {
+        str(k): _fmt(v, digits=10)
+        for k, v in row.items()
+        if k not in BOOKKEEPING and k not in ("id", "_hash")
+    }
+    values["reasons"] = ";".join(reasons_list(row.get("reasons")))
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def reasons_list(value) -> list[str]:
+    """The stored reasons (JSON list text, a list, or empty) as a list of strings."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return [value] if value else []
+    return [str(v) for v in value] if isinstance(value, list | tuple) else [str(value)]
+
+
+def build_messages(
+    rows: Sequence[Mapping], columns: Sequence[str], context: Mapping[str, list[Mapping]], language: str
+) -> list[dict]:
+    """The chat messages asking for verdicts on `rows` (each with an `id`); `columns` from feature_columns."""
+    used = [c for c in columns if any(_cell(r.get(c)) for r in rows)]
+    ctx_cols = [c for c in CONTEXT_FEATURES if c in columns]
+    header = ["id", *used, "z", "reasons"]
+    if ctx_cols:
+        header.append(f"prev({'/'.join(ctx_cols)})")
+    lines = [f"windows ({len(rows)}):", "|".join(header)]
+    for row in rows:
+        cells = [
+            row["id"],
+            *(_cell(row.get(c)) for c in used),
+            _zscores(row),
+            ";".join(reasons_list(row.get("reasons"))),
+        ]
+        if ctx_cols:
+            prev = context.get(row["id"], [])
+            cells.append(",".join("/".join(_fmt(p.get(c)) for c in ctx_cols) for p in prev))
+        lines.append("|".join(cells))
+    return [
+        {"role": "system", "content": system_prompt(language)},
+        {"role": "user", "content": "\n".join(lines)},
+    ]
+
+
+def _zscores(row: Mapping) -> str:
+    shown = []
+    for key, value in row.items():
+        if isinstance(key, str) and key.startswith("z_") and _fmt(value):
+            z = float(value)
+            if abs(z) >= Z_SHOWN:
+                shown.append(f"{key[2:]} {z:.1f}")
+    return ",".join(shown)
+
+
+def _cell(value) -> str:
+    """A number to 3 significant digits, a JSON list as `a;b`, anything else as text; no pipes."""
+    if isinstance(value, str):
+        return ";".join(reasons_list(value)).replace("|", "/")
+    return _fmt(value)
+
+
+def prompt_tokens(messages: Sequence[Mapping]) -> int:
+    """Estimated prompt tokens of `messages`."""
+    return sum(estimate_tokens(str(m["content"])) for m in messages)
+
+
+def _fmt(value, digits: int = 3) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return ""
+    if number.is_integer() and abs(number) < 1e6:
+        return str(int(number))
+    return f"{number:.{digits}g}"

@@ -1,0 +1,184 @@
+"""Analyze stage: flagged windows -> validated verdicts, via the LLM gateway in batches or offline rules.
+
+Only flagged windows are analysed, and only once per feature hash and prompt version: a verdict in
+`verdicts` with the window's current `features_hash` and the current prompt version is a cache hit,
+so a rerun or a backfill over analysed windows makes no call. With a key configured, verdicts of
+the offline rules analyzer do not count as hits: they are upgraded to gateway verdicts.
+
+With a key, windows go to the gateway `llm.batch_size` at a time; bad verdicts are retried once as
+a smaller batch, then recorded in `llm_failures` and never stored. A gateway failure after its own
+retries falls back to `llm.fallback_model` when set (not when the gateway is unreachable: the
+fallback sits behind it). An unreachable gateway, or two batches in a row failing at it, ends the
+pass: the remaining windows are recorded as failed without a call, and `AnalyzeResult.error_line`
+says how many windows were left and why (the CLI exits 1 with it). Before every call the daily
+budget is checked;
+once the next call would pass it, the remaining windows are recorded as skipped (ledger status
+`skipped`, failure reason `budget: ...`). Rules verdicts make no gateway call and no ledger row.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime
+
+import pandas as pd
+import sqlite_utils
+
+from pipelines.analyze.batches import GatewayRun, batches, store_verdicts, window_context
+from pipelines.analyze.client import GatewayClient
+from pipelines.analyze.ledger import COMPLETION_TOKENS_PER_WINDOW, call_cost
+from pipelines.analyze.prompt import (
+    build_messages,
+    feature_columns,
+    features_hash,
+    prompt_tokens,
+    prompt_version,
+    window_id,
+)
+from pipelines.analyze.result import AnalyzeResult, PromptBatch
+from pipelines.analyze.rules import rules_verdict
+from pipelines.settings import Pair, Settings
+from pipelines.timeutil import day_start, to_iso
+
+log = logging.getLogger(__name__)
+
+
+def make_client(settings: Settings, **overrides) -> GatewayClient:
+    """The gateway client configured by `settings.llm` (overrides: backoff_base, session, ...)."""
+    llm = settings.llm
+    return GatewayClient(llm.base_url, llm.api_key, llm.timeout_seconds, llm.max_attempts, **overrides)
+
+
+def current_prompt_version(settings: Settings) -> str:
+    return prompt_version(settings.llm.prompt_version, settings.llm.language)
+
+
+def flagged_windows(
+    db: sqlite_utils.Database, start: datetime | date, end: datetime | date, pairs=None
+) -> pd.DataFrame:
+    """Flagged windows whose settlement time lies in (start, end], oldest first."""
+    sql = "SELECT * FROM windows WHERE flagged = 1 AND window_end > ? AND window_end <= ?"
+    params: list = [_iso(start), _iso(end)]
+    names = _pair_names(pairs)
+    if names:
+        sql += f" AND pair IN ({', '.join('?' * len(names))})"
+        params += names
+    return pd.read_sql_query(sql + " ORDER BY window_end, pair", db.conn, params=params)
+
+
+def pending_windows(
+    db: sqlite_utils.Database, settings: Settings, start: datetime | date, end: datetime | date, pair=None
+) -> pd.DataFrame:
+    """Flagged windows in (start, end] without a verdict for the current prompt version and features."""
+    frame = flagged_windows(db, start, end, pair)
+    pending, _ = _split_cached(db, settings, _records(frame))
+    keep = {(r["pair"], r["window_end"]) for r in pending}
+    return frame[[(p, e) in keep for p, e in zip(frame["pair"], frame["window_end"], strict=True)]]
+
+
+def analyze_range(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    start: datetime | date,
+    end: datetime | date,
+    pairs,
+    run_id: str,
+    now: datetime,
+    dry_run: bool = False,
+    client: GatewayClient | None = None,
+) -> AnalyzeResult:
+    """Analyse the flagged windows of `pairs` (names, Pair objects, or None for all) in (start, end]."""
+    frame = flagged_windows(db, start, end, pairs)
+    return analyze_windows(db, settings, frame, run_id, now, client=client, dry_run=dry_run)
+
+
+def analyze_windows(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    windows_df: pd.DataFrame,
+    run_id: str,
+    now: datetime,
+    client: GatewayClient | None = None,
+    dry_run: bool = False,
+) -> AnalyzeResult:
+    """Verdicts for the flagged rows of `windows_df` that have none yet; see the module docstring."""
+    llm = settings.llm
+    rows = [r for r in _records(windows_df) if _truthy(r.get("flagged"))]
+    result = AnalyzeResult(
+        "rules" if llm.offline else "llm",
+        "rules" if llm.offline else llm.model,
+        current_prompt_version(settings),
+        flagged=len(rows),
+        dry_run=dry_run,
+    )
+    pending, result.cached = _split_cached(db, settings, rows)
+    columns = feature_columns(windows_df)
+    if dry_run:
+        result.batches = [
+            _estimate(settings, b, columns, window_context(db, b)) for b in batches(pending, llm.batch_size)
+        ]
+        return result
+    if llm.offline:
+        verdicts = [rules_verdict(r["id"], r, settings) for r in pending]
+        store_verdicts(db, settings, result, run_id, now, pending, verdicts, "rules")
+    elif pending:
+        GatewayRun(db, settings, client or make_client(settings), run_id, now, result, columns).run(pending)
+    log.info("analyze %s: %s", run_id, result.summary())
+    return result
+
+
+def _split_cached(db, settings: Settings, rows: list[dict]) -> tuple[list[dict], int]:
+    """(rows still to analyse, number of cache hits)."""
+    if not rows:
+        return [], 0
+    version = current_prompt_version(settings)
+    sql = "SELECT pair, window_end, feature_hash, model FROM verdicts WHERE prompt_version = ?"
+    sql += " AND window_end >= ? AND window_end <= ?"
+    ends = [r["window_end"] for r in rows]
+    hits = {
+        (pair, end, fhash)
+        for pair, end, fhash, model in db.execute(sql, [version, min(ends), max(ends)]).fetchall()
+        if settings.llm.offline or model != "rules"
+    }
+    pending = [r for r in rows if (r["pair"], r["window_end"], r["_hash"]) not in hits]
+    return pending, len(rows) - len(pending)
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """Window rows as dicts with their prompt `id` and feature hash `_hash`, oldest first."""
+    if frame is None or frame.empty:
+        return []
+    rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
+    for row in rows:
+        if not isinstance(row["window_end"], str):  # a frame straight from the transform
+            row["window_end"] = to_iso(pd.Timestamp(row["window_end"]))
+        row["id"] = window_id(row["pair"], row["window_end"])
+        row["_hash"] = row.get("features_hash") or features_hash(row)
+    return sorted(rows, key=lambda r: (r["window_end"], r["pair"]))
+
+
+def _estimate(settings: Settings, rows: list[dict], columns: list[str], context: dict) -> PromptBatch:
+    llm = settings.llm
+    messages = build_messages(rows, columns, context, llm.language)
+    prompt, completion = prompt_tokens(messages), COMPLETION_TOKENS_PER_WINDOW * len(rows)
+    cost = call_cost(llm, llm.model, prompt, completion)
+    return PromptBatch([r["id"] for r in rows], llm.model, messages, prompt, completion, cost)
+
+
+def _truthy(value) -> bool:
+    try:
+        return bool(int(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _pair_names(pairs) -> list[str]:
+    if pairs is None:
+        return []
+    if isinstance(pairs, str | Pair):
+        pairs = [pairs]
+    return [p.name if isinstance(p, Pair) else str(p) for p in pairs]
+
+
+def _iso(value: datetime | date) -> str:
+    return to_iso(value if isinstance(value, datetime) else day_start(value))

@@ -1,0 +1,1 @@
+"""Load stage: minute rows and derived settlements into SQLite, with their queries."""

@@ -1,0 +1,55 @@
+"""Settled funding per funding time, derived from minute history. Pure: DataFrame -> DataFrame.
+
+A derivative ticker reports the rate of the *running* period, not the settled one, so settlements
+are derived (tardis-data.md). The rule of each exchange is in its `pipelines.venues` module
+(`gate.gate_settlements`, `bitfinex.bitfinex_settlements`); the machinery they share is here.
+
+A settlement is only derived when the data reaches close to T on the side that decides it
+(`MAX_GAP`), so a gap before T never passes off a stale rate as settled.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from pipelines.columns import FUNDING
+
+MAX_GAP = pd.Timedelta(minutes=30)
+HOURS_PER_YEAR = 8760
+
+
+def apr(rate: pd.Series | float, interval_hours: pd.Series | float) -> pd.Series | float:
+    """Annualized rate of a per-period funding rate: r x 8760 / interval hours (a fraction)."""
+    return rate * HOURS_PER_YEAR / interval_hours
+
+
+def _empty() -> pd.DataFrame:
+    frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in FUNDING})
+    return frame.astype({"exchange": object, "symbol": object, "funding_time": "datetime64[ns, UTC]"})
+
+
+def _finish(frame: pd.DataFrame, exchange: str, symbol: str, interval_hours: float) -> pd.DataFrame:
+    out = frame.assign(
+        exchange=exchange,
+        symbol=symbol,
+        interval_hours=float(interval_hours),
+        apr=lambda f: apr(f["rate"], float(interval_hours)),
+    )
+    return out.loc[:, list(FUNDING)].reset_index(drop=True)
+
+
+def _last_before(rated: pd.DataFrame, probes: pd.DatetimeIndex, column: str) -> pd.Series:
+    """Per probe, the last non-null `column` at or before it within MAX_GAP (NaN when none)."""
+    values = rated.loc[rated[column].notna(), ["ts", column]].rename(columns={"ts": "probe"})
+    found = pd.merge_asof(
+        pd.DataFrame({"probe": probes}), values, on="probe", direction="backward", tolerance=MAX_GAP
+    )
+    return found[column]
+
+
+def evidence_reach(interval_hours: float) -> pd.Timedelta:
+    """How far from its funding time the minutes deciding a settlement can lie, either side.
+
+    Covers Gate's old-era forecast (made one interval before T) and Bitfinex's late rollover.
+    """
+    return pd.Timedelta(hours=interval_hours) + MAX_GAP + pd.Timedelta(minutes=1)

@@ -1,0 +1,1 @@
+"""Transform stage: features, quality, scoring and the `windows` table (pure pandas + its queries)."""

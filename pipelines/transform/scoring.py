@@ -1,0 +1,194 @@
+"""Rolling z-scores, flags and the features hash of window rows. Pure pandas.
+
+Takes the frames `pipelines.transform.features.window_features` returns (one pair's windows) and adds the
+columns that look across windows: Z_COLUMNS, then `flagged`/`reasons`, then `features_hash`, giving
+the stored WINDOW_COLUMNS. Like the transform, no file, clock or settings lookup, and inputs are
+never mutated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from pipelines.transform.features import KEYS, PRICE_FEATURES, TEXT_FEATURES, WINDOW_FEATURES
+
+ZSCORABLE = (
+    "funding_diff",
+    "carry_apr",
+    "net_carry_apr",
+    "gate_rate",
+    "bitfinex_rate",
+    "gate_apr",
+    "bitfinex_apr",
+    "gate_forecast_error",
+    "bitfinex_forecast_error",
+    *PRICE_FEATURES,
+)
+Z_COLUMNS = tuple(f"z_{f}" for f in ZSCORABLE)
+
+# Scale floors: a z-score divides by max(std of the past, floor), so a tiny change in a flat series
+# (Bitfinex rates are often exactly 0 for days) is not an "extreme" event. Funding features use
+# 5 % APR, in each feature's own units: with z_threshold 2.5 a flag needs a move of 12.5 % APR,
+# about what the default taker fees cost amortized (fees_apr ~ 12 % APR), so a smaller move is
+# unlikely to change a carry trade. Spreads and basis use 1 bp: a move under 2.5 bp is well inside
+# one fill's taker fee (5-6.5 bp). A past whose std exceeds its floor is scored exactly as before.
+MIN_STD_APR = 0.05
+MIN_STD_BPS = 1.0
+# Per-period features and the column whose hours make the floor per period (None: the window).
+_PER_PERIOD = {
+    "funding_diff": None,
+    "gate_rate": "gate_interval_hours",
+    "gate_forecast_error": "gate_interval_hours",
+    "bitfinex_rate": "bitfinex_interval_hours",
+    "bitfinex_forecast_error": "bitfinex_interval_hours",
+}
+STATUS_COLUMNS = ("complete", "warnings", "flagged", "reasons", "features_hash")
+WINDOW_COLUMNS = KEYS + WINDOW_FEATURES + Z_COLUMNS + STATUS_COLUMNS
+
+# Words a trader reads in a flag reason, per z-scored feature.
+LABELS = {
+    "funding_diff": "funding diff",
+    "carry_apr": "carry APR",
+    "net_carry_apr": "net carry APR",
+    "gate_rate": "Gate funding",
+    "bitfinex_rate": "Bitfinex funding",
+    "gate_apr": "Gate funding APR",
+    "bitfinex_apr": "Bitfinex funding APR",
+    "gate_forecast_error": "Gate forecast error",
+    "bitfinex_forecast_error": "Bitfinex forecast error",
+    "mark_spread_mean_bps": "mark spread",
+    "mark_spread_min_bps": "mark spread min",
+    "mark_spread_max_bps": "mark spread max",
+    "mark_spread_last_bps": "mark spread last",
+    "gate_basis_mean_bps": "Gate basis",
+    "gate_basis_last_bps": "Gate basis last",
+    "bitfinex_basis_mean_bps": "Bitfinex basis vs spot",
+    "bitfinex_basis_last_bps": "Bitfinex basis vs spot last",
+}
+
+
+def add_zscores(
+    windows: pd.DataFrame, features: Sequence[str], lookback: int, min_periods: int
+) -> pd.DataFrame:
+    """Set every Z_COLUMNS column: z_<f> = (x_t - mean(past)) / std(past) for each f in `features`.
+
+    `windows` holds one pair's windows; the result is sorted by window_end. `past` is the previous
+    `lookback` windows in time (a window missing from the frame counts as a window without a value),
+    never the window itself or a later one, so appending windows cannot change earlier z-scores.
+    std is the sample std (ddof=1), raised to the feature's `scale_floor` (a flat past gives
+    (x_t - mean) / floor). Incomplete windows neither get a z-score nor count as past values. No
+    z-score (NaN) with fewer than `min_periods` past values. Columns of z-scorable features not in
+    `features` are NaN.
+    """
+    unknown = sorted(set(features) - set(ZSCORABLE))
+    if unknown:
+        raise ValueError(f"cannot z-score {unknown[0]!r}; z-scorable features: {', '.join(ZSCORABLE)}")
+    df = windows.sort_values("window_end", kind="stable", ignore_index=True)
+    pos = _grid_positions(df)
+    complete = df["complete"].to_numpy(dtype=bool)
+    z = {}
+    for feature in ZSCORABLE:
+        if feature not in features:
+            z[f"z_{feature}"] = np.full(len(df), np.nan)
+            continue
+        x = np.full(pos[-1] + 1 if len(pos) else 0, np.nan)
+        x[pos] = np.where(complete, df[feature].to_numpy(dtype=float, na_value=np.nan), np.nan)
+        floor = np.full(len(x), np.nan)
+        floor[pos] = scale_floor(df, feature)
+        z[f"z_{feature}"] = _past_zscore(x, lookback, min_periods, floor)[pos]
+    return df.assign(**z)
+
+
+def scale_floor(windows: pd.DataFrame, feature: str) -> np.ndarray:
+    """Per window, the smallest std a z-score of `feature` divides by, in the feature's units.
+
+    MIN_STD_BPS for spreads and basis, MIN_STD_APR for APRs, and MIN_STD_APR turned into a rate per
+    period for rates: x hours / 8760, with the hours of the window's own settlement interval (the
+    window length for funding_diff, or when the interval is unknown). It depends on the window
+    itself only, so past z-scores stay past-only.
+    """
+    if feature in PRICE_FEATURES:
+        return np.full(len(windows), MIN_STD_BPS)
+    if feature not in _PER_PERIOD:
+        return np.full(len(windows), MIN_STD_APR)
+    hours = ((windows["window_end"] - windows["window_start"]) / pd.Timedelta(hours=1)).to_numpy(dtype=float)
+    column = _PER_PERIOD[feature]
+    if column is not None and column in windows.columns:
+        own = windows[column].to_numpy(dtype=float, na_value=np.nan)
+        hours = np.where(np.isnan(own), hours, own)
+    return MIN_STD_APR * hours / 8760
+
+
+def _grid_positions(df: pd.DataFrame) -> np.ndarray:
+    """Each row's index on the regular window grid (row order if windows are not on one grid)."""
+    if df.empty:
+        return np.zeros(0, dtype=np.int64)
+    period = (df["window_end"] - df["window_start"]).min()
+    steps = (df["window_end"] - df["window_end"].iloc[0]) / period
+    pos = steps.round().to_numpy(dtype=np.int64)
+    if not np.allclose(steps, pos) or len(np.unique(pos)) != len(pos) or pos[-1] > 100 * len(pos) + 10_000:
+        return np.arange(len(df))
+    return pos
+
+
+def _past_zscore(x: np.ndarray, lookback: int, min_periods: int, floor: np.ndarray) -> np.ndarray:
+    """z of x[t] against x[t-lookback .. t-1], dividing by max(std, floor[t]); elementwise loops so
+    every value depends on its own window only (bit-identical whatever the length of x)."""
+    n = len(x)
+    padded = np.concatenate([np.full(lookback, np.nan), x])
+    cols = [padded[j : j + n] for j in range(lookback)]
+    count = np.zeros(n)
+    total = np.zeros(n)
+    for c in cols:
+        ok = ~np.isnan(c)
+        count += ok
+        total += np.where(ok, c, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = total / count
+        squares = np.zeros(n)
+        for c in cols:
+            squares += np.where(np.isnan(c), 0.0, (c - mean) ** 2)
+        scale = np.maximum(np.sqrt(squares / (count - 1)), floor)  # NaN std (one value) stays NaN
+        z = (x - mean) / scale
+    valid = (count >= min_periods) & (scale > 0)
+    return np.where(valid, z, np.nan)
+
+
+def flag_windows(windows: pd.DataFrame, threshold: float, net_carry_apr_floor: float | None) -> pd.DataFrame:
+    """Set `flagged` (bool) and `reasons` (list of str): a complete window is flagged when any
+    |z_*| >= threshold ("funding diff z=3.1") or net_carry_apr >= the floor ("net carry 41% APR").
+    Incomplete windows are never flagged and have no reasons."""
+    z_cols = [c for c in Z_COLUMNS if c in windows.columns]
+    reasons = []
+    for row in windows[[*z_cols, "net_carry_apr", "complete"]].itertuples(index=False):
+        values = row._asdict()
+        found = [
+            f"{LABELS[col[2:]]} z={values[col]:.1f}"
+            for col in z_cols
+            if not pd.isna(values[col]) and abs(values[col]) >= threshold
+        ]
+        net = values["net_carry_apr"]
+        if net_carry_apr_floor is not None and not pd.isna(net) and net >= net_carry_apr_floor:
+            found.append(f"net carry {net:.0%} APR")
+        reasons.append(found if values["complete"] else [])
+    return windows.assign(flagged=[bool(r) for r in reasons], reasons=reasons)
+
+
+def add_features_hash(windows: pd.DataFrame) -> pd.DataFrame:
+    """Set `features_hash`: sha256 of WINDOW_FEATURES and Z_COLUMNS, numbers rounded to 10 significant
+    digits (the LLM cache key: equal numbers give equal hashes, whatever their float noise)."""
+    cols = [c for c in WINDOW_FEATURES + Z_COLUMNS if c in windows.columns]
+    texts = [_hash_text(windows[c], c in TEXT_FEATURES) for c in cols]
+    digests = [hashlib.sha256("|".join(parts).encode()).hexdigest() for parts in zip(*texts, strict=True)]
+    return windows.assign(features_hash=digests)
+
+
+def _hash_text(values: pd.Series, text: bool) -> list[str]:
+    if text:
+        return [v if isinstance(v, str) else "-" for v in values]
+    numbers = values.astype(float).to_numpy() + 0.0  # bool/int/None alike; -0.0 -> 0.0
+    return [f"{v:.10g}" for v in numbers.tolist()]

@@ -1,0 +1,112 @@
+"""How `arbdb windows` shows stored windows: a rich table for people, CSV and JSON for tools.
+
+The table is read at a glance: units in the headers, signed numbers, rates in % per period, APRs in
+%, spreads and basis in bps, incomplete windows marked, flag reasons and data warnings spelled out,
+and each distinct warning (an interval mismatch above all) repeated below the table with a count.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter
+
+import orjson
+import pandas as pd
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from pipelines.transform.windows_stage import JSON_COLUMNS, to_rows
+
+MIN_WIDTH = 150
+SIDE_SHORT = {"gate": "Gate", "bitfinex": "Bfx"}
+# header (units included), justify, cell formatter (row -> str); the full set is in CSV/JSON
+COLUMNS = (
+    ("Window end\nUTC", "left", lambda r: r["window_end"].strftime("%Y-%m-%d %H:%M")),
+    ("Gate\nfund %", "right", lambda r: _num(r["gate_rate"], 100, 4)),
+    ("Bfx\nfund %", "right", lambda r: _num(r["bitfinex_rate"], 100, 4)),
+    ("Diff\nbp", "right", lambda r: _num(r["funding_diff"], 1e4, 2)),
+    ("Carry\nAPR %", "right", lambda r: _num(r["carry_apr"], 100, 1)),
+    ("Net\nAPR %", "right", lambda r: _num(r["net_carry_apr"], 100, 1)),
+    ("B/E\nperiods", "right", lambda r: _num(r["break_even_periods"], 1, 1, sign=False)),
+    ("Long/\nshort", "left", lambda r: _sides(r)),
+    ("Spread\nbp", "right", lambda r: _num(r["mark_spread_mean_bps"], 1, 1)),
+    ("Gate basis\nbp", "right", lambda r: _num(r["gate_basis_mean_bps"], 1, 1)),
+    ("Bfx basis\nvs spot bp", "right", lambda r: _num(r["bitfinex_basis_mean_bps"], 1, 1)),
+    ("Cov\n%", "right", lambda r: _coverage(r)),
+    ("Flag", "left", lambda r: "FLAG" if r["flagged"] else ("" if r["complete"] else "incomplete")),
+)
+NOTES = ("Reasons; warnings", lambda r: "; ".join([*r["reasons"], *r["warnings"]]))
+
+
+def render_windows(windows: pd.DataFrame, fmt: str) -> str:
+    """`windows` (from `read_windows`) as CSV or JSON text: every stored column, lists as lists."""
+    if fmt == "json":
+        return orjson.dumps(records(windows), option=orjson.OPT_INDENT_2).decode()
+    if fmt == "csv":
+        return pd.DataFrame(to_rows(windows), columns=list(windows.columns)).to_csv(index=False)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def records(windows: pd.DataFrame) -> list[dict]:
+    """Stored rows with JSON lists parsed and complete/flagged as booleans."""
+    out = []
+    for row in to_rows(windows):
+        row.update({c: json.loads(row[c]) for c in JSON_COLUMNS})
+        row.update(complete=bool(row["complete"]), flagged=bool(row["flagged"]))
+        out.append(row)
+    return out
+
+
+def windows_table(windows: pd.DataFrame, title: str) -> Table:
+    """The rich table of `windows`, one row per window; flagged rows bold, incomplete rows dim."""
+    table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    for header, justify, _ in COLUMNS:
+        table.add_column(header, justify=justify, no_wrap=True)
+    table.add_column(NOTES[0], min_width=24, overflow="fold")
+    for row in windows.to_dict("records"):
+        style = "bold" if row["flagged"] else ("dim" if not row["complete"] else None)
+        table.add_row(*(cell(row) for _, _, cell in COLUMNS), NOTES[1](row), style=style)
+    return table
+
+
+def warning_summary(windows: pd.DataFrame) -> list[str]:
+    """Each distinct warning once with its window count; interval mismatches first."""
+    counts = Counter(w for ws in windows["warnings"] for w in ws)
+    ordered = sorted(counts, key=lambda w: ("settles every" not in w, w))
+    return [f"warning: {w} ({counts[w]} window{'s' if counts[w] > 1 else ''})" for w in ordered]
+
+
+def show_windows(windows: pd.DataFrame, fmt: str, title: str, width: int = 200) -> str:
+    """Text for `arbdb windows`: CSV/JSON, or the table with a summary, `width` characters wide but
+    never narrower than MIN_WIDTH (a wrapped line beats a truncated number)."""
+    if fmt != "table":
+        return render_windows(windows, fmt)
+    if windows.empty:
+        return f"{title}: no windows stored"
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=max(width, MIN_WIDTH), color_system=None, soft_wrap=False)
+    console.print(windows_table(windows, title))
+    flagged, incomplete = int(windows["flagged"].sum()), int((~windows["complete"]).sum())
+    console.print(f"{len(windows)} windows, {flagged} flagged, {incomplete} incomplete")
+    for line in warning_summary(windows):
+        console.print(line, markup=False)
+    return buffer.getvalue().rstrip("\n")
+
+
+def _num(value: float, scale: float, digits: int, sign: bool = True) -> str:
+    if pd.isna(value):
+        return "-"
+    return f"{value * scale:{'+' if sign else ''}.{digits}f}"
+
+
+def _sides(row: dict) -> str:
+    if not isinstance(row["long_side"], str):
+        return "-"
+    return f"{SIDE_SHORT[row['long_side']]}/{SIDE_SHORT[row['short_side']]}"
+
+
+def _coverage(row: dict) -> str:
+    covered = min(row["gate_minutes"], row["bitfinex_minutes"])
+    return f"{covered / row['expected_minutes']:.0%}".rstrip("%")

@@ -1,0 +1,1 @@
+"""Venues: one module per exchange (id, channel, symbol rules, normalizer, settlement rule), a registry."""

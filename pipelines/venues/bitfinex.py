@@ -1,0 +1,181 @@
+"""bitfinex-derivatives: raw `status` channel messages -> `derivative_ticker` records.
+
+tardis-node's `BitfinexDerivativeTickerMapper` is the reference (see `pipelines.venues.normalize`).
+
+Settlement rule (`bitfinex_settlements`; the shared machinery is `pipelines.load.settlement`):
+Bitfinex reports the next funding time. Before T, rows carry `funding_timestamp == T` and the
+accruing rate in `predicted_funding_rate`. The rate applied at T is `funding_rate`
+(CURRENT_FUNDING) in the first row at or after T whose funding timestamp has moved past T: a
+minute or two after T the feed can still show the old period (timestamp still T, stale rate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from operator import itemgetter
+
+import numpy as np
+import pandas as pd
+
+from pipelines.columns import BITFINEX
+from pipelines.load.settlement import MAX_GAP, _empty, _finish
+from pipelines.venues.base import (
+    _NO_VALUES,
+    _SHAPE_ERRORS,
+    MalformedLine,
+    Normalizer,
+    Record,
+    _micros,
+    _number,
+    _time_or_none,
+)
+from pipelines.venues.venue import Venue
+
+# Bitfinex STATUS_ARRAY indices in VALUE_FIELDS order after funding_timestamp (index 7, in ms, apart).
+_BFX_INDICES = (11, 8, 17, 2, 3, 14)
+_BFX_FUNDING_TS = 7
+_BFX_FIELDS = itemgetter(_BFX_FUNDING_TS, *_BFX_INDICES)
+
+
+class BitfinexNormalizer(Normalizer):
+    """bitfinex-derivatives, raw channel `status`: chanId -> symbol map from subscription messages."""
+
+    exchange = BITFINEX
+
+    def __init__(self, symbols: Iterable[str] | None = None) -> None:
+        super().__init__(symbols)
+        self._channels: dict[object, str] = {}
+
+    def disconnect(self) -> None:
+        """Forget symbol state and channel ids: they are rebuilt from the new subscriptions."""
+        super().disconnect()
+        self._channels.clear()
+
+    def _handle(self, msg: object, local_us: int) -> list[Record]:
+        if type(msg) is dict:
+            self._event(msg)
+            return []
+        if type(msg) is not list or len(msg) < 2:
+            raise MalformedLine("wrong shape: neither an event object nor a channel array")
+        # tardis-node's canHandle: a string before the last element names the channel; without one,
+        # the chanId must belong to a status subscription.
+        channel = msg[-2]
+        if type(channel) is str:
+            if channel != "status":
+                return []
+            symbol = msg[-1]
+            if type(symbol) is not str:
+                symbol = self._channels.get(msg[0])
+        else:
+            symbol = self._channels.get(msg[0])
+            if symbol is None:
+                return []
+            if type(msg[-1]) is str:
+                symbol = msg[-1]
+        self.seen_channel = True
+        status = msg[1]
+        if symbol is None or status == "hb" or status is None:  # heartbeat `[chanId, "hb", ...]`
+            return []
+        if self._symbols is not None and symbol not in self._symbols:
+            return []
+        time_ms = msg[3] if len(msg) > 3 else None
+        timestamp = time_ms * 1000 if type(time_ms) is int else _time_or_none(time_ms, 1000)
+        if type(status) is not list:  # no fields (tardis-node reads them as undefined), but a time
+            self._advance(symbol, timestamp)
+            return []
+        record = self._status(symbol, timestamp, status, local_us)
+        return [] if record is None else [record]
+
+    def _event(self, msg: dict) -> None:
+        """Track `subscribed` events of status channels: chanId -> symbol, as tardis-node does (it
+        strips `deriv:t` and never forgets an id until a disconnect)."""
+        if msg.get("event") != "subscribed" or msg.get("channel") != "status":
+            return
+        key = msg.get("key")
+        if type(key) is str and key.startswith("deriv:"):
+            self.seen_channel = True
+            self._channels[msg.get("chanId")] = key.replace("deriv:t", "", 1)
+
+    def _status(self, symbol: str, timestamp: int | None, status: list, local_us: int) -> Record | None:
+        """Merge one STATUS_ARRAY (early 12-element arrays lack mark price and open interest)."""
+        old = self._values.get(symbol, _NO_VALUES)
+        try:  # fast path, all in C: every field present and numeric (orjson gives no infinities)
+            fields = _BFX_FIELDS(status)
+            new = [_micros(fields[0], 1000), *map(float, fields[1:])]
+        except _SHAPE_ERRORS:  # a field null, beyond a short array or not finite keeps its previous value
+            new = self._merge_slow(status, old)
+        return self._commit(symbol, timestamp, new, old, local_us)
+
+    @staticmethod
+    def _merge_slow(status: list, old: list) -> list:
+        n = len(status)
+        funding = _time_or_none(status[_BFX_FUNDING_TS], 1000) if n > _BFX_FUNDING_TS else None
+        # zip stops at the shorter: old[0] (funding_timestamp) is merged apart.
+        new = [o if i >= n or (v := _number(status[i])) is None else v for i, o in zip(_BFX_INDICES, old[1:])]  # noqa: B905
+        new.insert(0, old[0] if funding is None else funding)
+        return new
+
+
+def bitfinex_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) -> pd.DataFrame:
+    """Bitfinex settlements from one symbol's minute rows (`ts`, `funding_timestamp`, rates)."""
+    rows = minutes.dropna(subset=["funding_timestamp"]).sort_values("ts")
+    if rows.empty:
+        return _empty()
+    times = rows["funding_timestamp"].drop_duplicates()
+    times = times[times <= rows["ts"].iloc[-1]]
+    if times.empty:
+        return _empty()
+    settled = _rolled_rates(rows, times.sort_values())
+    predicted = (
+        rows.dropna(subset=["predicted_funding_rate"])
+        .loc[lambda f: f["ts"] < f["funding_timestamp"]]
+        .groupby("funding_timestamp")["predicted_funding_rate"]
+        .last()
+    )
+    frame = pd.DataFrame(
+        {
+            "funding_time": settled["funding_time"],
+            "rate": settled["funding_rate"],
+            "predicted_rate": settled["funding_time"].map(predicted),
+        }
+    )
+    return _finish(frame, BITFINEX, symbol, interval_hours)
+
+
+def _rolled_rates(rows: pd.DataFrame, times: pd.Series) -> pd.DataFrame:
+    """Per funding time T, `funding_rate` of the first row in [T, T + MAX_GAP] whose funding timestamp
+    has moved past T; times without such a row are left out (`funding_time`, `funding_rate`)."""
+    rated = rows.loc[rows["funding_rate"].notna()]
+    ts, rolled_to, due = _ns(rated["ts"]), _ns(rated["funding_timestamp"]), _ns(times)
+    rates = rated["funding_rate"].to_numpy(dtype=float)
+    lo = np.searchsorted(ts, due, side="left")
+    hi = np.searchsorted(ts, due + MAX_GAP.value, side="right")
+    # A few funding times a day, at most 31 minute rows each: a plain loop stays cheap.
+    first = np.asarray(
+        [
+            next((i for i in range(i0, i1) if rolled_to[i] > t), -1)
+            for i0, i1, t in zip(lo, hi, due, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    ok = first >= 0
+    return pd.DataFrame(
+        {
+            "funding_time": times.reset_index(drop=True).loc[ok].reset_index(drop=True),
+            "funding_rate": pd.Series(rates[first[ok]], dtype=float),
+        }
+    )
+
+
+def _ns(times: pd.Series) -> np.ndarray:
+    """datetime64 UTC -> int64 nanoseconds since the epoch."""
+    return np.asarray((times - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns"), dtype=np.int64)
+
+
+VENUE = Venue(
+    BITFINEX,
+    channel="status",
+    normalizer=BitfinexNormalizer,
+    settle=bitfinex_settlements,
+    history_start="2019-09-14",
+)
