@@ -9,9 +9,11 @@ from datetime import UTC, datetime
 import pytest
 
 from jobs import funding_cycle
-from jobs.funding_cycle import due_windows, funding_cycle_job, record_run, run_due_windows, run_id_for
+from jobs.funding_cycle import due_windows, funding_cycle_job, run_due_windows, run_id_for
 from loopback.llm_windows import sample_windows
 from pipelines.errors import DataNotPublished, ExtractError
+from pipelines.run import analyze_recent
+from pipelines.runs import record_run
 from pipelines.store import upsert
 from pipelines.timeutil import to_iso
 from pipelines.window import Window
@@ -269,7 +271,7 @@ def test_the_cycles_analyze_pass_is_failed_when_the_gateway_is_down(db, settings
     )
     down = online_settings(settings, llm_server)
     llm_server.stop()  # connection refused from now on
-    assert funding_cycle.analyze_recent(db, down, now) == "failed"
+    assert analyze_recent(db, down, now) == "failed"
     row = db["runs"].get(f"analyze:{to_iso(now)}")
     assert row["status"] == "failed"
     assert "flagged windows not analysed" in row["error"] and "connection refused" in row["error"]
