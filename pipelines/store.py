@@ -304,3 +304,8 @@ def upsert(db: sqlite_utils.Database, table: str, rows: Iterable[dict], batch_si
     """Idempotent write keyed by the table's natural primary key."""
     _, pk, _ = SCHEMA[table]
     db[table].upsert_all(rows, pk=pk if len(pk) > 1 else pk[0], batch_size=batch_size)
+
+
+def row_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """Rows in every table of the schema, in schema order."""
+    return {table: db[table].count for table in SCHEMA}
