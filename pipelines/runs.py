@@ -78,6 +78,7 @@ def recorded_run(db: sqlite_utils.Database, row: dict) -> Iterator[dict]:
     row = {**row, "started_at": to_iso(utcnow()), "finished_at": None, "counts": None, "error": None}
     row.update(pid=os.getpid(), host=socket.gethostname())
     upsert(db, "runs", [{**row, "status": "running"}])
+    _record_pairs(db, row["run_id"], row.get("pair"))
     counts: dict = {}
     try:
         yield counts
@@ -89,6 +90,13 @@ def recorded_run(db: sqlite_utils.Database, row: dict) -> Iterator[dict]:
         raise
     done = {"status": "done", "finished_at": to_iso(utcnow())}
     upsert(db, "runs", [{**row, **done, "counts": json.dumps(counts, sort_keys=True, default=str)}])
+
+
+def _record_pairs(db: sqlite_utils.Database, run_id: str, pair: str | None) -> None:
+    """One `run_pairs` row per pair named in the display text `pair` (comma-joined names)."""
+    names = [name for name in (pair or "").split(",") if name]
+    db["run_pairs"].delete_where("run_id = ?", [run_id])
+    upsert(db, "run_pairs", [{"run_id": run_id, "pair": name} for name in names])
 
 
 def _alive(pid: int, started_at: datetime) -> bool:
@@ -186,8 +194,9 @@ def done_windows(db: sqlite_utils.Database, pair) -> DoneWindows:
     """What `runs` records as done for `pair`: its scheduled windows and its done backfills."""
     rows = db.execute(
         "SELECT job, window_start, window_end FROM runs WHERE status = 'done' AND window_end IS NOT NULL"
-        " AND ((job = ? AND pair = ?) OR (job = 'backfill' AND ',' || pair || ',' LIKE ?))",
-        [CYCLE_JOB, pair.name, f"%,{pair.name},%"],
+        " AND ((job = ? AND pair = ?)"
+        " OR (job = 'backfill' AND run_id IN (SELECT run_id FROM run_pairs WHERE pair = ?)))",
+        [CYCLE_JOB, pair.name, pair.name],
     ).fetchall()
     ends = frozenset(end for job, _, end in rows if job == CYCLE_JOB)
     ranges = tuple((start, end) for job, start, end in rows if job != CYCLE_JOB and start)

@@ -183,7 +183,7 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
         {
             "run_id": str,
             "job": str,  # funding_cycle | backfill | analyze | cost_report ...
-            "pair": str,
+            "pair": str,  # display text: the pair, or a range run's pairs comma-joined (see run_pairs)
             "window_start": str,
             "window_end": str,
             "started_at": str,
@@ -196,6 +196,11 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
         },
         ("run_id",),
         {"run_id", "job", "started_at", "status"},
+    ),
+    "run_pairs": (  # the pairs a run covers, one row each (runs.pair is their display text)
+        {"run_id": str, "pair": str},
+        ("run_id", "pair"),
+        {"run_id", "pair"},
     ),
     "reports": (
         {
@@ -224,6 +229,7 @@ INDEXES = {
     "funding": [("funding_time",)],
     "llm_calls": [("ts",), ("run_id",)],
     "runs": [("job", "window_end")],
+    "run_pairs": [("pair",)],
 }
 
 

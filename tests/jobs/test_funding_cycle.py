@@ -25,12 +25,14 @@ def at(text: str) -> datetime:
 
 
 def mark(db, pair: str, end: str, status: str, job: str = "funding_cycle", start: str | None = None) -> None:
+    run_id = f"{job}:{pair}:{end}:{status}"
+    upsert(db, "run_pairs", [{"run_id": run_id, "pair": name} for name in pair.split(",")])
     upsert(
         db,
         "runs",
         [
             {
-                "run_id": f"{job}:{pair}:{end}:{status}",
+                "run_id": run_id,
                 "job": job,
                 "pair": pair,
                 "window_start": start,
