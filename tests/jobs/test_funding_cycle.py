@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
@@ -11,7 +12,7 @@ import pytest
 from jobs import funding_cycle
 from jobs.funding_cycle import due_windows, funding_cycle_job, run_due_windows, run_id_for
 from loopback.llm_windows import sample_windows
-from pipelines.errors import DataNotPublished, ExtractError
+from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
 from pipelines.run import analyze_recent
 from pipelines.runs import record_run
 from pipelines.store import upsert
@@ -278,3 +279,56 @@ def test_the_cycles_analyze_pass_is_failed_when_the_gateway_is_down(db, settings
     assert row["status"] == "failed"
     assert "flagged windows not analysed" in row["error"] and "connection refused" in row["error"]
     assert db["verdicts"].count == 0
+
+
+def failing_run_window(errors):
+    """A stand-in for `pipelines.run.run_window` raising `errors[pair name]` (or loading nothing)."""
+
+    def fake(settings, db, pair, window, **_):
+        if pair.name in errors:
+            raise errors[pair.name]
+        return {"minutes": 0}
+
+    return fake
+
+
+def test_an_auth_error_stops_the_cycle_and_leaves_every_window_due(db, settings, monkeypatch, caplog):
+    import pipelines.run
+
+    monkeypatch.setattr(pipelines.run, "run_window", failing_run_window({"BTC": AuthError("HTTP 401")}))
+    now = at("2024-03-01T08:20")
+    assert run_due_windows(db, settings, now) == {"failed": 1, "left": 2 * 21 - 1}
+    [row] = db["runs"].rows
+    assert (row["run_id"], row["status"], row["error"]) == (
+        "funding_cycle:BTC:2024-02-23T16:00:00Z",
+        "failed",
+        "HTTP 401",
+    )
+    assert len(due_windows(db, settings, now)) == 2 * 21  # nothing recorded done: all retried next run
+    assert any(r.levelno == logging.ERROR and "needs a person" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unknown_symbol_fails_its_pair_only_and_needs_a_person(db, settings, monkeypatch, caplog):
+    import pipelines.run
+
+    settings = one_window_each(settings)
+    errors = {"BTC": UnknownSymbol("BTC_USDT not served"), "ETH": ExtractError("HTTP 500")}
+    monkeypatch.setattr(pipelines.run, "run_window", failing_run_window(errors))
+    assert run_due_windows(db, settings, at("2024-03-01T08:20")) == {"failed": 2}
+    people = [r.getMessage() for r in caplog.records if "needs a person" in r.getMessage()]
+    assert len(people) == 1 and "BTC_USDT not served" in people[0]  # the retriable one just waits
+
+
+def test_a_retriable_failure_does_not_stop_the_cycle(db, settings, monkeypatch):
+    import pipelines.run
+
+    settings = one_window_each(settings)
+    errors = {"BTC": DataNotPublished("not yet")}
+    monkeypatch.setattr(pipelines.run, "run_window", failing_run_window(errors))
+    monkeypatch.setattr(pipelines.run, "analyze_recent", lambda db, settings, now: "done")
+    assert run_due_windows(db, settings, at("2024-03-01T08:20")) == {
+        "pending": 1,
+        "done": 1,
+        "analyze_done": 1,
+    }
+    assert names(due_windows(db, settings, at("2024-03-01T08:20"))) == [("BTC", "2024-03-01T08:00:00Z")]
