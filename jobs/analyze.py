@@ -11,8 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.analyze import AnalyzeResult, analyze_range
-from pipelines.errors import LLMError
 from pipelines.llm_client import GatewayClient
+from pipelines.run import analyzed
 from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings
 from pipelines.timeutil import day_start, to_iso
@@ -37,10 +37,8 @@ def analyze_job(
     run_id = f"analyze-{to_iso(now)}-{uuid.uuid4().hex[:6]}"
     row = run_row(run_id, "analyze", pairs, day_start(start), day_start(end))
     with recorded_run(db, row) as counts:
-        result = analyze_range(db, settings, start, end, pairs, run_id, now)
+        result = analyzed(db, settings, start, end, pairs, run_id, now)
         counts.update(result.counts())
-        if result.error_line():
-            raise LLMError(result.error_line())
     return result
 
 

@@ -15,6 +15,7 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -34,6 +35,9 @@ from pipelines.settings import Pair, Settings
 from pipelines.timeutil import check_range, day_start, days, to_iso
 from pipelines.window import Window, windows_between
 from pipelines.workers import worker_pool
+
+if TYPE_CHECKING:
+    from pipelines.analyze import AnalyzeResult
 
 log = logging.getLogger(__name__)
 
@@ -337,17 +341,30 @@ def analyze_recent(db: sqlite_utils.Database, settings: Settings, now: datetime)
     (same features, same prompt) are cached and cost nothing, and ones whose analysis failed or was
     skipped for budget are picked up again here on the next cycle.
     """
-    from pipelines.analyze import analyze_range
-
     hours = max(p.window_hours for p in settings.pairs)
     start = now - timedelta(hours=hours * (max(1, settings.schedule.catch_up_max_windows) + 1))
     run_id = f"analyze:{to_iso(now)}"
     row = run_row(run_id, "analyze", settings.pairs, start, now)
+    return record_run(db, row, lambda: analyzed(db, settings, start, now, None, run_id, now).counts())
 
-    def work() -> dict:
-        result = analyze_range(db, settings, start, now, None, run_id, now)
-        if line := result.error_line():  # the run is `failed`, and `status` shows it
-            raise LLMError(line)
-        return result.counts()
 
-    return record_run(db, row, work)
+def analyzed(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    start: datetime | date,
+    end: datetime | date,
+    pairs,  # names, Pair objects, or None for all (as analyze_range)
+    run_id: str,
+    now: datetime,
+) -> AnalyzeResult:
+    """`analyze_range`, raising `LLMError` when flagged windows were left without a verdict.
+
+    Run under a `runs` row, that makes the run `failed` (and `status` shows it); the verdicts that
+    did succeed are kept.
+    """
+    from pipelines.analyze import analyze_range
+
+    result = analyze_range(db, settings, start, end, pairs, run_id, now)
+    if line := result.error_line():
+        raise LLMError(line)
+    return result
