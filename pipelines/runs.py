@@ -21,7 +21,7 @@ import psutil
 import sqlite_utils
 
 from pipelines.errors import ArbdbError, DataNotPublished, FatalError
-from pipelines.store import upsert
+from pipelines.store import transaction, upsert
 from pipelines.timeutil import parse_iso, to_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -77,8 +77,9 @@ def recorded_run(db: sqlite_utils.Database, row: dict) -> Iterator[dict]:
     """
     row = {**row, "started_at": to_iso(utcnow()), "finished_at": None, "counts": None, "error": None}
     row.update(pid=os.getpid(), host=socket.gethostname())
-    upsert(db, "runs", [{**row, "status": "running"}])
-    _record_pairs(db, row["run_id"], row.get("pair"))
+    with transaction(db):  # the row and its pairs together: a run never lacks the pairs it covers
+        upsert(db, "runs", [{**row, "status": "running"}])
+        _record_pairs(db, row["run_id"], row.get("pair"))
     counts: dict = {}
     try:
         yield counts
