@@ -4,7 +4,8 @@ A window is due once it closed at least `schedule.delay_minutes` ago (Tardis nee
 and no `runs` row records it done. Every run looks back over the last `schedule.catch_up_max_windows`
 windows of each pair, so the scheduled run, the start-up catch-up and the retry of a failed or
 not-yet-published window are the same code path. The bound also keeps a first start from reaching
-into the distant past; `arbdb backfill` is for that.
+into the distant past; `arbdb backfill` is for that. This module only decides which windows are
+due; `pipelines.run.run_cycle` runs them and records each in `runs`.
 """
 
 from __future__ import annotations

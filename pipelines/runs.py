@@ -4,6 +4,10 @@ A process killed mid-run (SIGKILL, power loss) leaves its row `running`. Such a 
 the pid and host it records: on this host a dead pid (or one reused by a later process) means
 `interrupted`; a row from another host is `interrupted` once it is older than `STALE_AFTER`. Only
 `done` rows count as done, so the next run of the same window does the work again.
+
+`recorded_run` keeps the row around work that raises; `attempt` (and `record_run`) never raise:
+the one ledger of the scheduler, where a failed window must not stop the others. The pairs a run
+covers are rows of `run_pairs`, written with its row; `runs.pair` is their display text.
 """
 
 from __future__ import annotations
@@ -131,7 +135,7 @@ def shown_status(row: dict, now: datetime) -> str:
 
 
 @dataclass(frozen=True)
-class Attempt:
+class RunOutcome:
     """How one recorded run ended: its status and the error that ended it (None when done)."""
 
     status: str
@@ -143,7 +147,7 @@ class Attempt:
         return isinstance(self.error, FatalError)
 
 
-def attempt(db: sqlite_utils.Database, row: dict, work: Callable[[], dict | None]) -> Attempt:
+def attempt(db: sqlite_utils.Database, row: dict, work: Callable[[], dict | None]) -> RunOutcome:
     """Run `work` under a `runs` row: `running`, then `done` with its counts, `pending` or `failed`.
 
     Never raises for a failed run: the error is logged and stored, and the next run retries. A
@@ -160,7 +164,7 @@ def attempt(db: sqlite_utils.Database, row: dict, work: Callable[[], dict | None
     except Exception as err:  # one broken window must not stop the others
         log.exception("%s crashed", row["run_id"])
         status, error = "failed", err
-    result = Attempt(status, error)
+    result = RunOutcome(status, error)
     level = logging.INFO if status == "done" else logging.WARNING
     detail = f" ({_describe(error)})" if error else f" {json.dumps(counts, sort_keys=True, default=str)}"
     if result.needs_person:
