@@ -13,7 +13,7 @@ from rich.table import Table
 from pipelines.analyze.client import GatewayClient
 from pipelines.analyze.result import AnalyzeResult
 from pipelines.analyze.stage import analyze_range
-from pipelines.errors import LLMError
+from pipelines.run import analyzed
 from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings
 from pipelines.timeutil import day_start, to_iso
@@ -38,10 +38,8 @@ def analyze_job(
     run_id = f"analyze-{to_iso(now)}-{uuid.uuid4().hex[:6]}"
     row = run_row(run_id, "analyze", pairs, day_start(start), day_start(end))
     with recorded_run(db, row) as counts:
-        result = analyze_range(db, settings, start, end, pairs, run_id, now)
+        result = analyzed(db, settings, start, end, pairs, run_id, now)
         counts.update(result.counts())
-        if result.error_line():
-            raise LLMError(result.error_line())
     return result
 
 

@@ -21,10 +21,11 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs.progress import backfill_bar
+from pipelines import summary
 from pipelines.report.data import run_report
 from pipelines.run import backfill
 from pipelines.settings import Settings
-from pipelines.store import SCHEMA, open_db
+from pipelines.store import open_db, row_counts
 
 DEMO_FROM = date(2024, 3, 1)
 DEMO_DAYS = 14
@@ -140,77 +141,31 @@ def _table(title: str, frame: pd.DataFrame) -> Table:
     return table
 
 
-def _query(db: sqlite_utils.Database, sql: str, params=()) -> pd.DataFrame:
-    return pd.read_sql_query(sql, db.conn, params=params)
+FLAGGED_SHOWN = 8
+
+
+def _reasons_text(reasons: str | None) -> str:
+    return "; ".join(json.loads(reasons or "[]"))
+
+
+def summary_tables(db: sqlite_utils.Database) -> list[tuple[str, pd.DataFrame]]:
+    """(title, frame) of every table the summary prints, in order."""
+    counts = row_counts(db)
+    flagged = summary.flagged_windows(db, FLAGGED_SHOWN)
+    flagged["reasons"] = flagged["reasons"].map(_reasons_text)
+    total = summary.flagged_count(db)
+    flagged_title = f"flagged windows ({total} in all; latest {FLAGGED_SHOWN}) with verdicts"
+    return [
+        ("rows per table", pd.DataFrame({"table": list(counts), "rows": list(counts.values())})),
+        ("range covered (UTC)", summary.range_covered(db)),
+        ("recent settlements (rate % per period, APR %)", summary.recent_settlements(db)),
+        ("latest windows (diff = Gate - Bitfinex funding)", summary.latest_windows(db)),
+        (flagged_title, flagged),
+        ("verdicts", summary.verdict_tally(db)),
+    ]
 
 
 def print_summary(db: sqlite_utils.Database, settings: Settings, pairs, console: Console) -> None:
     """Rows per table, range covered, recent settlements, latest and flagged windows, verdicts."""
-    counts = pd.DataFrame({"table": list(SCHEMA), "rows": [db[t].count for t in SCHEMA]})
-    console.print(_table("rows per table", counts))
-    console.print(
-        _table(
-            "range covered (UTC)",
-            _query(
-                db,
-                (
-                    "SELECT exchange, symbol, MIN(ts) AS first_minute, MAX(ts) AS last_minute,"
-                    " COUNT(*) AS minutes FROM tickers GROUP BY exchange, symbol ORDER BY symbol"
-                ),
-            ),
-        )
-    )
-    console.print(
-        _table(
-            "recent settlements (rate % per period, APR %)",
-            _query(
-                db,
-                (
-                    "SELECT exchange, symbol, funding_time, ROUND(rate * 100, 4) AS rate_pct,"
-                    " ROUND(predicted_rate * 100, 4) AS predicted_pct, ROUND(apr * 100, 2) AS apr_pct"
-                    " FROM funding WHERE funding_time >="
-                    " (SELECT datetime(MAX(funding_time), '-8 hours') FROM funding) || 'Z'"
-                    " OR funding_time = (SELECT MAX(funding_time) FROM funding)"
-                    " ORDER BY funding_time DESC, symbol LIMIT 8"
-                ),
-            ),
-        )
-    )
-    console.print(
-        _table(
-            "latest windows (diff = Gate - Bitfinex funding)",
-            _query(
-                db,
-                (
-                    "SELECT pair, window_end, ROUND(funding_diff * 1e4, 2) AS diff_bps,"
-                    " ROUND(net_carry_apr * 100, 1) AS net_carry_apr_pct,"
-                    " ROUND(mark_spread_mean_bps, 2) AS spread_bps,"
-                    " ROUND(bitfinex_basis_mean_bps, 2) AS bfx_basis_bps, complete, flagged FROM windows"
-                    " ORDER BY window_end DESC, pair LIMIT 6"
-                ),
-            ),
-        )
-    )
-    flagged = _query(
-        db,
-        (
-            "SELECT w.pair, w.window_end, v.risk, v.action, v.model, w.reasons FROM windows w"
-            " LEFT JOIN verdicts v USING (pair, window_end) WHERE w.flagged = 1"
-            " ORDER BY w.window_end DESC LIMIT 8"
-        ),
-    )
-    flagged["reasons"] = flagged["reasons"].map(lambda r: "; ".join(json.loads(r or "[]")))
-    total = db.execute("SELECT COUNT(*) FROM windows WHERE flagged = 1").fetchone()[0]
-    console.print(_table(f"flagged windows ({total} in all; latest 8) with verdicts", flagged))
-    console.print(
-        _table(
-            "verdicts",
-            _query(
-                db,
-                (
-                    "SELECT model, risk, action, COUNT(*) AS windows FROM verdicts"
-                    " GROUP BY model, risk, action ORDER BY windows DESC"
-                ),
-            ),
-        )
-    )
+    for title, frame in summary_tables(db):
+        console.print(_table(title, frame))

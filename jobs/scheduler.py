@@ -27,6 +27,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from jobs import funding_cycle
 from pipelines.errors import AlreadyRunning
+from pipelines.runs import record_run
 from pipelines.settings import Settings, load_settings
 from pipelines.store import open_db
 from pipelines.timeutil import to_iso, utcnow
@@ -106,7 +107,7 @@ def cost_report_run(config_path: str) -> None:
     now = utcnow()
     db = open_db(settings.database)
     try:
-        funding_cycle.record_run(
+        record_run(
             db,
             {"run_id": f"cost_report:{to_iso(now)}", "job": "cost_report"},
             lambda: cost_report_job(settings, now),

@@ -13,13 +13,14 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
-from jobs.funding_cycle import JOB, done_windows
+from jobs.funding_cycle import JOB
 from jobs.scheduler import next_fire_times, triggers
+from pipelines.analyze.ledger import calls_on_day
 from pipelines.report.outbox import outbox_state
-from pipelines.runs import shown_status
+from pipelines.runs import done_windows, recent_runs, run_jobs, shown_status
 from pipelines.settings import Pair, Settings
-from pipelines.store import SCHEMA, open_readonly
-from pipelines.timeutil import day_start, parse_iso, to_iso, utcnow
+from pipelines.store import open_readonly, row_counts
+from pipelines.timeutil import parse_iso, to_iso, utcnow
 from pipelines.window import last_closed_window
 
 RUNS_SHOWN = 5
@@ -37,14 +38,9 @@ def last_runs(
     """The latest `limit` runs of every job, newest first, with their duration in seconds.
 
     A `running` row whose process is gone is shown as `interrupted` (see `pipelines.runs`)."""
-    jobs = [job for (job,) in db.execute("SELECT DISTINCT job FROM runs ORDER BY job")]
     out = {}
-    for job in jobs:
-        rows = db.query(
-            "SELECT run_id, pair, window_end, status, started_at, finished_at, error, pid, host FROM runs"
-            " WHERE job = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
-            [job, limit],
-        )
+    for job in run_jobs(db):
+        rows = recent_runs(db, job, limit)
         out[job] = [
             {**row, "status": shown_status(row, now or utcnow()), "duration_seconds": _duration(row)}
             for row in rows
@@ -53,12 +49,7 @@ def last_runs(
 
 
 def _latest_run(db: sqlite_utils.Database, pair: Pair, now: datetime) -> dict | None:
-    rows = db.query(
-        "SELECT window_end, status, error, started_at, pid, host FROM runs WHERE job = ? AND pair = ?"
-        " ORDER BY started_at DESC, rowid DESC LIMIT 1",
-        [JOB, pair.name],
-    )
-    row = next(iter(rows), None)
+    row = next(iter(recent_runs(db, JOB, 1, pair=pair.name)), None)
     if row is None:
         return None
     return {"window_end": row["window_end"], "status": shown_status(row, now), "error": row["error"]}
@@ -89,11 +80,7 @@ def pair_lag(db: sqlite_utils.Database, settings: Settings, pair: Pair, now: dat
 
 def llm_today(db: sqlite_utils.Database, settings: Settings, now: datetime) -> dict:
     """LLM spend of the UTC day holding `now` against the daily budget."""
-    start = day_start(now)
-    spent, calls = db.execute(
-        "SELECT COALESCE(SUM(cost_usd), 0), COUNT(*) FROM llm_calls WHERE ts >= ? AND ts < ?",
-        [to_iso(start), to_iso(start + timedelta(days=1))],
-    ).fetchone()
+    spent, calls = calls_on_day(db, now)
     return {
         "spend_today_usd": round(spent, 6),
         "budget_usd": settings.llm.daily_budget_usd,
@@ -130,7 +117,7 @@ def collect_status(db: sqlite_utils.Database, settings: Settings, now: datetime)
         "next_fire_times": {
             job: to_iso(next_fire_times(settings, now, job=job)[0]) for job in triggers(settings)
         },
-        "rows": {table: db[table].count for table in SCHEMA},
+        "rows": row_counts(db),
         "llm": llm_today(db, settings, now),
         "outbox": outbox,
     }

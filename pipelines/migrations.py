@@ -63,9 +63,23 @@ def _runs_pid_host(db: sqlite_utils.Database, schema: Schema, indexes: Indexes) 
     add_columns(db, "runs", {"pid": int, "host": str})
 
 
+def _run_pairs(db: sqlite_utils.Database, schema: Schema, indexes: Indexes) -> None:
+    # Which pairs a run covers becomes rows (queried with `=`), filled from the comma lists that
+    # `runs.pair` held until now (and still holds, as display text).
+    create_missing(db, {"run_pairs": schema["run_pairs"]}, indexes)
+    rows = db.execute("SELECT run_id, pair FROM runs WHERE pair IS NOT NULL AND pair != ''").fetchall()
+    pairs = [{"run_id": run_id, "pair": name} for run_id, text in rows for name in _names(text)]
+    db.table("run_pairs").upsert_all(pairs, pk=("run_id", "pair"))
+
+
+def _names(text: str) -> list[str]:
+    return [name for name in (part.strip() for part in text.split(",")) if name]
+
+
 STEPS: tuple[tuple[str, Step], ...] = (
     ("adopt a database made before schema versions (add missing tables and columns)", _adopt_unversioned),
     ("runs: pid and host of the process that ran each run", _runs_pid_host),
+    ("run_pairs: the pairs of every run as rows, from the runs.pair comma lists", _run_pairs),
 )
 SCHEMA_VERSION = len(STEPS)
 

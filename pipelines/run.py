@@ -1,6 +1,7 @@
 """The wiring: one funding window (or one backfill range) through every stage.
 
-`run_window` is what the scheduler calls; `backfill` is the same stages over a range of days, with
+`run_cycle` is what the scheduler calls: every due window through `run_window` (without the LLM),
+then one batched analyze pass across pairs; `backfill` is the same stages over a range of days, with
 extraction by exchange-day (resumable: a loaded day is marked in `extracted` in the same transaction
 as its rows). Stages themselves live in their own modules; nothing here computes anything.
 """
@@ -8,11 +9,13 @@ as its rows). Stages themselves live in their own modules; nothing here computes
 from __future__ import annotations
 
 import logging
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -22,15 +25,19 @@ from pipelines.errors import (
     AuthError,
     DataNotPublished,
     ExtractError,
+    LLMError,
     TardisUnreachable,
 )
 from pipelines.extract.replay import Extracted, extract_range
 from pipelines.extract.workers import worker_pool
 from pipelines.load.minutes import count_minutes, extracted_days, load_extracted
-from pipelines.runs import recorded_run, run_row
+from pipelines.runs import attempt, cycle_row, cycle_run_id, record_run, recorded_run, run_row
 from pipelines.settings import Pair, Settings
 from pipelines.timeutil import check_range, day_start, days, to_iso
 from pipelines.window import Window, windows_between
+
+if TYPE_CHECKING:
+    from pipelines.analyze.result import AnalyzeResult
 
 log = logging.getLogger(__name__)
 
@@ -286,3 +293,78 @@ def _load_days(db, settings, tasks, source, intervals, progress, on_progress) ->
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
     return failures
+
+
+# -- the scheduled cycle -----------------------------------------------------------------------
+
+# A cycle failure every later window would repeat (Tardis refused the key): the rest wait.
+STOP_CYCLE = (AuthError,)
+
+
+def run_cycle(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    windows: list[tuple[Pair, Window]],
+    now: datetime,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> dict[str, int]:
+    """Run each (pair, window) in order under its `runs` row, then one batched analyze pass.
+
+    Windows are extracted, loaded and transformed without the LLM; the analyze pass then covers
+    every pair at once (after at least one window was done). Returns how many windows ended done,
+    pending, failed or were left, plus `analyze_<status>`. A failed window never stops the others,
+    except a `STOP_CYCLE` error (every window would fail the same way) or `should_stop()`.
+    """
+    tally: Counter[str] = Counter()
+    for i, (pair, window) in enumerate(windows):
+        if should_stop():
+            log.info("stop requested: %d window(s) left for the next run", len(windows) - i)
+            tally["left"] += len(windows) - i
+            break
+        run_id = cycle_run_id(pair, window)
+        work = partial(run_window, settings, db, pair, window, run_id=run_id, now=now, llm=False)
+        result = attempt(db, cycle_row(pair, window), work)
+        tally[result.status] += 1
+        if isinstance(result.error, STOP_CYCLE) and i + 1 < len(windows):
+            log.error("%s: the cycle stops; %d window(s) left for the next run", run_id, len(windows) - i - 1)
+            tally["left"] += len(windows) - i - 1
+            break
+    if tally["done"] and not should_stop():
+        tally[f"analyze_{analyze_recent(db, settings, now)}"] += 1
+    return dict(tally)
+
+
+def analyze_recent(db: sqlite_utils.Database, settings: Settings, now: datetime) -> str:
+    """One batched LLM pass over the flagged windows of the catch-up horizon, all pairs together.
+
+    Batching across pairs and windows is what keeps calls per cycle low; windows analysed before
+    (same features, same prompt) are cached and cost nothing, and ones whose analysis failed or was
+    skipped for budget are picked up again here on the next cycle.
+    """
+    hours = max(p.window_hours for p in settings.pairs)
+    start = now - timedelta(hours=hours * (max(1, settings.schedule.catch_up_max_windows) + 1))
+    run_id = f"analyze:{to_iso(now)}"
+    row = run_row(run_id, "analyze", settings.pairs, start, now)
+    return record_run(db, row, lambda: analyzed(db, settings, start, now, None, run_id, now).counts())
+
+
+def analyzed(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    start: datetime | date,
+    end: datetime | date,
+    pairs,  # names, Pair objects, or None for all (as analyze_range)
+    run_id: str,
+    now: datetime,
+) -> AnalyzeResult:
+    """`analyze_range`, raising `LLMError` when flagged windows were left without a verdict.
+
+    Run under a `runs` row, that makes the run `failed` (and `status` shows it); the verdicts that
+    did succeed are kept.
+    """
+    from pipelines.analyze.stage import analyze_range
+
+    result = analyze_range(db, settings, start, end, pairs, run_id, now)
+    if line := result.error_line():
+        raise LLMError(line)
+    return result

@@ -4,24 +4,34 @@ A process killed mid-run (SIGKILL, power loss) leaves its row `running`. Such a 
 the pid and host it records: on this host a dead pid (or one reused by a later process) means
 `interrupted`; a row from another host is `interrupted` once it is older than `STALE_AFTER`. Only
 `done` rows count as done, so the next run of the same window does the work again.
+
+`recorded_run` keeps the row around work that raises; `attempt` (and `record_run`) never raise:
+the one ledger of the scheduler, where a failed window must not stop the others. The pairs a run
+covers are rows of `run_pairs`, written with its row; `runs.pair` is their display text.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psutil
 import sqlite_utils
 
-from pipelines.errors import ArbdbError, DataNotPublished
-from pipelines.store import upsert
+from pipelines.errors import ArbdbError, DataNotPublished, FatalError
+from pipelines.store import transaction, upsert
 from pipelines.timeutil import parse_iso, to_iso, utcnow
 
+log = logging.getLogger(__name__)
+
+# The scheduled job whose rows are one pair's window each; a done backfill covers its range too.
+CYCLE_JOB = "funding_cycle"
 INTERRUPTED = "interrupted"
 # A `running` row of another host (whose pids cannot be checked) is taken as interrupted after this:
 # longer than any backfill or window is expected to run.
@@ -41,6 +51,22 @@ def run_row(run_id: str, job: str, pairs, start: datetime, end: datetime) -> dic
     }
 
 
+def cycle_run_id(pair, window) -> str:
+    """The `runs` id of one pair's scheduled window: deterministic, so a retry updates its own row."""
+    return f"{CYCLE_JOB}:{pair.name}:{to_iso(window.end)}"
+
+
+def cycle_row(pair, window) -> dict:
+    """The identifying part of the `runs` row of one pair's scheduled window."""
+    return {
+        "run_id": cycle_run_id(pair, window),
+        "job": CYCLE_JOB,
+        "pair": pair.name,
+        "window_start": to_iso(window.start),
+        "window_end": to_iso(window.end),
+    }
+
+
 def _describe(err: BaseException) -> str:
     return str(err) if isinstance(err, ArbdbError) else f"{type(err).__name__}: {err}"
 
@@ -55,7 +81,9 @@ def recorded_run(db: sqlite_utils.Database, row: dict) -> Iterator[dict]:
     """
     row = {**row, "started_at": to_iso(utcnow()), "finished_at": None, "counts": None, "error": None}
     row.update(pid=os.getpid(), host=socket.gethostname())
-    upsert(db, "runs", [{**row, "status": "running"}])
+    with transaction(db):  # the row and its pairs together: a run never lacks the pairs it covers
+        upsert(db, "runs", [{**row, "status": "running"}])
+        _record_pairs(db, row["run_id"], row.get("pair"))
     counts: dict = {}
     try:
         yield counts
@@ -67,6 +95,13 @@ def recorded_run(db: sqlite_utils.Database, row: dict) -> Iterator[dict]:
         raise
     done = {"status": "done", "finished_at": to_iso(utcnow())}
     upsert(db, "runs", [{**row, **done, "counts": json.dumps(counts, sort_keys=True, default=str)}])
+
+
+def _record_pairs(db: sqlite_utils.Database, run_id: str, pair: str | None) -> None:
+    """One `run_pairs` row per pair named in the display text `pair` (comma-joined names)."""
+    names = [name for name in (pair or "").split(",") if name]
+    db["run_pairs"].delete_where("run_id = ?", [run_id])
+    upsert(db, "run_pairs", [{"run_id": run_id, "pair": name} for name in names])
 
 
 def _alive(pid: int, started_at: datetime) -> bool:
@@ -94,3 +129,97 @@ def is_interrupted(row: dict, now: datetime, host: str | None = None) -> bool:
 def shown_status(row: dict, now: datetime) -> str:
     """The status to show for a `runs` row: `interrupted` instead of a stale `running`."""
     return INTERRUPTED if is_interrupted(row, now) else row["status"]
+
+
+# -- the ledger of one unit of work, as jobs use it ------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one recorded run ended: its status and the error that ended it (None when done)."""
+
+    status: str
+    error: BaseException | None = None
+
+    @property
+    def needs_person(self) -> bool:
+        """A `FatalError` (bad credentials, unknown symbol): retrying alone will not fix it."""
+        return isinstance(self.error, FatalError)
+
+
+def attempt(db: sqlite_utils.Database, row: dict, work: Callable[[], dict | None]) -> RunOutcome:
+    """Run `work` under a `runs` row: `running`, then `done` with its counts, `pending` or `failed`.
+
+    Never raises for a failed run: the error is logged and stored, and the next run retries. A
+    `FatalError` is logged at error level as needing a person, since the retry will fail the same way.
+    """
+    counts: dict = {}
+    error: BaseException | None = None
+    try:
+        with recorded_run(db, row) as counts:
+            counts.update(work() or {})
+        status = "done"
+    except ArbdbError as err:
+        status, error = ("pending" if isinstance(err, DataNotPublished) else "failed"), err
+    except Exception as err:  # one broken window must not stop the others
+        log.exception("%s crashed", row["run_id"])
+        status, error = "failed", err
+    result = RunOutcome(status, error)
+    level = logging.INFO if status == "done" else logging.WARNING
+    detail = f" ({_describe(error)})" if error else f" {json.dumps(counts, sort_keys=True, default=str)}"
+    if result.needs_person:
+        level, detail = logging.ERROR, f"{detail}; needs a person: retrying will not fix it"
+    log.log(level, "%s: %s%s", row["run_id"], status, detail)
+    return result
+
+
+def record_run(db: sqlite_utils.Database, row: dict, work: Callable[[], dict | None]) -> str:
+    """`attempt`, returning only the status the run ended with (done, pending or failed)."""
+    return attempt(db, row, work).status
+
+
+# -- what is done --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DoneWindows:
+    """Window ends (store ISO text) a pair has done: one by one, or inside a done backfill's range."""
+
+    ends: frozenset[str]
+    ranges: tuple[tuple[str, str], ...]  # (start, end]: windows ending in it were backfilled
+
+    def __contains__(self, end: str) -> bool:
+        return end in self.ends or any(start < end <= stop for start, stop in self.ranges)
+
+    def latest(self) -> str | None:
+        return max([*self.ends, *(stop for _, stop in self.ranges)], default=None)
+
+
+def done_windows(db: sqlite_utils.Database, pair) -> DoneWindows:
+    """What `runs` records as done for `pair`: its scheduled windows and its done backfills."""
+    rows = db.execute(
+        "SELECT job, window_start, window_end FROM runs WHERE status = 'done' AND window_end IS NOT NULL"
+        " AND ((job = ? AND pair = ?)"
+        " OR (job = 'backfill' AND run_id IN (SELECT run_id FROM run_pairs WHERE pair = ?)))",
+        [CYCLE_JOB, pair.name, pair.name],
+    ).fetchall()
+    ends = frozenset(end for job, _, end in rows if job == CYCLE_JOB)
+    ranges = tuple((start, end) for job, start, end in rows if job != CYCLE_JOB and start)
+    return DoneWindows(ends, ranges)
+
+
+def run_jobs(db: sqlite_utils.Database) -> list[str]:
+    """Every job name that has a `runs` row, sorted."""
+    return [job for (job,) in db.execute("SELECT DISTINCT job FROM runs ORDER BY job")]
+
+
+def recent_runs(db: sqlite_utils.Database, job: str, limit: int, pair: str | None = None) -> list[dict]:
+    """The latest `limit` rows of `job` (only those of `pair` when given), newest first."""
+    where, params = ("job = ? AND pair = ?", [job, pair]) if pair is not None else ("job = ?", [job])
+    return list(
+        db.query(
+            "SELECT run_id, pair, window_end, status, started_at, finished_at, error, pid, host FROM runs"
+            f" WHERE {where} ORDER BY started_at DESC, rowid DESC LIMIT ?",
+            [*params, limit],
+        )
+    )

@@ -183,7 +183,7 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
         {
             "run_id": str,
             "job": str,  # funding_cycle | backfill | analyze | cost_report ...
-            "pair": str,
+            "pair": str,  # display text: the pair, or a range run's pairs comma-joined (see run_pairs)
             "window_start": str,
             "window_end": str,
             "started_at": str,
@@ -196,6 +196,11 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
         },
         ("run_id",),
         {"run_id", "job", "started_at", "status"},
+    ),
+    "run_pairs": (  # the pairs a run covers, one row each (runs.pair is their display text)
+        {"run_id": str, "pair": str},
+        ("run_id", "pair"),
+        {"run_id", "pair"},
     ),
     "reports": (
         {
@@ -224,6 +229,7 @@ INDEXES = {
     "funding": [("funding_time",)],
     "llm_calls": [("ts",), ("run_id",)],
     "runs": [("job", "window_end")],
+    "run_pairs": [("pair",)],
 }
 
 
@@ -304,3 +310,8 @@ def upsert(db: sqlite_utils.Database, table: str, rows: Iterable[dict], batch_si
     """Idempotent write keyed by the table's natural primary key."""
     _, pk, _ = SCHEMA[table]
     db[table].upsert_all(rows, pk=pk if len(pk) > 1 else pk[0], batch_size=batch_size)
+
+
+def row_counts(db: sqlite_utils.Database) -> dict[str, int]:
+    """Rows in every table of the schema, in schema order."""
+    return {table: db[table].count for table in SCHEMA}

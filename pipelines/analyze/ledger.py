@@ -40,6 +40,16 @@ def spent_on_day(db: sqlite_utils.Database, when: datetime) -> float:
     return float(row[0])
 
 
+def calls_on_day(db: sqlite_utils.Database, when: datetime) -> tuple[float, int]:
+    """(USD spent, calls made) recorded in `llm_calls` on the UTC day holding `when`."""
+    start = day_start(when)
+    spent, calls = db.execute(
+        "SELECT COALESCE(SUM(cost_usd), 0), COUNT(*) FROM llm_calls WHERE ts >= ? AND ts < ?",
+        [to_iso(start), to_iso(start + timedelta(days=1))],
+    ).fetchone()
+    return spent, calls
+
+
 def record_attempts(
     db: sqlite_utils.Database, base: dict, attempts: Sequence[Attempt], status: str = "error"
 ) -> None:

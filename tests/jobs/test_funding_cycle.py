@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 
 from jobs import funding_cycle
-from jobs.funding_cycle import due_windows, funding_cycle_job, record_run, run_due_windows, run_id_for
+from jobs.funding_cycle import due_windows, funding_cycle_job, run_due_windows, run_id_for
 from loopback.llm_windows import sample_windows
-from pipelines.errors import DataNotPublished, ExtractError
+from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
+from pipelines.run import analyze_recent
+from pipelines.runs import record_run
 from pipelines.store import upsert
 from pipelines.timeutil import to_iso
 from pipelines.window import Window
@@ -23,12 +26,14 @@ def at(text: str) -> datetime:
 
 
 def mark(db, pair: str, end: str, status: str, job: str = "funding_cycle", start: str | None = None) -> None:
+    run_id = f"{job}:{pair}:{end}:{status}"
+    upsert(db, "run_pairs", [{"run_id": run_id, "pair": name} for name in pair.split(",")])
     upsert(
         db,
         "runs",
         [
             {
-                "run_id": f"{job}:{pair}:{end}:{status}",
+                "run_id": run_id,
                 "job": job,
                 "pair": pair,
                 "window_start": start,
@@ -269,8 +274,61 @@ def test_the_cycles_analyze_pass_is_failed_when_the_gateway_is_down(db, settings
     )
     down = online_settings(settings, llm_server)
     llm_server.stop()  # connection refused from now on
-    assert funding_cycle.analyze_recent(db, down, now) == "failed"
+    assert analyze_recent(db, down, now) == "failed"
     row = db["runs"].get(f"analyze:{to_iso(now)}")
     assert row["status"] == "failed"
     assert "flagged windows not analysed" in row["error"] and "connection refused" in row["error"]
     assert db["verdicts"].count == 0
+
+
+def failing_run_window(errors):
+    """A stand-in for `pipelines.run.run_window` raising `errors[pair name]` (or loading nothing)."""
+
+    def fake(settings, db, pair, window, **_):
+        if pair.name in errors:
+            raise errors[pair.name]
+        return {"minutes": 0}
+
+    return fake
+
+
+def test_an_auth_error_stops_the_cycle_and_leaves_every_window_due(db, settings, monkeypatch, caplog):
+    import pipelines.run
+
+    monkeypatch.setattr(pipelines.run, "run_window", failing_run_window({"BTC": AuthError("HTTP 401")}))
+    now = at("2024-03-01T08:20")
+    assert run_due_windows(db, settings, now) == {"failed": 1, "left": 2 * 21 - 1}
+    [row] = db["runs"].rows
+    assert (row["run_id"], row["status"], row["error"]) == (
+        "funding_cycle:BTC:2024-02-23T16:00:00Z",
+        "failed",
+        "HTTP 401",
+    )
+    assert len(due_windows(db, settings, now)) == 2 * 21  # nothing recorded done: all retried next run
+    assert any(r.levelno == logging.ERROR and "needs a person" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unknown_symbol_fails_its_pair_only_and_needs_a_person(db, settings, monkeypatch, caplog):
+    import pipelines.run
+
+    settings = one_window_each(settings)
+    errors = {"BTC": UnknownSymbol("BTC_USDT not served"), "ETH": ExtractError("HTTP 500")}
+    monkeypatch.setattr(pipelines.run, "run_window", failing_run_window(errors))
+    assert run_due_windows(db, settings, at("2024-03-01T08:20")) == {"failed": 2}
+    people = [r.getMessage() for r in caplog.records if "needs a person" in r.getMessage()]
+    assert len(people) == 1 and "BTC_USDT not served" in people[0]  # the retriable one just waits
+
+
+def test_a_retriable_failure_does_not_stop_the_cycle(db, settings, monkeypatch):
+    import pipelines.run
+
+    settings = one_window_each(settings)
+    errors = {"BTC": DataNotPublished("not yet")}
+    monkeypatch.setattr(pipelines.run, "run_window", failing_run_window(errors))
+    monkeypatch.setattr(pipelines.run, "analyze_recent", lambda db, settings, now: "done")
+    assert run_due_windows(db, settings, at("2024-03-01T08:20")) == {
+        "pending": 1,
+        "done": 1,
+        "analyze_done": 1,
+    }
+    assert names(due_windows(db, settings, at("2024-03-01T08:20"))) == [("BTC", "2024-03-01T08:00:00Z")]

@@ -84,3 +84,18 @@ def test_concurrent_backfills_leave_verdicts_for_the_current_features(cfg, llm_s
     assert differences(got, whole) == {}
     hashes = {(w[0], w[2]): w[-1] for w in got["windows"]}  # pair, window_end: features_hash
     assert all(v[-1] == hashes[(v[0], v[1])] for v in got["verdicts"])
+
+
+def test_run_cycle_runs_windows_in_order_and_stops_between_them_when_asked(db, settings, monkeypatch):
+    import pipelines.run
+    from pipelines.run import run_cycle
+    from pipelines.window import windows_between
+
+    ran = []
+    monkeypatch.setattr(pipelines.run, "run_window", lambda s, d, pair, window, **_: ran.append(window) or {})
+    monkeypatch.setattr(pipelines.run, "analyze_recent", lambda *args: pytest.fail("no analyze after a stop"))
+    windows = windows_between(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC), 8)
+    due = [(settings.pair("BTC"), window) for window in windows]
+    assert run_cycle(db, settings, due, NOW, should_stop=lambda: len(ran) == 2) == {"done": 2, "left": 1}
+    assert ran == windows[:2]
+    assert [row["status"] for row in db["runs"].rows] == ["done", "done"]

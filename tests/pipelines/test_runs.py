@@ -1,6 +1,7 @@
 """The `runs` ledger on a real SQLite file."""
 
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -9,8 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipelines.errors import DataNotPublished, ExtractError
-from pipelines.runs import STALE_AFTER, is_interrupted, recorded_run, shown_status
+from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
+from pipelines.runs import (
+    STALE_AFTER,
+    attempt,
+    done_windows,
+    is_interrupted,
+    recorded_run,
+    run_row,
+    shown_status,
+)
 from pipelines.timeutil import to_iso
 
 ROW = {
@@ -93,3 +102,56 @@ def test_a_stale_running_row_is_interrupted(pid, host, started, interrupted):
     assert is_interrupted(row, now) is interrupted
     assert shown_status(row, now) == ("interrupted" if interrupted else "running")
     assert shown_status({**row, "status": "done"}, now) == "done"
+
+
+def test_a_range_run_names_its_pairs_as_rows_and_done_windows_matches_them_exactly(db, settings):
+    btc, eth = settings.pair("BTC"), settings.pair("ETH")
+    start, end = datetime(2024, 2, 29, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
+    with recorded_run(db, run_row("backfill:x", "backfill", [btc, eth], start, end)):
+        pass
+    assert db["runs"].get("backfill:x")["pair"] == "BTC,ETH"  # the display text
+    assert sorted(row["pair"] for row in db["run_pairs"].rows_where("run_id = ?", ["backfill:x"])) == [
+        "BTC",
+        "ETH",
+    ]
+    assert "2024-02-29T08:00:00Z" in done_windows(db, eth) and done_windows(db, eth).latest() == to_iso(end)
+    solo = btc.model_copy(update={"name": "BT"})  # a prefix of a listed pair is not that pair
+    assert done_windows(db, solo).latest() is None
+
+
+def test_a_rerun_with_other_pairs_replaces_its_pair_rows(db, settings):
+    btc, eth = settings.pair("BTC"), settings.pair("ETH")
+    start, end = datetime(2024, 2, 29, tzinfo=UTC), datetime(2024, 3, 1, tzinfo=UTC)
+    for pairs in ([btc, eth], [eth]):
+        with recorded_run(db, run_row("backfill:x", "backfill", pairs, start, end)):
+            pass
+    assert [row["pair"] for row in db["run_pairs"].rows] == ["ETH"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "needs_person", "level"),
+    [
+        (DataNotPublished("no data yet"), "pending", False, logging.WARNING),
+        (ExtractError("HTTP 500"), "failed", False, logging.WARNING),
+        (AuthError("HTTP 401: bad key"), "failed", True, logging.ERROR),
+        (UnknownSymbol("XYZ not served"), "failed", True, logging.ERROR),
+        (KeyError("x"), "failed", False, logging.WARNING),
+    ],
+)
+def test_attempt_never_raises_and_flags_fatal_errors_for_a_person(
+    db, caplog, error, status, needs_person, level
+):
+    def work():
+        raise error
+
+    caplog.set_level(logging.INFO, logger="pipelines.runs")
+    result = attempt(db, ROW, work)
+    assert (result.status, result.error, result.needs_person) == (status, error, needs_person)
+    assert db["runs"].get(ROW["run_id"])["status"] == status
+    last = caplog.records[-1]
+    assert last.levelno == level and ("needs a person" in last.getMessage()) == needs_person
+
+
+def test_attempt_done_is_not_for_a_person(db):
+    result = attempt(db, ROW, lambda: {"minutes": 1})
+    assert (result.status, result.error, result.needs_person) == ("done", None, False)
