@@ -12,6 +12,11 @@ EXCHANGES = (GATE, BITFINEX)
 HISTORY_START = {GATE: "2020-07-01", BITFINEX: "2019-09-14"}
 # Replay channel carrying derivative tickers, per exchange.
 REPLAY_CHANNEL = {GATE: "tickers", BITFINEX: "status"}
+# The two sides of a pair, as window columns name them (`gate_rate`, `bitfinex_rate`), their
+# exchanges, and the words a reader meets for them (SIDE_SHORT where a table column is narrow).
+SIDES = {"gate": GATE, "bitfinex": BITFINEX}
+SIDE_LABELS = {"gate": "Gate", "bitfinex": "Bitfinex"}
+SIDE_SHORT = {"gate": "Gate", "bitfinex": "Bfx"}
 
 DERIVATIVE_TICKER = (
     "exchange",

@@ -18,6 +18,7 @@ from pipelines.llm_ledger import (
     record_attempts,
     record_failures,
     record_result,
+    record_unbilled,
     spent_on_day,
 )
 from pipelines.llm_prompt import CONTEXT_WINDOWS, build_messages, prompt_tokens
@@ -162,18 +163,7 @@ class GatewayRun:
             if not rows:
                 continue
             base = call_base(self._ts(), self.run_id, self.llm.model, [r["id"] for r in rows])
-            self.db["llm_calls"].insert(
-                {
-                    **base,
-                    "prompt_tokens": 0,
-                    "completion_tokens": 0,
-                    "cost_usd": 0.0,
-                    "latency_ms": 0.0,
-                    "status": "skipped",
-                    "error": note,
-                    "usage_estimated": 0,
-                }
-            )
+            record_unbilled(self.db, base, "skipped", note)
             record_failures(
                 self.db,
                 {(r["pair"], r["window_end"]): f"budget: {note}" for r in rows},

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import sqlite_utils
 
+from pipelines.llm_verdicts import ACTIONS, RISKS
 from pipelines.mailer import deliver, drain_outbox
 from pipelines.report_ledger import delivery, existing_report, record_report, withdraw_queued
 from pipelines.report_quality import day_warnings
@@ -30,8 +31,6 @@ from pipelines.timeutil import day_start, series_from_iso, to_iso
 log = logging.getLogger(__name__)
 
 ERROR_STATUSES = ("error", "invalid")
-ACTIONS = ("OPEN_ARB", "WATCH", "HOLD")
-RISKS = ("HIGH", "MEDIUM", "LOW")
 
 
 @dataclass
@@ -140,8 +139,8 @@ def _period(label, start, end, calls, windows, verdicts, runs) -> PeriodFigures:
         cache_hits=sum(_cached(c) for c in _run_counts(_in(runs, "started_at", start, end))),
         windows=len(windows),
         flagged=int(windows["flagged"].fillna(0).astype(bool).sum()) if not windows.empty else 0,
-        by_action={a: int(counts.get(a, 0)) for a in ACTIONS},
-        by_risk={r: int(risks.get(r, 0)) for r in RISKS},
+        by_action={a: int(counts.get(a, 0)) for a in reversed(ACTIONS)},  # most urgent first
+        by_risk={r: int(risks.get(r, 0)) for r in reversed(RISKS)},
     )
 
 

@@ -7,10 +7,10 @@ import json
 
 import pandas as pd
 
+from pipelines.columns import SIDE_LABELS
 from pipelines.settings import Settings
 
 MAX_WARNINGS = 20
-_SIDES = {"gate": "Gate", "bitfinex": "Bitfinex"}
 
 
 def day_warnings(settings: Settings, windows: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
@@ -50,7 +50,7 @@ def window_lines(row: dict, min_coverage: float) -> list[str]:
 def _quality_causes(row: dict, min_coverage: float) -> list[str]:
     causes = []
     expected = _number(row.get("expected_minutes"))
-    for side, label in _SIDES.items():
+    for side, label in SIDE_LABELS.items():
         if _number(row.get(f"{side}_settled")) == 0:
             causes.append(f"{label} settlement missing")
         minutes = _number(row.get(f"{side}_minutes"))

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from pipelines.timeutil import HOURS_PER_YEAR
 from pipelines.transform import KEYS, PRICE_FEATURES, TEXT_FEATURES, WINDOW_FEATURES
 
 ZSCORABLE = (
@@ -120,7 +121,7 @@ def scale_floor(windows: pd.DataFrame, feature: str) -> np.ndarray:
     if column is not None and column in windows.columns:
         own = windows[column].to_numpy(dtype=float, na_value=np.nan)
         hours = np.where(np.isnan(own), hours, own)
-    return MIN_STD_APR * hours / 8760
+    return MIN_STD_APR * hours / HOURS_PER_YEAR
 
 
 def _grid_positions(df: pd.DataFrame) -> np.ndarray:

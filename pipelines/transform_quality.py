@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from pipelines.columns import SIDE_LABELS
+
 if TYPE_CHECKING:
     from pipelines.transform import QualityParams
-
-SIDE_LABELS = {"gate": "Gate", "bitfinex": "Bitfinex"}
 
 
 def side_minutes(minutes: pd.DataFrame, exchange: str, symbol: str, grid: pd.DataFrame) -> pd.DataFrame:
