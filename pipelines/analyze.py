@@ -31,12 +31,12 @@ from pipelines.llm_ledger import COMPLETION_TOKENS_PER_WINDOW, call_cost
 from pipelines.llm_prompt import (
     build_messages,
     feature_columns,
-    features_hash,
     prompt_tokens,
     prompt_version,
     window_id,
 )
 from pipelines.llm_rules import rules_verdict
+from pipelines.scoring import features_hash
 from pipelines.settings import Pair, Settings
 from pipelines.timeutil import day_start, to_iso
 

@@ -9,7 +9,7 @@ never mutated.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -186,6 +186,11 @@ def add_features_hash(windows: pd.DataFrame) -> pd.DataFrame:
     texts = [_hash_text(windows[c], c in TEXT_FEATURES) for c in cols]
     digests = [hashlib.sha256("|".join(parts).encode()).hexdigest() for parts in zip(*texts, strict=True)]
     return windows.assign(features_hash=digests)
+
+
+def features_hash(row: Mapping) -> str:
+    """`add_features_hash` of one window row, for rows that carry no stored hash."""
+    return add_features_hash(pd.DataFrame([dict(row)]))["features_hash"].iloc[0]
 
 
 def _hash_text(values: pd.Series, text: bool) -> list[str]:

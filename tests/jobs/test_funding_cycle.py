@@ -10,12 +10,12 @@ import pytest
 
 from jobs import funding_cycle
 from jobs.funding_cycle import due_windows, funding_cycle_job, record_run, run_due_windows, run_id_for
-from loopback.llm_windows import sample_windows
 from pipelines.errors import DataNotPublished, ExtractError
 from pipelines.store import upsert
 from pipelines.timeutil import to_iso
 from pipelines.window import Window
 from tests.fixtures.llm import online_settings
+from tests.fixtures.llm_windows import sample_windows
 
 
 def at(text: str) -> datetime:

@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from loopback.llm_server import Reply, default_verdict, verdicts_json
-from loopback.llm_windows import sample_windows
 from pipelines.analyze import analyze_range, current_prompt_version, make_client, pending_windows
 from pipelines.errors import AuthError
 from pipelines.llm_ledger import call_cost
 from tests.fixtures.llm import online_settings
+from tests.fixtures.llm_server import Reply, default_verdict, verdicts_json
+from tests.fixtures.llm_windows import sample_windows
 
 FIRST_END = datetime(2024, 3, 1, 8, tzinfo=UTC)
 START, END = date(2024, 3, 1), date(2024, 3, 10)
