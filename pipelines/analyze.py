@@ -35,7 +35,7 @@ from pipelines.llm_prompt import (
     prompt_version,
     window_id,
 )
-from pipelines.llm_rules import rules_verdict
+from pipelines.llm_rules import rules_params, rules_verdict
 from pipelines.scoring import features_hash
 from pipelines.settings import Pair, Settings
 from pipelines.timeutil import day_start, to_iso
@@ -200,7 +200,8 @@ def analyze_windows(
         ]
         return result
     if llm.offline:
-        verdicts = [rules_verdict(r["id"], r, settings) for r in pending]
+        rules = rules_params(settings)
+        verdicts = [rules_verdict(r["id"], r, rules) for r in pending]
         store_verdicts(db, settings, result, run_id, now, pending, verdicts, "rules")
     elif pending:
         GatewayRun(db, settings, client or make_client(settings), run_id, now, result, columns).run(pending)

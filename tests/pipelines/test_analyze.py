@@ -309,10 +309,10 @@ def test_offline_rules_analyzer_needs_no_network_and_is_upgraded_once_a_key_exis
 
 
 def test_rules_verdicts(settings):
-    from pipelines.llm_rules import rules_verdict
+    from pipelines.llm_rules import rules_params, rules_verdict
 
     def _ra(ident, row, cfg):
-        verdict = rules_verdict(ident, row, cfg)
+        verdict = rules_verdict(ident, row, rules_params(cfg))
         return verdict.risk, verdict.action
 
     base = {
