@@ -202,7 +202,7 @@ def analyze_windows(
     if llm.offline:
         rules = rules_params(settings)
         verdicts = [rules_verdict(r["id"], r, rules) for r in pending]
-        store_verdicts(db, settings, result, run_id, now, pending, verdicts, "rules")
+        store_verdicts(db, settings.mail, result, run_id, now, pending, verdicts, "rules")
     elif pending:
         GatewayRun(db, settings, client or make_client(settings), run_id, now, result, columns).run(pending)
     log.info("analyze %s: %s", run_id, result.summary())

@@ -23,7 +23,7 @@ from pipelines.llm_ledger import (
 )
 from pipelines.llm_prompt import CONTEXT_WINDOWS, build_messages, prompt_tokens
 from pipelines.llm_verdicts import Verdict, parse_reply
-from pipelines.settings import Settings
+from pipelines.settings import Mail, Settings
 from pipelines.store import transaction, upsert
 from pipelines.timeutil import to_iso
 
@@ -114,7 +114,7 @@ class GatewayRun:
             self._account(len(reply.failed_attempts) + 1, reply.prompt_tokens, reply.completion_tokens, cost)
             store_verdicts(
                 self.db,
-                self.settings,
+                self.settings.mail,
                 self.result,
                 self.run_id,
                 self.now,
@@ -197,7 +197,7 @@ class GatewayRun:
 
 def store_verdicts(
     db,
-    settings: Settings,
+    mail: Mail,
     result: AnalyzeResult,
     run_id: str,
     now: datetime,
@@ -235,7 +235,7 @@ def store_verdicts(
         verdicts = [v for v, ok in zip(verdicts, fresh, strict=True) if ok]
         upsert(db, "verdicts", records)
     result.analysed += len(records)
-    result.alerts += raise_alerts(settings, db, verdicts, model, now)
+    result.alerts += raise_alerts(mail, db, verdicts, model, now)
 
 
 def _current_hashes(db, records: list[dict]) -> dict[tuple[str, str], str]:

@@ -18,7 +18,7 @@ from matplotlib.dates import DateFormatter, DayLocator
 from matplotlib.figure import Figure
 
 from pipelines.outbox import UNDISCLOSED
-from pipelines.settings import Settings
+from pipelines.settings import Mail
 from pipelines.timeutil import to_iso
 
 if TYPE_CHECKING:  # pipelines.report imports this module for run_report
@@ -107,14 +107,13 @@ def _empty_panel(ax, text: str) -> None:
 
 
 def compose_message(
-    settings: Settings, subject: str, text: str, html: str, png: bytes, now: datetime | None = None
+    mail: Mail, subject: str, text: str, html: str, png: bytes, now: datetime | None = None
 ) -> EmailMessage:
     """multipart/alternative: text, and multipart/related (HTML + the chart as an inline part, which
     mail clients show once, where the HTML puts it). The Message-ID is set here, once.
 
     Without configured recipients `To` is the empty group `undisclosed-recipients:;`; the sender
     replaces it with `mail.recipients` when the message finally goes out."""
-    mail = settings.mail
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = mail.sender
