@@ -12,7 +12,6 @@ from rich.table import Table
 
 from pipelines.analyze import AnalyzeResult, analyze_range
 from pipelines.errors import LLMError
-from pipelines.llm_client import GatewayClient
 from pipelines.runs import recorded_run, run_row
 from pipelines.settings import Pair, Settings
 from pipelines.timeutil import day_start, to_iso
@@ -26,7 +25,6 @@ def analyze_job(
     pairs: tuple[Pair, ...],
     now: datetime,
     dry_run: bool = False,
-    client: GatewayClient | None = None,
 ) -> AnalyzeResult:
     """Analyse flagged windows ending in (start, end] under a `runs` row; a dry run writes nothing.
 

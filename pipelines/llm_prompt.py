@@ -143,7 +143,7 @@ def prompt_tokens(messages: Sequence[Mapping]) -> int:
     return sum(estimate_tokens(str(m["content"])) for m in messages)
 
 
-def _fmt(value, digits: int = 3) -> str:
+def _fmt(value) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -158,4 +158,4 @@ def _fmt(value, digits: int = 3) -> str:
         return ""
     if number.is_integer() and abs(number) < 1e6:
         return str(int(number))
-    return f"{number:.{digits}g}"
+    return f"{number:.3g}"
