@@ -37,8 +37,6 @@ from pipelines.timeutil import to_iso, utcnow
 
 log = logging.getLogger(__name__)
 
-STALE_CLAIM_SECONDS = box.STALE_CLAIM_SECONDS
-UNDISCLOSED = box.UNDISCLOSED
 _NAME = re.compile(r"^(?P<ts>\d{8}T\d{6}Z)-(?P<kind>[a-z0-9_]+)-(?P<id>[A-Za-z0-9]+)\.eml$")
 
 
@@ -58,7 +56,7 @@ class SmtpClient:
         """Send `message` to the configured recipients, or raise MailError (MailRejected) saying why."""
         mail = self.mail
         where = f"{mail.smtp_host}:{mail.smtp_port}"
-        if message.get("To") in (None, UNDISCLOSED):  # queued before recipients were configured
+        if message.get("To") in (None, box.UNDISCLOSED):  # queued before recipients were configured
             del message["To"]
             message["To"] = ", ".join(mail.recipients)
         try:

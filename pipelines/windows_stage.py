@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from pipelines.columns import BITFINEX, GATE
 from pipelines.load import read_funding
 from pipelines.scoring import WINDOW_COLUMNS, add_features_hash, add_zscores, flag_windows
 from pipelines.settings import Pair, Settings
@@ -248,7 +247,7 @@ def _column(values: pd.Series, column: str, kind: type) -> list:
 def read_pair_marks(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> pd.DataFrame:
     """Both sides' minutes with start <= ts < end: exchange, symbol, ts (datetime64 UTC), mark_price,
     index_price (the only columns the transform uses; `pipelines.load.read_minutes` reads them all)."""
-    sides = ((GATE, pair.gate_symbol), (BITFINEX, pair.bitfinex_symbol))
+    sides = pair.sides
     parts = [
         db.execute(
             "SELECT ts, mark_price, index_price FROM tickers"
@@ -275,7 +274,8 @@ def pair_funding(db: sqlite_utils.Database, pair: Pair, start: datetime, end: da
     # A settlement at a window's end belongs to that window. Stored times are whole seconds, so
     # (start, end] is load's [start + 1 s, end + 1 s).
     second = timedelta(seconds=1)
-    sides = ((GATE, pair.gate_symbol), (BITFINEX, pair.bitfinex_symbol))
-    frames = [read_funding(db, exchange, symbol, start + second, end + second) for exchange, symbol in sides]
+    frames = [
+        read_funding(db, exchange, symbol, start + second, end + second) for exchange, symbol in pair.sides
+    ]
     frame = pd.concat(frames, ignore_index=True).sort_values("funding_time", kind="stable", ignore_index=True)
     return frame.astype({c: float for c in ("rate", "predicted_rate", "interval_hours", "apr")})

@@ -12,7 +12,8 @@ from email.utils import make_msgid
 
 import pytest
 
-from pipelines.mailer import STALE_CLAIM_SECONDS, SmtpClient, deliver, drain_outbox
+from pipelines.mailer import SmtpClient, deliver, drain_outbox
+from pipelines.outbox import STALE_CLAIM_SECONDS
 from tests.fixtures.smtp import SmtpServer, mail_settings, self_signed_cert
 
 NOW = datetime(2024, 3, 2, 6, 30, tzinfo=UTC)
