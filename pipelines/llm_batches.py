@@ -209,23 +209,8 @@ def store_verdicts(
     if not verdicts:
         return
     by_id = {r["id"]: r for r in rows}
-    records = [
-        {
-            "pair": by_id[v.id]["pair"],
-            "window_end": by_id[v.id]["window_end"],
-            "prompt_version": result.prompt_version,
-            "risk": v.risk,
-            "action": v.action,
-            "confidence": v.confidence,
-            "rationale": v.rationale,
-            "alert": v.alert,
-            "model": model,
-            "feature_hash": by_id[v.id]["_hash"],
-            "run_id": run_id,
-            "created_at": to_iso(now),
-        }
-        for v in verdicts
-    ]
+    stamp = {"prompt_version": result.prompt_version, "model": model, "run_id": run_id}
+    records = [_verdict_record(v, by_id[v.id]) | stamp | {"created_at": to_iso(now)} for v in verdicts]
     with transaction(db):
         # Another run may have recomputed a window since it was read: store only verdicts on the
         # features the windows have now (that run analyses the new ones).
@@ -236,6 +221,20 @@ def store_verdicts(
         upsert(db, "verdicts", records)
     result.analysed += len(records)
     result.alerts += raise_alerts(mail, db, verdicts, model, now)
+
+
+def _verdict_record(verdict: Verdict, row: dict) -> dict:
+    """The `verdicts` columns of `verdict` on window `row` (the run's own columns are added after)."""
+    return {
+        "pair": row["pair"],
+        "window_end": row["window_end"],
+        "risk": verdict.risk,
+        "action": verdict.action,
+        "confidence": verdict.confidence,
+        "rationale": verdict.rationale,
+        "alert": verdict.alert,
+        "feature_hash": row["_hash"],
+    }
 
 
 def _current_hashes(db, records: list[dict]) -> dict[tuple[str, str], str]:
