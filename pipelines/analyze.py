@@ -37,7 +37,7 @@ from pipelines.llm_prompt import (
 )
 from pipelines.llm_rules import rules_params, rules_verdict
 from pipelines.scoring import features_hash
-from pipelines.settings import Pair, Settings
+from pipelines.settings import LLM, Pair, Settings
 from pipelines.timeutil import day_start, to_iso
 
 log = logging.getLogger(__name__)
@@ -196,7 +196,7 @@ def analyze_windows(
     columns = feature_columns(windows_df)
     if dry_run:
         result.batches = [
-            _estimate(settings, b, columns, window_context(db, b)) for b in batches(pending, llm.batch_size)
+            _estimate(llm, b, columns, window_context(db, b)) for b in batches(pending, llm.batch_size)
         ]
         return result
     if llm.offline:
@@ -239,8 +239,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return sorted(rows, key=lambda r: (r["window_end"], r["pair"]))
 
 
-def _estimate(settings: Settings, rows: list[dict], columns: list[str], context: dict) -> PromptBatch:
-    llm = settings.llm
+def _estimate(llm: LLM, rows: list[dict], columns: list[str], context: dict) -> PromptBatch:
     messages = build_messages(rows, columns, context, llm.language)
     prompt, completion = prompt_tokens(messages), COMPLETION_TOKENS_PER_WINDOW * len(rows)
     cost = call_cost(llm, llm.model, prompt, completion)

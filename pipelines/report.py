@@ -224,7 +224,8 @@ def build_report(
         budget_used=day.total["cost_usd"] / budget if budget else None,
         top=_top(windows, verdicts, settings.report.top_n),
         warnings=day_warnings(
-            settings,
+            settings.pairs,
+            settings.transform.min_coverage,
             _in(windows, "window_end", day.start, day.end, window_end=True),
             _in(runs, "started_at", day.start, day.end),
         ),

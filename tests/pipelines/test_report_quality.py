@@ -20,8 +20,10 @@ def _windows(pair: str, n: int, **row) -> list[dict]:
 
 def test_a_short_day_says_how_many_windows_are_missing(settings):
     windows = pd.DataFrame(_windows("BTC", 3) + _windows("ETH", 1))
-    assert day_warnings(settings, windows, pd.DataFrame()) == ["ETH: 1 of 3 windows stored for the day"]
-    assert day_warnings(settings, pd.DataFrame(), pd.DataFrame()) == [
+    assert day_warnings(settings.pairs, 0.9, windows, pd.DataFrame()) == [
+        "ETH: 1 of 3 windows stored for the day"
+    ]
+    assert day_warnings(settings.pairs, 0.9, pd.DataFrame(), pd.DataFrame()) == [
         "BTC: 0 of 3 windows stored for the day",
         "ETH: 0 of 3 windows stored for the day",
     ]
@@ -43,7 +45,7 @@ def test_failed_runs_are_named_with_their_error(settings, db):
         ]
     )
     runs = pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", db.conn)  # as the report reads them
-    assert day_warnings(settings, windows, runs) == [
+    assert day_warnings(settings.pairs, 0.9, windows, runs) == [
         "run b failed: Tardis unreachable",
         "run c failed: interrupted",
     ]
@@ -51,7 +53,7 @@ def test_failed_runs_are_named_with_their_error(settings, db):
 
 def test_warnings_past_the_limit_are_counted_not_listed(settings):
     noisy = _windows("BTC", 3, warnings=json.dumps([f"warning {i}" for i in range(10)]))
-    found = day_warnings(settings, pd.DataFrame(noisy + _windows("ETH", 3)), pd.DataFrame())
+    found = day_warnings(settings.pairs, 0.9, pd.DataFrame(noisy + _windows("ETH", 3)), pd.DataFrame())
     assert len(found) == MAX_WARNINGS + 1 and found[-1] == f"... and {30 - MAX_WARNINGS} more"
 
 
