@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from pipelines.errors import AuthError, LLMError
 from pipelines.llm_alerts import raise_alerts
-from pipelines.llm_client import GatewayClient, RequestRejected
+from pipelines.llm_client import ChatResult, GatewayClient, RequestRejected
 from pipelines.llm_ledger import (
     COMPLETION_TOKENS_PER_WINDOW,
     call_base,
@@ -95,37 +95,37 @@ class GatewayRun:
             try:
                 reply = self.client.chat(model, messages, self.llm.temperature, self.llm.json_mode)
             except (AuthError, LLMError, RequestRejected) as err:
-                attempts = getattr(err, "attempts", ())
-                record_attempts(self.db, base, attempts)
-                self.result.calls += len(attempts)
-                if isinstance(err, AuthError):
-                    raise
-                log.warning("LLM call to %s failed for %d window(s): %s", model, len(ids), err)
+                self._call_failed(err, base, model, len(ids))
                 errors.append(f"{model}: {err}")
                 failure = err
                 if getattr(err, "unreachable", False):
                     break  # the fallback model is behind the same unreachable gateway
                 continue
-            self._failed_in_a_row = 0
-            record_attempts(self.db, base, reply.failed_attempts)
-            parsed = parse_reply(reply.content, ids)
-            status = "ok" if parsed.clean else "invalid"
-            cost = record_result(self.db, self.llm, base, reply, status, parsed.problems())
-            self._account(len(reply.failed_attempts) + 1, reply.prompt_tokens, reply.completion_tokens, cost)
-            store_verdicts(
-                self.db,
-                self.settings.mail,
-                self.result,
-                self.run_id,
-                self.now,
-                rows,
-                list(parsed.valid.values()),
-                model,
-            )
-            return parsed.bad
+            return self._take(reply, base, rows, model)
         self._fail(rows, {i: f"gateway: {'; '.join(errors)}" for i in ids}, self.models[-1])
         self._gateway_failed(failure)
         return {}
+
+    def _call_failed(self, err: Exception, base: dict, model: str, windows: int) -> None:
+        """Ledger a failed call's attempts; bad credentials end the whole pass at once."""
+        attempts = getattr(err, "attempts", ())
+        record_attempts(self.db, base, attempts)
+        self.result.calls += len(attempts)
+        if isinstance(err, AuthError):
+            raise err
+        log.warning("LLM call to %s failed for %d window(s): %s", model, windows, err)
+
+    def _take(self, reply: ChatResult, base: dict, rows: list[dict], model: str) -> dict[str, str]:
+        """Ledger a completed call and store its good verdicts; returns the bad ones."""
+        self._failed_in_a_row = 0
+        record_attempts(self.db, base, reply.failed_attempts)
+        parsed = parse_reply(reply.content, [r["id"] for r in rows])
+        status = "ok" if parsed.clean else "invalid"
+        cost = record_result(self.db, self.llm, base, reply, status, parsed.problems())
+        self._account(len(reply.failed_attempts) + 1, reply.prompt_tokens, reply.completion_tokens, cost)
+        valid = list(parsed.valid.values())
+        store_verdicts(self.db, self.settings.mail, self.result, self.run_id, self.now, rows, valid, model)
+        return parsed.bad
 
     def _gateway_failed(self, err: Exception) -> None:
         """Note why the gateway failed; after an unreachable gateway or DOWN_AFTER_BATCHES failed
