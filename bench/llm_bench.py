@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from loopback.llm_server import LLMServer
-from loopback.llm_windows import sample_windows
 from pipelines.analyze.stage import analyze_windows, make_client
 from pipelines.settings import Settings, load_settings, settings_from_mapping
 from pipelines.store import open_db
+from tests.fixtures.llm_server import LLMServer
+from tests.fixtures.llm_windows import sample_windows
 
 PAIRS = ("BTC", "ETH", "SOL", "DOGE")
 FIRST_END = datetime(2024, 3, 1, 8, tzinfo=UTC)

@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.columns import BITFINEX, GATE
 from pipelines.settings import Settings, settings_from_mapping
 from pipelines.store import open_db, transaction
 from pipelines.timeutil import series_to_iso
@@ -52,7 +51,7 @@ def write_history(db, settings: Settings, days: int, seed: int = 7) -> int:
     written = 0
     with transaction(db):
         for pair in settings.pairs:
-            for exchange, symbol in ((GATE, pair.gate_symbol), (BITFINEX, pair.bitfinex_symbol)):
+            for exchange, symbol in pair.sides:
                 mark = 100 * np.exp(np.cumsum(rng.normal(0, 3e-4, len(minutes))))
                 index = mark * (1 - rng.normal(2e-4, 2e-4, len(minutes)))
                 db.conn.executemany(

@@ -10,7 +10,6 @@ import sqlite_utils
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.analyze.client import GatewayClient
 from pipelines.analyze.result import AnalyzeResult
 from pipelines.analyze.stage import analyze_range
 from pipelines.run import analyzed
@@ -27,7 +26,6 @@ def analyze_job(
     pairs: tuple[Pair, ...],
     now: datetime,
     dry_run: bool = False,
-    client: GatewayClient | None = None,
 ) -> AnalyzeResult:
     """Analyse flagged windows ending in (start, end] under a `runs` row; a dry run writes nothing.
 

@@ -140,7 +140,7 @@ def gate_lines(sd: SymbolDay, digits: int, volume: float) -> Lines:
     ]
     for i in _irregular(sd).tolist():
         lines[i] = heads[i] + _gate_irregular(sd, i, cols, changes, volumes, ranges, minute[i]) + "\n"
-    return _with_subscription(sd, heads, lines)
+    return _with_subscription(sd, lines)
 
 
 def _irregular(sd: SymbolDay) -> np.ndarray:
@@ -179,7 +179,7 @@ def _gate_irregular(sd: SymbolDay, i: int, cols: dict, changes, volumes, ranges,
     return orjson.dumps(message).decode()
 
 
-def _with_subscription(sd: SymbolDay, heads: list[str], lines: list[str]) -> Lines:
+def _with_subscription(sd: SymbolDay, lines: list[str]) -> Lines:
     """Prepend Gate's subscribe acknowledgement (an event the normalizer must skip)."""
     at = day_ms(sd.day) * TICKS_PER_MS + 5_000
     ack = {

@@ -9,6 +9,11 @@ GATE = "gate-io-futures"
 BITFINEX = "bitfinex-derivatives"
 EXCHANGES = (GATE, BITFINEX)
 # What else is particular to an exchange (channel, history start, normalizer) is in `pipelines.venues`.
+# The two sides of a pair, as window columns name them (`gate_rate`, `bitfinex_rate`), their
+# exchanges, and the words a reader meets for them (SIDE_SHORT where a table column is narrow).
+SIDES = {"gate": GATE, "bitfinex": BITFINEX}
+SIDE_LABELS = {"gate": "Gate", "bitfinex": "Bitfinex"}
+SIDE_SHORT = {"gate": "Gate", "bitfinex": "Bfx"}
 
 DERIVATIVE_TICKER = (
     "exchange",

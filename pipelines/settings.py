@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from pipelines.columns import SIDES
 from pipelines.errors import ConfigError, UsageError
 
 DEFAULT_CONFIG = Path("config.yaml")
@@ -65,6 +66,11 @@ class Pair(_Strict):
     def window_hours(self) -> float:
         """Windows follow the longer interval, so every window holds a settlement on both sides."""
         return max(self.gate_interval_hours, self.bitfinex_interval_hours)
+
+    @property
+    def sides(self) -> tuple[tuple[str, str], ...]:
+        """(exchange, symbol) of each side, in the order of `columns.SIDES` (Gate first)."""
+        return tuple((exchange, getattr(self, f"{side}_symbol")) for side, exchange in SIDES.items())
 
 
 class Tardis(_Strict):

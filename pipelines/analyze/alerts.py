@@ -18,7 +18,7 @@ import sqlite_utils
 from pipelines.analyze.verdicts import Verdict
 from pipelines.errors import ArbdbError
 from pipelines.report.outbox import UNDISCLOSED
-from pipelines.settings import Settings
+from pipelines.settings import Mail
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def is_alert(verdict: Verdict) -> bool:
 
 
 def raise_alerts(
-    settings: Settings, db: sqlite_utils.Database, verdicts: Sequence[Verdict], model: str, now: datetime
+    mail: Mail, db: sqlite_utils.Database, verdicts: Sequence[Verdict], model: str, now: datetime
 ) -> int:
     """Log (and optionally email) the alert-worthy verdicts among `verdicts`; how many there were."""
     hits = [v for v in verdicts if is_alert(v)]
@@ -42,19 +42,19 @@ def raise_alerts(
             model,
             v.alert,
         )
-    if hits and settings.mail.alerts:
-        _email(settings, db, hits, model, now)
+    if hits and mail.alerts:
+        _email(mail, db, hits, model, now)
     return len(hits)
 
 
-def alert_message(settings: Settings, verdicts: Sequence[Verdict], model: str, now: datetime) -> EmailMessage:
+def alert_message(mail: Mail, verdicts: Sequence[Verdict], model: str, now: datetime) -> EmailMessage:
     """The alert email for `verdicts` (plain text)."""
     first = verdicts[0]
     more = f" (+{len(verdicts) - 1} more)" if len(verdicts) > 1 else ""
     msg = EmailMessage()
     msg["Subject"] = f"arbdb alert: {first.id} {first.risk} {first.action}{more}"
-    msg["From"] = settings.mail.sender
-    msg["To"] = ", ".join(settings.mail.recipients) if settings.mail.recipients else UNDISCLOSED
+    msg["From"] = mail.sender
+    msg["To"] = ", ".join(mail.recipients) if mail.recipients else UNDISCLOSED
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = make_msgid(domain="arbdb")
     blocks = [
@@ -66,16 +66,14 @@ def alert_message(settings: Settings, verdicts: Sequence[Verdict], model: str, n
     return msg
 
 
-def _email(
-    settings: Settings, db: sqlite_utils.Database, hits: Sequence[Verdict], model: str, now: datetime
-) -> None:
+def _email(mail: Mail, db: sqlite_utils.Database, hits: Sequence[Verdict], model: str, now: datetime) -> None:
     try:
         from pipelines.report.mailer import deliver  # the report stage's module; imported only when mailing
     except ImportError:
         log.warning("alert email not sent: pipelines.report.mailer is not available")
         return
     try:
-        outcome = deliver(settings, db, alert_message(settings, hits, model, now), kind="alert")
+        outcome = deliver(mail, db, alert_message(mail, hits, model, now), kind="alert")
     except (ArbdbError, OSError) as err:
         log.warning("alert email not sent: %s", err)
         return

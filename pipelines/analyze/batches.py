@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pipelines.analyze.alerts import raise_alerts
-from pipelines.analyze.client import GatewayClient, RequestRejected
+from pipelines.analyze.client import ChatResult, GatewayClient, RequestRejected
 from pipelines.analyze.ledger import (
     COMPLETION_TOKENS_PER_WINDOW,
     call_base,
@@ -17,12 +17,13 @@ from pipelines.analyze.ledger import (
     record_attempts,
     record_failures,
     record_result,
+    record_unbilled,
     spent_on_day,
 )
 from pipelines.analyze.prompt import CONTEXT_WINDOWS, build_messages, prompt_tokens
 from pipelines.analyze.verdicts import Verdict, parse_reply
 from pipelines.errors import AuthError, LLMError
-from pipelines.settings import Settings
+from pipelines.settings import Mail, Settings
 from pipelines.store import transaction, upsert
 from pipelines.timeutil import to_iso
 
@@ -94,37 +95,37 @@ class GatewayRun:
             try:
                 reply = self.client.chat(model, messages, self.llm.temperature, self.llm.json_mode)
             except (AuthError, LLMError, RequestRejected) as err:
-                attempts = getattr(err, "attempts", ())
-                record_attempts(self.db, base, attempts)
-                self.result.calls += len(attempts)
-                if isinstance(err, AuthError):
-                    raise
-                log.warning("LLM call to %s failed for %d window(s): %s", model, len(ids), err)
+                self._call_failed(err, base, model, len(ids))
                 errors.append(f"{model}: {err}")
                 failure = err
                 if getattr(err, "unreachable", False):
                     break  # the fallback model is behind the same unreachable gateway
                 continue
-            self._failed_in_a_row = 0
-            record_attempts(self.db, base, reply.failed_attempts)
-            parsed = parse_reply(reply.content, ids)
-            status = "ok" if parsed.clean else "invalid"
-            cost = record_result(self.db, self.llm, base, reply, status, parsed.problems())
-            self._account(len(reply.failed_attempts) + 1, reply.prompt_tokens, reply.completion_tokens, cost)
-            store_verdicts(
-                self.db,
-                self.settings,
-                self.result,
-                self.run_id,
-                self.now,
-                rows,
-                list(parsed.valid.values()),
-                model,
-            )
-            return parsed.bad
+            return self._take(reply, base, rows, model)
         self._fail(rows, {i: f"gateway: {'; '.join(errors)}" for i in ids}, self.models[-1])
         self._gateway_failed(failure)
         return {}
+
+    def _call_failed(self, err: Exception, base: dict, model: str, windows: int) -> None:
+        """Ledger a failed call's attempts; bad credentials end the whole pass at once."""
+        attempts = getattr(err, "attempts", ())
+        record_attempts(self.db, base, attempts)
+        self.result.calls += len(attempts)
+        if isinstance(err, AuthError):
+            raise err
+        log.warning("LLM call to %s failed for %d window(s): %s", model, windows, err)
+
+    def _take(self, reply: ChatResult, base: dict, rows: list[dict], model: str) -> dict[str, str]:
+        """Ledger a completed call and store its good verdicts; returns the bad ones."""
+        self._failed_in_a_row = 0
+        record_attempts(self.db, base, reply.failed_attempts)
+        parsed = parse_reply(reply.content, [r["id"] for r in rows])
+        status = "ok" if parsed.clean else "invalid"
+        cost = record_result(self.db, self.llm, base, reply, status, parsed.problems())
+        self._account(len(reply.failed_attempts) + 1, reply.prompt_tokens, reply.completion_tokens, cost)
+        valid = list(parsed.valid.values())
+        store_verdicts(self.db, self.settings.mail, self.result, self.run_id, self.now, rows, valid, model)
+        return parsed.bad
 
     def _gateway_failed(self, err: Exception) -> None:
         """Note why the gateway failed; after an unreachable gateway or DOWN_AFTER_BATCHES failed
@@ -162,18 +163,7 @@ class GatewayRun:
             if not rows:
                 continue
             base = call_base(self._ts(), self.run_id, self.llm.model, [r["id"] for r in rows])
-            self.db["llm_calls"].insert(
-                {
-                    **base,
-                    "prompt_tokens": 0,
-                    "completion_tokens": 0,
-                    "cost_usd": 0.0,
-                    "latency_ms": 0.0,
-                    "status": "skipped",
-                    "error": note,
-                    "usage_estimated": 0,
-                }
-            )
+            record_unbilled(self.db, base, "skipped", note)
             record_failures(
                 self.db,
                 {(r["pair"], r["window_end"]): f"budget: {note}" for r in rows},
@@ -207,7 +197,7 @@ class GatewayRun:
 
 def store_verdicts(
     db,
-    settings: Settings,
+    mail: Mail,
     result: AnalyzeResult,
     run_id: str,
     now: datetime,
@@ -219,23 +209,8 @@ def store_verdicts(
     if not verdicts:
         return
     by_id = {r["id"]: r for r in rows}
-    records = [
-        {
-            "pair": by_id[v.id]["pair"],
-            "window_end": by_id[v.id]["window_end"],
-            "prompt_version": result.prompt_version,
-            "risk": v.risk,
-            "action": v.action,
-            "confidence": v.confidence,
-            "rationale": v.rationale,
-            "alert": v.alert,
-            "model": model,
-            "feature_hash": by_id[v.id]["_hash"],
-            "run_id": run_id,
-            "created_at": to_iso(now),
-        }
-        for v in verdicts
-    ]
+    stamp = {"prompt_version": result.prompt_version, "model": model, "run_id": run_id}
+    records = [_verdict_record(v, by_id[v.id]) | stamp | {"created_at": to_iso(now)} for v in verdicts]
     with transaction(db):
         # Another run may have recomputed a window since it was read: store only verdicts on the
         # features the windows have now (that run analyses the new ones).
@@ -245,7 +220,21 @@ def store_verdicts(
         verdicts = [v for v, ok in zip(verdicts, fresh, strict=True) if ok]
         upsert(db, "verdicts", records)
     result.analysed += len(records)
-    result.alerts += raise_alerts(settings, db, verdicts, model, now)
+    result.alerts += raise_alerts(mail, db, verdicts, model, now)
+
+
+def _verdict_record(verdict: Verdict, row: dict) -> dict:
+    """The `verdicts` columns of `verdict` on window `row` (the run's own columns are added after)."""
+    return {
+        "pair": row["pair"],
+        "window_end": row["window_end"],
+        "risk": verdict.risk,
+        "action": verdict.action,
+        "confidence": verdict.confidence,
+        "rationale": verdict.rationale,
+        "alert": verdict.alert,
+        "feature_hash": row["_hash"],
+    }
 
 
 def _current_hashes(db, records: list[dict]) -> dict[tuple[str, str], str]:

@@ -55,18 +55,25 @@ def record_attempts(
 ) -> None:
     """One ledger row per failed HTTP attempt, billed 0."""
     for attempt in attempts:
-        db["llm_calls"].insert(
-            {
-                **base,
-                "prompt_tokens": 0,
-                "completion_tokens": 0,
-                "cost_usd": 0.0,
-                "latency_ms": attempt.latency_ms,
-                "status": status,
-                "error": attempt.error,
-                "usage_estimated": 0,
-            }
-        )
+        record_unbilled(db, base, status, attempt.error, attempt.latency_ms)
+
+
+def record_unbilled(
+    db: sqlite_utils.Database, base: dict, status: str, error: str | None, latency_ms: float = 0.0
+) -> None:
+    """A ledger row for a call that cost nothing: a failed attempt, or a batch skipped unsent."""
+    db["llm_calls"].insert(
+        {
+            **base,
+            "prompt_tokens": 0,
+            "completion_tokens": 0,
+            "cost_usd": 0.0,
+            "latency_ms": latency_ms,
+            "status": status,
+            "error": error,
+            "usage_estimated": 0,
+        }
+    )
 
 
 def record_result(

@@ -82,17 +82,6 @@ def feature_columns(df: pd.DataFrame) -> list[str]:
     return numeric + [c for c in TEXT_FEATURES if c in df.columns]
 
 
-def features_hash(row: Mapping) -> str:
-    """Hash of every non-bookkeeping value of a window, for frames that carry no `features_hash`."""
-    values = {
-        str(k): _fmt(v, digits=10)
-        for k, v in row.items()
-        if k not in BOOKKEEPING and k not in ("id", "_hash")
-    }
-    values["reasons"] = ";".join(reasons_list(row.get("reasons")))
-    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def reasons_list(value) -> list[str]:
     """The stored reasons (JSON list text, a list, or empty) as a list of strings."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -154,7 +143,7 @@ def prompt_tokens(messages: Sequence[Mapping]) -> int:
     return sum(estimate_tokens(str(m["content"])) for m in messages)
 
 
-def _fmt(value, digits: int = 3) -> str:
+def _fmt(value) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -169,4 +158,4 @@ def _fmt(value, digits: int = 3) -> str:
         return ""
     if number.is_integer() and abs(number) < 1e6:
         return str(int(number))
-    return f"{number:.{digits}g}"
+    return f"{number:.3g}"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from pipelines.analyze.verdicts import Verdict
 from pipelines.settings import Settings
@@ -32,63 +33,80 @@ DEFAULT_CARRY_FLOOR = 0.25
 _BPS_FEATURES = ("mark_spread_mean_bps", "gate_basis_mean_bps", "bitfinex_basis_mean_bps")
 
 
-def rules_verdict(ident: str, row: Mapping, settings: Settings) -> Verdict:
-    """The rules verdict for the window `ident` whose features are in `row`.
+@dataclass(frozen=True)
+class RulesParams:
+    """What the rules read from the settings: the flag threshold, the carry floor, the holding period."""
+
+    z_threshold: float
+    carry_floor: float
+    holding_periods: float
+
+
+def rules_params(settings: Settings) -> RulesParams:
+    """The rules' parameters from `settings` (the carry floor defaults to DEFAULT_CARRY_FLOOR)."""
+    floor = settings.transform.net_carry_apr_floor
+    return RulesParams(
+        settings.transform.z_threshold,
+        DEFAULT_CARRY_FLOOR if floor is None else floor,
+        settings.fees.holding_periods,
+    )
+
+
+def rules_verdict(ident: str, row: Mapping, params: RulesParams) -> Verdict:
+    """The rules verdict for the window `ident` whose features are in `row`: the first rule that fires.
 
     Its rationale and alert name the figures that decided it: what fired for an extreme market
     (`funding diff z=-4.3`, `Gate basis -80 bps`), and for a carry the net figure with the gross
     beside it, signs explicit (`net carry +105% APR (gross -117%)`)."""
+    pair = ident.split("@", 1)[0]
     zscores = {k: _num(v) for k, v in row.items() if k.startswith("z_")}
     z_max = max((abs(v) for v in zscores.values() if v is not None), default=0.0)
-    carry = _num(row.get("net_carry_apr"))
-    break_even = _num(row.get("break_even_periods"))
-    floor = settings.transform.net_carry_apr_floor
-    floor = DEFAULT_CARRY_FLOOR if floor is None else floor
-    tense = "MEDIUM" if z_max >= settings.transform.z_threshold else "LOW"
-    pair = ident.split("@", 1)[0]
-    fired = _extremes(row, zscores)
-
-    if _num(row.get("complete")) == 0:
-        return Verdict(
-            ident,
-            "HIGH",
-            "HOLD",
-            0.9,
-            "Window data is incomplete; features are unreliable.",
-            f"{pair}: incomplete data, hold",
-        )
-    if fired:
-        why = ", ".join(fired)
-        return Verdict(
-            ident,
-            "HIGH",
-            "HOLD",
-            0.7,
-            f"Market dislocated ({why}); do not open a carry now.",
-            f"{pair}: extreme move, {why}",
-        )
-    if (
-        carry is not None
-        and carry >= floor
-        and break_even is not None
-        and break_even <= settings.fees.holding_periods / 3
-    ):
-        figure = _carry_figure(carry, _num(row.get("carry_apr")))
-        return Verdict(
+    tense = "MEDIUM" if z_max >= params.z_threshold else "LOW"
+    return (
+        _incomplete(ident, pair, row)
+        or _dislocated(ident, pair, row, zscores)
+        or _carry(ident, pair, row, params, tense)
+        or Verdict(
             ident,
             tense,
-            "OPEN_ARB",
-            0.6,
-            f"{figure[0].upper()}{figure[1:]} after fees, break-even in {break_even:.1f} periods.",
-            f"{pair}: {figure}, break-even {break_even:.1f} periods",
+            "WATCH",
+            0.5,
+            "Flagged window without a clear edge; keep watching.",
+            f"{pair}: flagged, watch",
         )
+    )
+
+
+def _incomplete(ident: str, pair: str, row: Mapping) -> Verdict | None:
+    """Rule 1: nothing can be trusted in a window with missing data."""
+    if _num(row.get("complete")) != 0:
+        return None
+    text = "Window data is incomplete; features are unreliable."
+    return Verdict(ident, "HIGH", "HOLD", 0.9, text, f"{pair}: incomplete data, hold")
+
+
+def _dislocated(ident: str, pair: str, row: Mapping, zscores: dict[str, float | None]) -> Verdict | None:
+    """Rule 2: a carry is not worth a dislocated leg."""
+    fired = _extremes(row, zscores)
+    if not fired:
+        return None
+    why = ", ".join(fired)
+    text = f"Market dislocated ({why}); do not open a carry now."
+    return Verdict(ident, "HIGH", "HOLD", 0.7, text, f"{pair}: extreme move, {why}")
+
+
+def _carry(ident: str, pair: str, row: Mapping, params: RulesParams, tense: str) -> Verdict | None:
+    """Rule 3: a net carry at the floor that pays its fees back within a third of the holding period."""
+    carry = _num(row.get("net_carry_apr"))
+    break_even = _num(row.get("break_even_periods"))
+    if carry is None or carry < params.carry_floor:
+        return None
+    if break_even is None or break_even > params.holding_periods / 3:
+        return None
+    figure = _carry_figure(carry, _num(row.get("carry_apr")))
+    text = f"{figure[0].upper()}{figure[1:]} after fees, break-even in {break_even:.1f} periods."
     return Verdict(
-        ident,
-        tense,
-        "WATCH",
-        0.5,
-        "Flagged window without a clear edge; keep watching.",
-        f"{pair}: flagged, watch",
+        ident, tense, "OPEN_ARB", 0.6, text, f"{pair}: {figure}, break-even {break_even:.1f} periods"
     )
 
 

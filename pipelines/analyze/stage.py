@@ -30,15 +30,15 @@ from pipelines.analyze.ledger import COMPLETION_TOKENS_PER_WINDOW, call_cost
 from pipelines.analyze.prompt import (
     build_messages,
     feature_columns,
-    features_hash,
     prompt_tokens,
     prompt_version,
     window_id,
 )
 from pipelines.analyze.result import AnalyzeResult, PromptBatch
-from pipelines.analyze.rules import rules_verdict
-from pipelines.settings import Pair, Settings
+from pipelines.analyze.rules import rules_params, rules_verdict
+from pipelines.settings import LLM, Pair, Settings
 from pipelines.timeutil import day_start, to_iso
+from pipelines.transform.scoring import features_hash
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +115,13 @@ def analyze_windows(
     columns = feature_columns(windows_df)
     if dry_run:
         result.batches = [
-            _estimate(settings, b, columns, window_context(db, b)) for b in batches(pending, llm.batch_size)
+            _estimate(llm, b, columns, window_context(db, b)) for b in batches(pending, llm.batch_size)
         ]
         return result
     if llm.offline:
-        verdicts = [rules_verdict(r["id"], r, settings) for r in pending]
-        store_verdicts(db, settings, result, run_id, now, pending, verdicts, "rules")
+        rules = rules_params(settings)
+        verdicts = [rules_verdict(r["id"], r, rules) for r in pending]
+        store_verdicts(db, settings.mail, result, run_id, now, pending, verdicts, "rules")
     elif pending:
         GatewayRun(db, settings, client or make_client(settings), run_id, now, result, columns).run(pending)
     log.info("analyze %s: %s", run_id, result.summary())
@@ -157,8 +158,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return sorted(rows, key=lambda r: (r["window_end"], r["pair"]))
 
 
-def _estimate(settings: Settings, rows: list[dict], columns: list[str], context: dict) -> PromptBatch:
-    llm = settings.llm
+def _estimate(llm: LLM, rows: list[dict], columns: list[str], context: dict) -> PromptBatch:
     messages = build_messages(rows, columns, context, llm.language)
     prompt, completion = prompt_tokens(messages), COMPLETION_TOKENS_PER_WINDOW * len(rows)
     cost = call_cost(llm, llm.model, prompt, completion)

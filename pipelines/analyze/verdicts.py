@@ -14,6 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+# Mildest first (the order the prompt lists them in); the report lists them most urgent first.
 RISKS = ("LOW", "MEDIUM", "HIGH")
 ACTIONS = ("HOLD", "WATCH", "OPEN_ARB")
 MAX_RATIONALE = 600

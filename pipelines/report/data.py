@@ -19,6 +19,7 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import sqlite_utils
 
+from pipelines.analyze.verdicts import ACTIONS, RISKS
 from pipelines.report.ledger import delivery, existing_report, record_report, withdraw_queued
 from pipelines.report.mailer import deliver, drain_outbox
 from pipelines.report.model import PeriodFigures, ReportData, ReportResult
@@ -30,8 +31,6 @@ from pipelines.timeutil import day_start, series_from_iso, to_iso
 log = logging.getLogger(__name__)
 
 ERROR_STATUSES = ("error", "invalid")
-ACTIONS = ("OPEN_ARB", "WATCH", "HOLD")
-RISKS = ("HIGH", "MEDIUM", "LOW")
 
 
 # -- reads ---------------------------------------------------------------------------------------
@@ -93,8 +92,8 @@ def _period(label, start, end, calls, windows, verdicts, runs) -> PeriodFigures:
         cache_hits=sum(_cached(c) for c in _run_counts(_in(runs, "started_at", start, end))),
         windows=len(windows),
         flagged=int(windows["flagged"].fillna(0).astype(bool).sum()) if not windows.empty else 0,
-        by_action={a: int(counts.get(a, 0)) for a in ACTIONS},
-        by_risk={r: int(risks.get(r, 0)) for r in RISKS},
+        by_action={a: int(counts.get(a, 0)) for a in reversed(ACTIONS)},  # most urgent first
+        by_risk={r: int(risks.get(r, 0)) for r in reversed(RISKS)},
     )
 
 
@@ -178,7 +177,8 @@ def build_report(
         budget_used=day.total["cost_usd"] / budget if budget else None,
         top=_top(windows, verdicts, settings.report.top_n),
         warnings=day_warnings(
-            settings,
+            settings.pairs,
+            settings.transform.min_coverage,
             _in(windows, "window_end", day.start, day.end, window_end=True),
             _in(runs, "started_at", day.start, day.end),
         ),
@@ -210,7 +210,7 @@ def run_report(
         subject, text, _ = render_report(build_report(db, settings, report_date, now))
         return ReportResult("dry-run", report_date, subject, text)
     withdraw_queued(db, report_date, everything=force)
-    drained = drain_outbox(settings, db)
+    drained = drain_outbox(settings.mail, db)
     existing = None if force else existing_report(db, report_date)
     if existing:
         log.info("report for %s already %s (id %s); skipped", report_date, existing["status"], existing["id"])
@@ -225,8 +225,8 @@ def run_report(
         )
     data = build_report(db, settings, report_date, now)
     subject, text, html = render_report(data)
-    message = compose_message(settings, subject, text, html, render_chart(data), now=now)
-    report_id = record_report(db, settings, data, subject, message, now)
-    status = deliver(settings, db, message, kind="report", report_id=report_id, send=send, now=now)
+    message = compose_message(settings.mail, subject, text, html, render_chart(data), now=now)
+    report_id = record_report(db, settings.mail, data, subject, message, now)
+    status = deliver(settings.mail, db, message, kind="report", report_id=report_id, send=send, now=now)
     log.info("report %s for %s: %s", report_id, report_date, status)
     return ReportResult(status, report_date, subject, text, report_id, drained, **delivery(db, report_id))

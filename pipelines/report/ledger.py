@@ -16,7 +16,7 @@ import sqlite_utils
 
 from pipelines.errors import MailError
 from pipelines.report.outbox import is_queued, withdraw
-from pipelines.settings import Settings
+from pipelines.settings import Mail
 from pipelines.timeutil import day_start, to_iso
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ def existing_report(db: sqlite_utils.Database, report_date: date) -> dict | None
     return None
 
 
-def record_report(db, settings: Settings, data: ReportData, subject: str, message, now: datetime) -> int:
+def record_report(db, mail: Mail, data: ReportData, subject: str, message, now: datetime) -> int:
     """Insert the `reports` row of a report about to be delivered; its id."""
     row = {
         "created_at": to_iso(now),
@@ -78,7 +78,7 @@ def record_report(db, settings: Settings, data: ReportData, subject: str, messag
         "period_end": to_iso(data.week.end),
         "subject": subject,
         "status": "pending",
-        "recipients": ", ".join(settings.mail.recipients),
+        "recipients": ", ".join(mail.recipients),
         "message_id": message["Message-ID"],
         "attempts": 0,
         "cost_usd": data.day.total["cost_usd"],

@@ -32,13 +32,11 @@ import sqlite_utils
 
 from pipelines.errors import MailError
 from pipelines.report import outbox as box
-from pipelines.settings import Mail, Settings
+from pipelines.settings import Mail
 from pipelines.timeutil import to_iso, utcnow
 
 log = logging.getLogger(__name__)
 
-STALE_CLAIM_SECONDS = box.STALE_CLAIM_SECONDS
-UNDISCLOSED = box.UNDISCLOSED
 _NAME = re.compile(r"^(?P<ts>\d{8}T\d{6}Z)-(?P<kind>[a-z0-9_]+)-(?P<id>[A-Za-z0-9]+)\.eml$")
 
 
@@ -58,7 +56,7 @@ class SmtpClient:
         """Send `message` to the configured recipients, or raise MailError (MailRejected) saying why."""
         mail = self.mail
         where = f"{mail.smtp_host}:{mail.smtp_port}"
-        if message.get("To") in (None, UNDISCLOSED):  # queued before recipients were configured
+        if message.get("To") in (None, box.UNDISCLOSED):  # queued before recipients were configured
             del message["To"]
             message["To"] = ", ".join(mail.recipients)
         try:
@@ -94,7 +92,7 @@ class SmtpClient:
 
 
 def deliver(
-    settings: Settings,
+    mail: Mail,
     db: sqlite_utils.Database,
     message: EmailMessage,
     kind: str = "report",
@@ -109,30 +107,28 @@ def deliver(
     `report_id` ties the message to its row in `reports`, whose status follows the delivery.
     `send=False` only queues the message for the next `drain_outbox`.
     """
-    path = write_outbox(settings.mail.outbox_dir, message, kind, str(report_id or uuid.uuid4().hex[:12]), now)
+    path = write_outbox(mail.outbox_dir, message, kind, str(report_id or uuid.uuid4().hex[:12]), now)
     _record(db, path, status="outboxed", eml_path=str(path))
-    if not (send and settings.mail.configured):
+    if not (send and mail.configured):
         if send:
             log.info("mail: no SMTP settings; %s kept in the outbox at %s", kind, path)
         return "outboxed"
-    outcome = _send_file(settings, db, path, client)
+    outcome = _send_file(mail, db, path, client)
     return outcome if outcome in ("sent", "dead") else "outboxed"
 
 
-def drain_outbox(
-    settings: Settings, db: sqlite_utils.Database, client: SmtpClient | None = None
-) -> tuple[int, int]:
+def drain_outbox(mail: Mail, db: sqlite_utils.Database, client: SmtpClient | None = None) -> tuple[int, int]:
     """Send every message waiting in the outbox, oldest first; (sent, still waiting)."""
-    outbox = Path(settings.mail.outbox_dir)
+    outbox = Path(mail.outbox_dir)
     if not outbox.is_dir():
         return 0, 0
     box.release_stale_claims(outbox)
     waiting = sorted(outbox.glob("*.eml"))
-    if not waiting or not settings.mail.configured:
+    if not waiting or not mail.configured:
         return 0, len(waiting)
     sent = 0
     for path in waiting:
-        outcome = _send_file(settings, db, path, client)
+        outcome = _send_file(mail, db, path, client)
         sent += outcome == "sent"
         if outcome == "failed":
             # The server is unreachable or refuses us: the rest would fail the same way.
@@ -163,7 +159,7 @@ def write_outbox(
     return path
 
 
-def _send_file(settings: Settings, db: sqlite_utils.Database, path: Path, client: SmtpClient | None) -> str:
+def _send_file(mail: Mail, db: sqlite_utils.Database, path: Path, client: SmtpClient | None) -> str:
     """Claim, send and remove one outbox file: "sent", "failed" (put back), "rejected" (put back,
     a permanent refusal counted), "dead" (moved to the dead-letter folder) or "gone" (taken)."""
     claimed = box.claim(path)
@@ -176,13 +172,13 @@ def _send_file(settings: Settings, db: sqlite_utils.Database, path: Path, client
         return "gone"
     message = BytesParser(policy=policy.default).parsebytes(claimed.read_bytes())
     try:
-        (client or SmtpClient(settings.mail)).send(message)
+        (client or SmtpClient(mail)).send(message)
     except MailError as err:
         os.rename(claimed, path)
         return _failed(db, path, err)
     claimed.unlink()
     box.clear_rejections(path)
-    log.info("mail: sent %s to %d recipient(s)", path.name, len(settings.mail.recipients))
+    log.info("mail: sent %s to %d recipient(s)", path.name, len(mail.recipients))
     _record(db, path, status="sent", sent_at=to_iso(utcnow()), error=None, eml_path=None, attempted=True)
     return "sent"
 

@@ -4,25 +4,29 @@ real causes, the warnings stored with each window, and failed runs."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import pandas as pd
 
-from pipelines.settings import Settings
+from pipelines.columns import SIDE_LABELS
+from pipelines.settings import Pair
 
 MAX_WARNINGS = 20
-_SIDES = {"gate": "Gate", "bitfinex": "Bitfinex"}
 
 
-def day_warnings(settings: Settings, windows: pd.DataFrame, runs: pd.DataFrame) -> list[str]:
-    """Warnings for the day's `windows` (rows ending in the day) and `runs` (started in it)."""
+def day_warnings(
+    pairs: Sequence[Pair], min_coverage: float, windows: pd.DataFrame, runs: pd.DataFrame
+) -> list[str]:
+    """Warnings for the day's `windows` (rows ending in the day) and `runs` (started in it); a window
+    is short of minutes below `min_coverage`."""
     found: list[str] = []
-    for pair in settings.pairs:
+    for pair in pairs:
         have = int((windows["pair"] == pair.name).sum()) if not windows.empty else 0
         expected = int(24 // pair.window_hours)
         if have < expected:
             found.append(f"{pair.name}: {have} of {expected} windows stored for the day")
     for row in windows.to_dict("records"):
-        found += window_lines(row, settings.transform.min_coverage)
+        found += window_lines(row, min_coverage)
     if not runs.empty:
         failed = runs[runs["status"] == "failed"]
         found += [
@@ -50,7 +54,7 @@ def window_lines(row: dict, min_coverage: float) -> list[str]:
 def _quality_causes(row: dict, min_coverage: float) -> list[str]:
     causes = []
     expected = _number(row.get("expected_minutes"))
-    for side, label in _SIDES.items():
+    for side, label in SIDE_LABELS.items():
         if _number(row.get(f"{side}_settled")) == 0:
             causes.append(f"{label} settlement missing")
         minutes = _number(row.get(f"{side}_minutes"))

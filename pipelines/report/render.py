@@ -18,7 +18,7 @@ from matplotlib.dates import DateFormatter, DayLocator
 from matplotlib.figure import Figure
 
 from pipelines.report.outbox import UNDISCLOSED
-from pipelines.settings import Settings
+from pipelines.settings import Mail
 from pipelines.timeutil import to_iso
 
 if TYPE_CHECKING:
@@ -69,35 +69,43 @@ def render_chart(data: ReportData) -> bytes:
     """PNG, two panels: daily LLM cost by model (USD) and funding differential per pair (% per period)."""
     fig = Figure(figsize=(8, 6.4), dpi=100, layout="constrained")
     cost_ax, diff_ax = fig.subplots(2, 1)
-    cost = data.daily_cost
-    if cost.empty or not cost.to_numpy().any():
-        _empty_panel(cost_ax, "no LLM cost in the period")
-    else:
-        bottom = pd.Series(0.0, index=cost.index)
-        for model in cost.columns:
-            cost_ax.bar(cost.index.str[5:], cost[model], bottom=bottom, label=model)
-            bottom = bottom + cost[model]
-        cost_ax.legend(fontsize=8, loc="upper left")
-    cost_ax.set_title("Daily LLM cost by model (USD)")
-    cost_ax.set_ylabel("USD")
-    cost_ax.set_xlabel("day (UTC)")
-    diff = data.funding_diff
-    if diff.empty:
-        _empty_panel(diff_ax, "no funding data in the period")
-    else:
-        for pair in diff.columns:
-            series = diff[pair].dropna() * 100
-            diff_ax.plot(series.index, series.to_numpy(), marker=".", label=pair)
-        diff_ax.axhline(0, color="gray", linewidth=0.8)
-        diff_ax.legend(fontsize=8, loc="upper left")
-        diff_ax.xaxis.set_major_locator(DayLocator())
-        diff_ax.xaxis.set_major_formatter(DateFormatter("%m-%d"))
-        diff_ax.set_xlabel("window end (UTC)")
-    diff_ax.set_title("Funding differential per pair, Gate - Bitfinex (% per funding period)")
-    diff_ax.set_ylabel("% per period")
+    _cost_panel(cost_ax, data.daily_cost)
+    _diff_panel(diff_ax, data.funding_diff)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def _cost_panel(ax, cost: pd.DataFrame) -> None:
+    """Daily cost stacked by model."""
+    if cost.empty or not cost.to_numpy().any():
+        _empty_panel(ax, "no LLM cost in the period")
+    else:
+        bottom = pd.Series(0.0, index=cost.index)
+        for model in cost.columns:
+            ax.bar(cost.index.str[5:], cost[model], bottom=bottom, label=model)
+            bottom = bottom + cost[model]
+        ax.legend(fontsize=8, loc="upper left")
+    ax.set_title("Daily LLM cost by model (USD)")
+    ax.set_ylabel("USD")
+    ax.set_xlabel("day (UTC)")
+
+
+def _diff_panel(ax, diff: pd.DataFrame) -> None:
+    """One line per pair, in % per period."""
+    if diff.empty:
+        _empty_panel(ax, "no funding data in the period")
+    else:
+        for pair in diff.columns:
+            series = diff[pair].dropna() * 100
+            ax.plot(series.index, series.to_numpy(), marker=".", label=pair)
+        ax.axhline(0, color="gray", linewidth=0.8)
+        ax.legend(fontsize=8, loc="upper left")
+        ax.xaxis.set_major_locator(DayLocator())
+        ax.xaxis.set_major_formatter(DateFormatter("%m-%d"))
+        ax.set_xlabel("window end (UTC)")
+    ax.set_title("Funding differential per pair, Gate - Bitfinex (% per funding period)")
+    ax.set_ylabel("% per period")
 
 
 def _empty_panel(ax, text: str) -> None:
@@ -107,14 +115,13 @@ def _empty_panel(ax, text: str) -> None:
 
 
 def compose_message(
-    settings: Settings, subject: str, text: str, html: str, png: bytes, now: datetime | None = None
+    mail: Mail, subject: str, text: str, html: str, png: bytes, now: datetime | None = None
 ) -> EmailMessage:
     """multipart/alternative: text, and multipart/related (HTML + the chart as an inline part, which
     mail clients show once, where the HTML puts it). The Message-ID is set here, once.
 
     Without configured recipients `To` is the empty group `undisclosed-recipients:;`; the sender
     replaces it with `mail.recipients` when the message finally goes out."""
-    mail = settings.mail
     message = EmailMessage()
     message["Subject"] = subject
     message["From"] = mail.sender

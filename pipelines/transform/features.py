@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipelines.columns import BITFINEX, GATE
+from pipelines.columns import SIDES
+from pipelines.timeutil import HOURS_PER_YEAR, apr
 from pipelines.transform.quality import (
     QualityParams,
     match_minutes,
@@ -27,9 +28,6 @@ from pipelines.transform.quality import (
     window_warnings,
 )
 from pipelines.window import Window
-
-HOURS_PER_YEAR = 8760
-SIDES = (("gate", GATE), ("bitfinex", BITFINEX))
 
 KEYS = ("pair", "window_start", "window_end")
 FUNDING_FEATURES = (
@@ -132,10 +130,10 @@ def window_features(
         }
     ).sort_values("window_end", ignore_index=True)
     symbols = {"gate": pair.gate_symbol, "bitfinex": pair.bitfinex_symbol}
-    sides = {side: side_minutes(minutes, exchange, symbols[side], grid) for side, exchange in SIDES}
+    sides = {side: side_minutes(minutes, exchange, symbols[side], grid) for side, exchange in SIDES.items()}
     settled = {
         side: settlements(funding, exchange, symbols[side], grid, quality.interval_lookback_hours)
-        for side, exchange in SIDES
+        for side, exchange in SIDES.items()
     }
     out = pd.concat(
         [
@@ -143,8 +141,8 @@ def window_features(
             funding_features(settled["gate"], settled["bitfinex"], pair.window_hours, fees),
             price_features(sides["gate"], sides["bitfinex"], len(grid)),
             quality_features(sides, grid),
-            pd.DataFrame({f"{s}_settled": settled[s]["settled"] for s, _ in SIDES}),
-            pd.DataFrame({f"{s}_interval_inferred_hours": settled[s]["inferred"] for s, _ in SIDES}),
+            pd.DataFrame({f"{s}_settled": settled[s]["settled"] for s in SIDES}),
+            pd.DataFrame({f"{s}_interval_inferred_hours": settled[s]["inferred"] for s in SIDES}),
         ],
         axis=1,
     )
@@ -239,7 +237,7 @@ def funding_features(
         for side, frame in (("gate", gate), ("bitfinex", bitfinex))
     }
     diff = per_window["gate"] - per_window["bitfinex"]
-    carry = diff * HOURS_PER_YEAR / window_hours
+    carry = apr(diff, window_hours)
     fees_apr = fees.round_trip * (HOURS_PER_YEAR / window_hours) / fees.holding_periods
     long_side = np.select([diff > 0, diff < 0], ["bitfinex", "gate"], default=None)
     short_side = np.select([diff > 0, diff < 0], ["gate", "bitfinex"], default=None)
@@ -249,8 +247,8 @@ def funding_features(
             "bitfinex_rate": bitfinex["rate"],
             "gate_interval_hours": gate["interval_hours"],
             "bitfinex_interval_hours": bitfinex["interval_hours"],
-            "gate_apr": gate["rate"] * HOURS_PER_YEAR / gate["interval_hours"],
-            "bitfinex_apr": bitfinex["rate"] * HOURS_PER_YEAR / bitfinex["interval_hours"],
+            "gate_apr": apr(gate["rate"], gate["interval_hours"]),
+            "bitfinex_apr": apr(bitfinex["rate"], bitfinex["interval_hours"]),
             "funding_diff": diff,
             "carry_apr": carry,
             "fees_apr": np.where(diff.notna(), fees_apr, np.nan),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-SIDE_LABELS = {"gate": "Gate", "bitfinex": "Bitfinex"}
+from pipelines.columns import SIDE_LABELS
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ never mutated.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from pipelines.timeutil import HOURS_PER_YEAR
 from pipelines.transform.features import KEYS, PRICE_FEATURES, TEXT_FEATURES, WINDOW_FEATURES
 
 ZSCORABLE = (
@@ -120,7 +121,7 @@ def scale_floor(windows: pd.DataFrame, feature: str) -> np.ndarray:
     if column is not None and column in windows.columns:
         own = windows[column].to_numpy(dtype=float, na_value=np.nan)
         hours = np.where(np.isnan(own), hours, own)
-    return MIN_STD_APR * hours / 8760
+    return MIN_STD_APR * hours / HOURS_PER_YEAR
 
 
 def _grid_positions(df: pd.DataFrame) -> np.ndarray:
@@ -185,6 +186,11 @@ def add_features_hash(windows: pd.DataFrame) -> pd.DataFrame:
     texts = [_hash_text(windows[c], c in TEXT_FEATURES) for c in cols]
     digests = [hashlib.sha256("|".join(parts).encode()).hexdigest() for parts in zip(*texts, strict=True)]
     return windows.assign(features_hash=digests)
+
+
+def features_hash(row: Mapping) -> str:
+    """`add_features_hash` of one window row, for rows that carry no stored hash."""
+    return add_features_hash(pd.DataFrame([dict(row)]))["features_hash"].iloc[0]
 
 
 def _hash_text(values: pd.Series, text: bool) -> list[str]:

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from pipelines.columns import BITFINEX, GATE
+from pipelines.load.minutes import read_funding
 from pipelines.load.settlement import MAX_GAP
 from pipelines.settings import Pair, Settings
 from pipelines.store import SCHEMA, open_db, transaction, upsert
@@ -117,7 +117,7 @@ def window_rows(
         return []
     first, last = windows[0], windows[-1]
     minutes = read_pair_marks(db, pair, first.start, last.end)
-    funding = read_funding(db, pair, first.start - timedelta(hours=quality.interval_lookback_hours), last.end)
+    funding = pair_funding(db, pair, first.start - timedelta(hours=quality.interval_lookback_hours), last.end)
     fresh = window_features(minutes, funding, params, fees, quality, windows)
     kept = stored[~stored["window_end"].isin(fresh["window_end"])]
     frame = pd.concat([df for df in (kept, fresh) if not df.empty], ignore_index=True)
@@ -248,7 +248,7 @@ def _column(values: pd.Series, column: str, kind: type) -> list:
 def read_pair_marks(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> pd.DataFrame:
     """Both sides' minutes with start <= ts < end: exchange, symbol, ts (datetime64 UTC), mark_price,
     index_price (the only columns the transform uses; `load.minutes.read_minutes` reads them all)."""
-    sides = ((GATE, pair.gate_symbol), (BITFINEX, pair.bitfinex_symbol))
+    sides = pair.sides
     parts = [
         db.execute(
             "SELECT ts, mark_price, index_price FROM tickers"
@@ -270,16 +270,13 @@ def read_pair_marks(db: sqlite_utils.Database, pair: Pair, start: datetime, end:
     )
 
 
-def read_funding(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> pd.DataFrame:
+def pair_funding(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> pd.DataFrame:
     """Both sides' settlements with start < funding_time <= end, funding_time as datetime64 UTC."""
-    columns = ("exchange", "symbol", "funding_time", "rate", "predicted_rate", "interval_hours", "apr")
-    rows = db.execute(
-        f"SELECT {', '.join(columns)} FROM funding WHERE ((exchange = ? AND symbol = ?)"
-        " OR (exchange = ? AND symbol = ?)) AND funding_time > ? AND funding_time <= ? ORDER BY funding_time",
-        (GATE, pair.gate_symbol, BITFINEX, pair.bitfinex_symbol, to_iso(start), to_iso(end)),
-    ).fetchall()
-    frame = pd.DataFrame(rows, columns=list(columns))
-    return frame.assign(
-        funding_time=series_from_iso(frame["funding_time"]),
-        **{c: frame[c].astype(float) for c in ("rate", "predicted_rate", "interval_hours", "apr")},
-    )
+    # A settlement at a window's end belongs to that window. Stored times are whole seconds, so
+    # (start, end] is load's [start + 1 s, end + 1 s).
+    second = timedelta(seconds=1)
+    frames = [
+        read_funding(db, exchange, symbol, start + second, end + second) for exchange, symbol in pair.sides
+    ]
+    frame = pd.concat(frames, ignore_index=True).sort_values("funding_time", kind="stable", ignore_index=True)
+    return frame.astype({c: float for c in ("rate", "predicted_rate", "interval_hours", "apr")})

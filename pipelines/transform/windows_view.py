@@ -17,10 +17,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from pipelines.columns import SIDE_SHORT
 from pipelines.transform.windows_stage import JSON_COLUMNS, to_rows
 
 MIN_WIDTH = 150
-SIDE_SHORT = {"gate": "Gate", "bitfinex": "Bfx"}
 # header (units included), justify, cell formatter (row -> str); the full set is in CSV/JSON
 COLUMNS = (
     ("Window end\nUTC", "left", lambda r: r["window_end"].strftime("%Y-%m-%d %H:%M")),

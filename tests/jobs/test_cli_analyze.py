@@ -11,8 +11,8 @@ import yaml
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from loopback.llm_server import Reply
-from loopback.llm_windows import sample_windows
+from tests.fixtures.llm_server import Reply
+from tests.fixtures.llm_windows import sample_windows
 
 RANGE = ["--from", "2024-03-01", "--to", "2024-03-10"]
 

@@ -11,7 +11,6 @@ import pytest
 
 from jobs import funding_cycle
 from jobs.funding_cycle import due_windows, funding_cycle_job, run_due_windows, run_id_for
-from loopback.llm_windows import sample_windows
 from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
 from pipelines.run import analyze_recent
 from pipelines.runs import record_run
@@ -19,6 +18,7 @@ from pipelines.store import upsert
 from pipelines.timeutil import to_iso
 from pipelines.window import Window
 from tests.fixtures.llm import online_settings
+from tests.fixtures.llm_windows import sample_windows
 
 
 def at(text: str) -> datetime:

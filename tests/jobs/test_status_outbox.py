@@ -41,5 +41,5 @@ def test_an_interrupted_send_is_counted_and_released_on_the_next_drain(config_fi
     claim.write_text("Subject: x\n\nhello\n")
     os.utime(claim)  # fresh: the old rule would hold it back for an hour
     assert collect_status(db, settings, utcnow())["outbox"]["messages"] == 1
-    assert drain_outbox(settings, db) == (0, 1)  # no SMTP configured: released, waiting
+    assert drain_outbox(settings.mail, db) == (0, 1)  # no SMTP configured: released, waiting
     assert [p.name for p in outbox.iterdir()] == ["20240302T063000Z-alert-abc.eml"]

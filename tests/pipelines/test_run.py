@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from loopback.llm_server import Reply, verdicts_json
 from pipelines.run import backfill
 from pipelines.settings import Transform
 from pipelines.store import open_db
 from tests.fixtures.llm import online_settings
+from tests.fixtures.llm_server import Reply, verdicts_json
 from tests.fixtures.tables import differences, snapshot
 
 NOW = datetime(2024, 4, 1, tzinfo=UTC)

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from loopback.llm_server import Reply
 from pipelines.analyze.client import GatewayClient, RequestRejected, estimate_tokens
 from pipelines.errors import AuthError, LLMError
+from tests.fixtures.llm_server import Reply
 
 MESSAGES = [
     {"role": "system", "content": "Reply with JSON verdicts."},

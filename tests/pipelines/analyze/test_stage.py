@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from loopback.llm_server import Reply, default_verdict, verdicts_json
-from loopback.llm_windows import sample_windows
 from pipelines.analyze.ledger import call_cost
 from pipelines.analyze.stage import analyze_range, current_prompt_version, make_client, pending_windows
 from pipelines.errors import AuthError
 from tests.fixtures.llm import online_settings
+from tests.fixtures.llm_server import Reply, default_verdict, verdicts_json
+from tests.fixtures.llm_windows import sample_windows
 
 FIRST_END = datetime(2024, 3, 1, 8, tzinfo=UTC)
 START, END = date(2024, 3, 1), date(2024, 3, 10)
@@ -309,10 +309,10 @@ def test_offline_rules_analyzer_needs_no_network_and_is_upgraded_once_a_key_exis
 
 
 def test_rules_verdicts(settings):
-    from pipelines.analyze.rules import rules_verdict
+    from pipelines.analyze.rules import rules_params, rules_verdict
 
     def _ra(ident, row, cfg):
-        verdict = rules_verdict(ident, row, cfg)
+        verdict = rules_verdict(ident, row, rules_params(cfg))
         return verdict.risk, verdict.action
 
     base = {

@@ -184,7 +184,7 @@ def test_message_is_alternative_with_inline_chart(settings, seeded):
     )
     data = build_report(seeded, settings, DAY, NOW)
     subject, text, html = render_report(data)
-    message = compose_message(settings, subject, text, html, render_chart(data), now=NOW)
+    message = compose_message(settings.mail, subject, text, html, render_chart(data), now=NOW)
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
     assert parsed.get_content_type() == "multipart/alternative"
     assert parsed["To"] == "a@x.io" and parsed["Message-ID"]

@@ -117,7 +117,7 @@ def test_two_copies_queued_by_an_older_version_go_out_once(settings, seeded, smt
             {"id": report_id, "created_at": f"2024-03-02T06:{minute:02d}:00Z", "report_date": "2024-03-01",
              "status": "pending"}
         )  # fmt: skip
-        deliver(settings, seeded, make_message(f"copy {report_id}"), report_id=report_id, now=NOW)
-    assert drain_outbox(mail_settings(settings, smtp_server), seeded) == (1, 0)
+        deliver(settings.mail, seeded, make_message(f"copy {report_id}"), report_id=report_id, now=NOW)
+    assert drain_outbox(mail_settings(settings, smtp_server).mail, seeded) == (1, 0)
     assert [r.message["Subject"] for r in smtp_server.received] == ["copy 2"]
     assert seeded["reports"].get(1)["status"] == "withdrawn" and seeded["reports"].get(2)["status"] == "sent"

@@ -45,7 +45,7 @@ def dead_pid() -> int:
 
 def queue(settings, db, subject: str, hour: int, report_id: int | None = None) -> None:
     queued = settings.model_copy(update={"mail": settings.mail.model_copy(update={"smtp_host": None})})
-    deliver(queued, db, make_message(subject), report_id=report_id, now=NOW.replace(hour=hour))
+    deliver(queued.mail, db, make_message(subject), report_id=report_id, now=NOW.replace(hour=hour))
 
 
 def test_a_permanent_rejection_is_dead_lettered_after_bounded_tries_and_holds_nothing_back(settings, db):
@@ -56,10 +56,10 @@ def test_a_permanent_rejection_is_dead_lettered_after_bounded_tries_and_holds_no
         queue(settings, db, "bad report", 5, report_id)
         queue(settings, db, "good alert", 6)
         # The first drain refuses the bad one, and still sends the one behind it.
-        assert drain_outbox(settings, db) == (1, 1)
+        assert drain_outbox(settings.mail, db) == (1, 1)
         assert [r.message["Subject"] for r in server.received] == ["good alert"]
         for _ in range(MAX_REJECTIONS - 1):
-            drain_outbox(settings, db)
+            drain_outbox(settings.mail, db)
         assert server.handler.refused == MAX_REJECTIONS
         assert outbox_files(settings) == []
         dead = settings.mail.outbox_dir / "dead"
@@ -71,7 +71,7 @@ def test_a_permanent_rejection_is_dead_lettered_after_bounded_tries_and_holds_no
         assert row["status"] == "dead" and row["eml_path"] == str(eml) and "554" in row["error"]
         assert row["attempts"] == MAX_REJECTIONS
         # Dead letters are not retried.
-        assert drain_outbox(settings, db) == (0, 0) and server.handler.refused == MAX_REJECTIONS
+        assert drain_outbox(settings.mail, db) == (0, 0) and server.handler.refused == MAX_REJECTIONS
         assert outbox_state(settings.mail.outbox_dir)["dead"] == 1
     finally:
         server.stop()
@@ -84,7 +84,7 @@ def test_a_temporary_rejection_is_retried_forever_and_stops_the_drain(settings, 
         queue(settings, db, "bad alert", 5)
         queue(settings, db, "good alert", 6)
         for _ in range(MAX_REJECTIONS + 2):
-            assert drain_outbox(settings, db) == (0, 2)
+            assert drain_outbox(settings.mail, db) == (0, 2)
         assert server.received == [] and not (settings.mail.outbox_dir / "dead").exists()
     finally:
         server.stop()
@@ -100,9 +100,9 @@ def test_refused_recipients_are_permanent_and_dead_lettered(settings, db):
     server.start()
     try:
         settings = mail_settings(settings, server)
-        assert deliver(settings, db, make_message(), kind="alert") == "outboxed"
+        assert deliver(settings.mail, db, make_message(), kind="alert") == "outboxed"
         for _ in range(MAX_REJECTIONS - 1):
-            drain_outbox(settings, db)
+            drain_outbox(settings.mail, db)
         assert outbox_state(settings.mail.outbox_dir)["dead"] == 1
         [reason] = (settings.mail.outbox_dir / "dead").glob("*.reason")
         assert "ops@example.com: 550 5.1.1 no such user" in reason.read_text()
@@ -124,7 +124,7 @@ def test_a_claim_whose_owner_died_is_released_at_once(settings, db, smtp_server)
         "sending": 1,
         "dead": 0,
     }
-    assert drain_outbox(settings, db) == (1, 0)
+    assert drain_outbox(settings.mail, db) == (1, 0)
     assert [r.message["Subject"] for r in smtp_server.received] == ["interrupted"]
     assert list(settings.mail.outbox_dir.iterdir()) == []
 
@@ -136,7 +136,7 @@ def test_a_claim_of_a_live_owner_is_left_alone(settings, db, smtp_server):
     path = settings.mail.outbox_dir / name
     host = socket.gethostname().replace(".", "-")
     os.rename(path, path.with_name(f"{name}.{host}.{os.getppid()}.sending"))
-    assert drain_outbox(settings, db) == (0, 0)
+    assert drain_outbox(settings.mail, db) == (0, 0)
     assert smtp_server.received == []
 
 
@@ -161,7 +161,7 @@ from pipelines.report.mailer import drain_outbox
 from pipelines.settings import load_settings
 from pipelines.store import open_db
 settings = load_settings(sys.argv[1], env={})
-drain_outbox(settings, open_db(settings.database))
+drain_outbox(settings.mail, open_db(settings.database))
 """
 
 
@@ -189,7 +189,8 @@ def test_a_sender_killed_mid_send_leaves_a_claim_the_next_drain_releases_at_once
         sender.kill()
         sender.wait()
         assert outbox_state(outbox)["messages"] == 1  # status still sees it
-        assert drain_outbox(mail_settings(settings, server, recipients=("ops@example.com",)), db) == (1, 0)
+        mail = mail_settings(settings, server, recipients=("ops@example.com",)).mail
+        assert drain_outbox(mail, db) == (1, 0)
         assert [r.message["Subject"] for r in server.received] == ["interrupted report"]
         assert list(outbox.glob("*.sending")) == []
     finally:
@@ -207,9 +208,9 @@ def test_a_refused_sender_is_permanent_and_the_report_row_says_dead(settings, db
     try:
         settings = mail_settings(settings, server)
         report_id = add_report_row(db)
-        assert deliver(settings, db, make_message(), report_id=report_id, now=NOW) == "outboxed"
-        drain_outbox(settings, db)
-        drain_outbox(settings, db)
+        assert deliver(settings.mail, db, make_message(), report_id=report_id, now=NOW) == "outboxed"
+        drain_outbox(settings.mail, db)
+        drain_outbox(settings.mail, db)
         row = db["reports"].get(report_id)
         assert row["status"] == "dead" and "refused the sender: 553" in row["error"]
     finally:
