@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from pipelines.columns import BITFINEX, EXCHANGES, GATE
+from pipelines.columns import EXCHANGES
 from pipelines.errors import (
     ArbdbError,
     AuthError,
@@ -47,12 +47,9 @@ SETTLE_MARGIN = timedelta(minutes=5)
 STOP_ALL = (AuthError, TardisUnreachable)
 
 
-def sides(pair: Pair) -> list[tuple[str, str, float]]:
+def sides(pair: Pair) -> tuple[tuple[str, str, float], ...]:
     """(exchange, symbol, interval hours) of both legs of a pair."""
-    return [
-        (GATE, pair.gate_symbol, pair.gate_interval_hours),
-        (BITFINEX, pair.bitfinex_symbol, pair.bitfinex_interval_hours),
-    ]
+    return pair.legs
 
 
 def _derive(

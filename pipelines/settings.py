@@ -72,6 +72,14 @@ class Pair(_Strict):
         """(exchange, symbol) of each side, in the order of `columns.SIDES` (Gate first)."""
         return tuple((exchange, getattr(self, f"{side}_symbol")) for side, exchange in SIDES.items())
 
+    @property
+    def legs(self) -> tuple[tuple[str, str, float], ...]:
+        """(exchange, symbol, funding interval hours) of each side, in the order of `sides`."""
+        return tuple(
+            (exchange, symbol, getattr(self, f"{side}_interval_hours"))
+            for (exchange, symbol), side in zip(self.sides, SIDES, strict=True)
+        )
+
 
 class Tardis(_Strict):
     source: Literal["replay", "datasets"] = "replay"

@@ -15,12 +15,6 @@ from pipelines.errors import UsageError
 from pipelines.venues.registry import VENUES, venue
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
-HOURS_PER_YEAR = 8760
-
-
-def apr(rate: pd.Series | float, interval_hours: pd.Series | float) -> pd.Series | float:
-    """Annualized rate of a per-period funding rate: r x 8760 / interval hours (a fraction)."""
-    return rate * HOURS_PER_YEAR / interval_hours
 
 
 def to_iso(ts: datetime | pd.Timestamp) -> str:

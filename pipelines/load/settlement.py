@@ -13,14 +13,9 @@ from __future__ import annotations
 import pandas as pd
 
 from pipelines.columns import FUNDING
+from pipelines.units import apr
 
 MAX_GAP = pd.Timedelta(minutes=30)
-HOURS_PER_YEAR = 8760
-
-
-def apr(rate: pd.Series | float, interval_hours: pd.Series | float) -> pd.Series | float:
-    """Annualized rate of a per-period funding rate: r x 8760 / interval hours (a fraction)."""
-    return rate * HOURS_PER_YEAR / interval_hours
 
 
 def _empty() -> pd.DataFrame:

@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from pipelines.columns import SIDES
-from pipelines.timeutil import HOURS_PER_YEAR, apr
 from pipelines.transform.quality import (
     QualityParams,
     match_minutes,
@@ -27,6 +26,7 @@ from pipelines.transform.quality import (
     side_minutes,
     window_warnings,
 )
+from pipelines.units import HOURS_PER_YEAR, apr
 from pipelines.window import Window
 
 KEYS = ("pair", "window_start", "window_end")

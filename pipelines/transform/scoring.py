@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from pipelines.timeutil import HOURS_PER_YEAR
 from pipelines.transform.features import KEYS, PRICE_FEATURES, TEXT_FEATURES, WINDOW_FEATURES
+from pipelines.units import HOURS_PER_YEAR
 
 ZSCORABLE = (
     "funding_diff",

@@ -9,7 +9,8 @@ import pytest
 
 from pipelines.errors import UsageError
 from pipelines.run import backfill
-from pipelines.timeutil import HOURS_PER_YEAR, DateRangeError, apr, check_range
+from pipelines.timeutil import DateRangeError, check_range
+from pipelines.units import HOURS_PER_YEAR, apr
 
 D = date.fromisoformat
 

@@ -8,9 +8,9 @@ import pytest
 
 from pipelines.columns import BITFINEX, FUNDING, GATE
 from pipelines.load.minutes import settlements
-from pipelines.load.settlement import apr
 from pipelines.transform.features import FeeParams, PairParams, window_features
 from pipelines.transform.quality import QualityParams
+from pipelines.units import apr
 from pipelines.window import Window
 
 
