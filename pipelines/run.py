@@ -9,9 +9,8 @@ as its rows). Stages themselves live in their own modules; nothing here computes
 from __future__ import annotations
 
 import logging
-from collections import Counter, deque
-from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -23,12 +22,11 @@ from pipelines.columns import EXCHANGES
 from pipelines.errors import (
     ArbdbError,
     AuthError,
-    DataNotPublished,
-    ExtractError,
     LLMError,
     TardisUnreachable,
 )
-from pipelines.extract.replay import Extracted, extract_range
+from pipelines.extract.days import DayTask, failed_days_error, ordered_results
+from pipelines.extract.replay import extract_range
 from pipelines.extract.workers import worker_pool
 from pipelines.load.minutes import count_minutes, extracted_days, load_extracted
 from pipelines.runs import attempt, cycle_row, cycle_run_id, record_run, recorded_run, run_row
@@ -111,13 +109,6 @@ def run_window(
 # -- backfill ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class DayTask:
-    exchange: str
-    day: date
-    symbols: tuple[str, ...]
-
-
 @dataclass
 class BackfillProgress:
     """What a progress bar shows; `on_progress` receives it after every loaded exchange-day."""
@@ -157,62 +148,6 @@ def plan_backfill(
                 skipped += 1
     tasks.sort(key=lambda t: (t.day, t.exchange))
     return tasks, skipped
-
-
-def _extract_task(settings: Settings, task: DayTask, source: str) -> Extracted:
-    start = day_start(task.day)
-    return extract_range(
-        settings.tardis, task.exchange, list(task.symbols), start, start + timedelta(days=1), source
-    )
-
-
-def _outcome(call: Callable[[], Extracted]) -> Extracted | ArbdbError:
-    try:
-        return call()
-    except ArbdbError as err:
-        return err
-
-
-def _ordered_results(
-    executor: Executor | None, settings: Settings, tasks: list[DayTask], source: str, ahead: int
-) -> Iterator[tuple[DayTask, Extracted | ArbdbError]]:
-    """Extract tasks (in worker processes when given), yielding results or errors in task order."""
-    if executor is None:
-        for task in tasks:
-            yield task, _outcome(lambda task=task: _extract_task(settings, task, source))
-        return
-    pending: deque[tuple[DayTask, Future]] = deque()
-    queue = iter(tasks)
-    try:
-        for task in queue:
-            pending.append((task, executor.submit(_extract_task, settings, task, source)))
-            if len(pending) >= ahead:
-                done_task, future = pending.popleft()
-                yield done_task, _outcome(future.result)
-        while pending:
-            done_task, future = pending.popleft()
-            yield done_task, _outcome(future.result)
-    finally:
-        for _, future in pending:
-            future.cancel()
-
-
-def failed_days_error(failures: list[tuple[DayTask, ArbdbError]], loaded: int) -> ArbdbError:
-    """One error listing the exchange-days that failed, by exchange with its first error."""
-    by_exchange: dict[str, list[tuple[DayTask, ArbdbError]]] = {}
-    for task, err in failures:
-        by_exchange.setdefault(task.exchange, []).append((task, err))
-    parts = [
-        f"{exchange} {', '.join(str(t.day) for t, _ in items)} ({items[0][1]})"
-        for exchange, items in by_exchange.items()
-    ]
-    text = (
-        f"{len(failures)} exchange-day(s) failed: {'; '.join(parts)}. "
-        f"The {loaded} loaded exchange-day(s) are kept; rerun the backfill to fetch only the missing days"
-    )
-    if all(isinstance(err, DataNotPublished) for _, err in failures):
-        return DataNotPublished(text)
-    return ExtractError(text)
 
 
 def backfill(
@@ -270,7 +205,7 @@ def _load_days(db, settings, tasks, source, intervals, progress, on_progress) ->
     executor = worker_pool(workers) if workers > 1 else None
     failures: list[tuple[DayTask, ArbdbError]] = []
     try:
-        for task, extracted in _ordered_results(executor, settings, tasks, source, ahead=workers * 2):
+        for task, extracted in ordered_results(executor, settings, tasks, source, ahead=workers * 2):
             if isinstance(extracted, ArbdbError):
                 if isinstance(extracted, STOP_ALL):
                     raise extracted

@@ -1,0 +1,78 @@
+"""Exchange-day tasks: each extracted on its own (in worker processes when there are several),
+results handed back in task order, and failures kept as values so one bad day stops nothing."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from pipelines.errors import ArbdbError, DataNotPublished, ExtractError
+from pipelines.extract.replay import Extracted, extract_range
+from pipelines.settings import Settings
+from pipelines.timeutil import day_start
+
+
+@dataclass(frozen=True)
+class DayTask:
+    exchange: str
+    day: date
+    symbols: tuple[str, ...]
+
+
+def _extract_task(settings: Settings, task: DayTask, source: str) -> Extracted:
+    start = day_start(task.day)
+    return extract_range(
+        settings.tardis, task.exchange, list(task.symbols), start, start + timedelta(days=1), source
+    )
+
+
+def _outcome(call: Callable[[], Extracted]) -> Extracted | ArbdbError:
+    try:
+        return call()
+    except ArbdbError as err:
+        return err
+
+
+def ordered_results(
+    executor: Executor | None, settings: Settings, tasks: list[DayTask], source: str, ahead: int
+) -> Iterator[tuple[DayTask, Extracted | ArbdbError]]:
+    """Extract tasks (in worker processes when given), yielding results or errors in task order."""
+    if executor is None:
+        for task in tasks:
+            yield task, _outcome(lambda task=task: _extract_task(settings, task, source))
+        return
+    pending: deque[tuple[DayTask, Future]] = deque()
+    queue = iter(tasks)
+    try:
+        for task in queue:
+            pending.append((task, executor.submit(_extract_task, settings, task, source)))
+            if len(pending) >= ahead:
+                done_task, future = pending.popleft()
+                yield done_task, _outcome(future.result)
+        while pending:
+            done_task, future = pending.popleft()
+            yield done_task, _outcome(future.result)
+    finally:
+        for _, future in pending:
+            future.cancel()
+
+
+def failed_days_error(failures: list[tuple[DayTask, ArbdbError]], loaded: int) -> ArbdbError:
+    """One error listing the exchange-days that failed, by exchange with its first error."""
+    by_exchange: dict[str, list[tuple[DayTask, ArbdbError]]] = {}
+    for task, err in failures:
+        by_exchange.setdefault(task.exchange, []).append((task, err))
+    parts = [
+        f"{exchange} {', '.join(str(t.day) for t, _ in items)} ({items[0][1]})"
+        for exchange, items in by_exchange.items()
+    ]
+    text = (
+        f"{len(failures)} exchange-day(s) failed: {'; '.join(parts)}. "
+        f"The {loaded} loaded exchange-day(s) are kept; rerun the backfill to fetch only the missing days"
+    )
+    if all(isinstance(err, DataNotPublished) for _, err in failures):
+        return DataNotPublished(text)
+    return ExtractError(text)
