@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-import pandas as pd
 import pytest
 
 from pipelines.errors import UsageError
 from pipelines.run import backfill
 from pipelines.timeutil import DateRangeError, check_range
-from pipelines.units import HOURS_PER_YEAR, apr
 
 D = date.fromisoformat
 
@@ -50,13 +48,3 @@ def test_the_pipeline_backfill_refuses_a_future_range_by_itself(db, settings):
             now=now,
         )
     assert db["runs"].count == 0
-
-
-def test_apr_annualizes_a_rate_per_period_by_its_interval():
-    assert HOURS_PER_YEAR == 8760
-    assert apr(0.0001, 8) == pytest.approx(0.1095)  # 0.01 % every 8 h = 10.95 % a year
-    assert apr(0.0001, 1) == pytest.approx(0.876)
-
-    assert apr(pd.Series([0.0001, -0.0002]), pd.Series([8.0, 4.0])).tolist() == pytest.approx(
-        [0.1095, -0.438]
-    )
