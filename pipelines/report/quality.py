@@ -30,7 +30,7 @@ def day_warnings(
     if not runs.empty:
         failed = runs[runs["status"] == "failed"]
         found += [
-            f"run {r['run_id']} failed: {r.get('error') or 'no error text'}"
+            f"run {r['run_id']} failed: {_text(r.get('error')) or 'no error text'}"
             for r in failed.to_dict("records")
         ]
     if len(found) > MAX_WARNINGS:
@@ -82,3 +82,8 @@ def _number(value) -> float | None:
     except (TypeError, ValueError):
         return None
     return None if number != number else number  # NaN from a pandas row means "not stored"
+
+
+def _text(value: object) -> str:
+    """A text cell as read through pandas: a missing one is NaN (truthy), not None."""
+    return value if isinstance(value, str) else ""

@@ -42,12 +42,14 @@ def test_failed_runs_are_named_with_their_error(settings, db):
                 "error": "Tardis unreachable",
             },
             {"run_id": "c", "job": "backfill", "started_at": END, "status": "failed", "error": "interrupted"},
+            {"run_id": "d", "job": "backfill", "started_at": END, "status": "failed"},  # no error text
         ]
     )
     runs = pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", db.conn)  # as the report reads them
     assert day_warnings(settings.pairs, 0.9, windows, runs) == [
         "run b failed: Tardis unreachable",
         "run c failed: interrupted",
+        "run d failed: no error text",
     ]
 
 
