@@ -41,7 +41,10 @@ async def unreachable(url: str, timeout: float) -> str | None:
         return None
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that lands just
+        # as the connect completes, and the watch loop then never ends (a backfill hung on it).
+        async with asyncio.timeout(timeout):
+            _, writer = await asyncio.open_connection(host, port)
     except ConnectionRefusedError:
         return "connection refused"
     except socket.gaierror:
@@ -69,9 +72,12 @@ async def probe(url: str, timeout: float, attempts: int = PROBE_ATTEMPTS) -> str
 
 
 async def _watch(url: str, timeout: float) -> str:
+    me = asyncio.current_task()
     while True:
         await asyncio.sleep(WATCH_EVERY_SECONDS)
         reason = await probe(url, timeout)
+        if me is not None and me.cancelling():  # a cancel some library call swallowed: stop anyway
+            raise asyncio.CancelledError
         if reason is not None:
             return reason
 

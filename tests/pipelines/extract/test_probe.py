@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 
@@ -91,3 +92,40 @@ def test_a_download_past_its_deadline_is_cancelled(listening):
     with pytest.raises(DeadlinePassed, match="Tardis did not deliver a day in time"):
         asyncio.run(guarded(work(), listening, "endpoint", "a day", 1.0, time.monotonic() + 0.3))
     assert cancelled == [True]
+
+
+def test_the_watch_ends_with_the_work_even_when_a_cancel_lands_mid_probe(monkeypatch):
+    # The watch probes the endpoint back to back here, so the work often ends while a connect is in
+    # flight. A cancellation swallowed there (asyncio.wait_for on 3.11) left the watch looping for
+    # ever: the download was complete, yet the backfill hung with nothing on the wire.
+    import random
+    import threading
+
+    from pipelines.extract import probe as probe_module
+
+    monkeypatch.setattr(probe_module, "WATCH_EVERY_SECONDS", 0)
+    rng = random.Random(5)
+    server = socket.create_server(("127.0.0.1", 0), backlog=128)  # accepts every probe at once
+    listening = f"http://127.0.0.1:{server.getsockname()[1]}/v1"
+
+    def accept_all() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                server.accept()[0].close()
+
+    threading.Thread(target=accept_all, daemon=True).start()
+
+    async def many() -> int:
+        done = 0
+        for _ in range(400):
+            work = asyncio.sleep(rng.uniform(0, 0.004), result=1)
+            done += await guarded(work, listening, "endpoint", "x 2024-03-01", 1.0, time.monotonic() + 30)
+        return done
+
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(asyncio.run(many())), daemon=True)
+    runner.start()
+    runner.join(timeout=60)
+    server.close()
+    assert not runner.is_alive(), "guarded() did not return after its work ended"
+    assert result == [400]
