@@ -17,15 +17,13 @@ from pathlib import Path
 
 import sqlite_utils
 
-from pipelines.runs import CYCLE_JOB, cycle_run_id, done_windows
+from pipelines.runs import done_windows
 from pipelines.settings import Pair, Settings, load_settings
 from pipelines.store import open_db
 from pipelines.timeutil import to_iso, utcnow
 from pipelines.window import Window, last_closed_window, windows_between
 
 log = logging.getLogger(__name__)
-
-JOB = CYCLE_JOB
 
 _stop = threading.Event()
 # The start-up catch-up and a scheduled fire may overlap; the second waits, then sees fresh state.
@@ -43,11 +41,6 @@ def clear_stop() -> None:
 
 def stop_requested() -> bool:
     return _stop.is_set()
-
-
-def run_id_for(pair: Pair, window: Window) -> str:
-    """Deterministic, so a retried window updates its own row."""
-    return cycle_run_id(pair, window)
 
 
 def recent_windows(cutoff: datetime, interval_hours: float, count: int) -> list[Window]:

@@ -13,11 +13,10 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
-from jobs.funding_cycle import JOB
 from jobs.scheduler import next_fire_times, triggers
 from pipelines.analyze.ledger import calls_on_day
 from pipelines.report.outbox import outbox_state
-from pipelines.runs import done_windows, recent_runs, run_jobs, shown_status
+from pipelines.runs import CYCLE_JOB, done_windows, recent_runs, run_jobs, shown_status
 from pipelines.settings import Pair, Settings
 from pipelines.store import open_readonly, row_counts
 from pipelines.timeutil import parse_iso, to_iso, utcnow
@@ -49,7 +48,7 @@ def last_runs(
 
 
 def _latest_run(db: sqlite_utils.Database, pair: Pair, now: datetime) -> dict | None:
-    row = next(iter(recent_runs(db, JOB, 1, pair=pair.name)), None)
+    row = next(iter(recent_runs(db, CYCLE_JOB, 1, pair=pair.name)), None)
     if row is None:
         return None
     return {"window_end": row["window_end"], "status": shown_status(row, now), "error": row["error"]}

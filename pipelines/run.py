@@ -45,11 +45,6 @@ SETTLE_MARGIN = timedelta(minutes=5)
 STOP_ALL = (AuthError, TardisUnreachable)
 
 
-def sides(pair: Pair) -> tuple[tuple[str, str, float], ...]:
-    """(exchange, symbol, interval hours) of both legs of a pair."""
-    return pair.legs
-
-
 def _derive(
     db: sqlite_utils.Database,
     settings: Settings,
@@ -97,7 +92,7 @@ def run_window(
     """
     counts: dict[str, int] = {"messages": 0, "minutes": 0, "settlements": 0}
     end = min(window.end + SETTLE_MARGIN, now)
-    for exchange, symbol, hours in sides(pair):
+    for exchange, symbol, hours in pair.legs:
         extracted = extract_range(settings.tardis, exchange, [symbol], window.start, end, "replay")
         loaded = load_extracted(db, extracted, {symbol: hours})
         for key in counts:
@@ -134,7 +129,7 @@ def plan_backfill(
     """Exchange-days still to load (only their missing symbols), and how many are already done."""
     tasks, skipped = [], 0
     for exchange in EXCHANGES:
-        symbols = sorted({sym for pair in pairs for ex, sym, _ in sides(pair) if ex == exchange})
+        symbols = sorted({sym for pair in pairs for ex, sym, _ in pair.legs if ex == exchange})
         done = {d: set() for d in days(start, end)}
         for symbol in symbols:
             for d in extracted_days(db, exchange, [symbol]):
@@ -172,7 +167,7 @@ def backfill(
     tasks, skipped = plan_backfill(db, pairs, start, end)
     progress = BackfillProgress(tasks_total=len(tasks) + skipped, tasks_done=skipped, skipped=skipped)
     on_progress(progress)
-    intervals = {sym: hours for pair in pairs for _, sym, hours in sides(pair)}
+    intervals = {sym: hours for pair in pairs for _, sym, hours in pair.legs}
     row = run_row(run_id, "backfill", pairs, day_start(start), day_start(end))
     with recorded_run(db, row) as counts:
         stored = count_minutes(db, _symbols(pairs), day_start(start), day_start(end))
@@ -196,7 +191,7 @@ def backfill(
 
 
 def _symbols(pairs: tuple[Pair, ...]) -> list[tuple[str, str]]:
-    return sorted({(exchange, symbol) for pair in pairs for exchange, symbol, _ in sides(pair)})
+    return sorted({(exchange, symbol) for pair in pairs for exchange, symbol, _ in pair.legs})
 
 
 def _load_days(db, settings, tasks, source, intervals, progress, on_progress) -> list:

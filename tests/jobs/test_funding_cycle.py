@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 
 from jobs import funding_cycle
-from jobs.funding_cycle import due_windows, funding_cycle_job, run_due_windows, run_id_for
+from jobs.funding_cycle import due_windows, funding_cycle_job, run_due_windows
 from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
 from pipelines.run import analyze_recent
-from pipelines.runs import record_run
+from pipelines.runs import cycle_run_id, record_run
 from pipelines.store import upsert
 from pipelines.timeutil import to_iso
 from pipelines.window import Window
@@ -144,7 +144,7 @@ def test_a_done_backfill_covers_its_range(db, settings):
 
 def test_run_ids_are_deterministic(settings):
     window = Window(at("2024-03-01T00:00"), at("2024-03-01T08:00"))
-    assert run_id_for(settings.pairs[0], window) == "funding_cycle:BTC:2024-03-01T08:00:00Z"
+    assert cycle_run_id(settings.pairs[0], window) == "funding_cycle:BTC:2024-03-01T08:00:00Z"
 
 
 def run_row(db, run_id: str) -> dict:
