@@ -52,7 +52,7 @@ async def _bare_replay(
         exchange,
         start.isoformat(),
         end.isoformat(),
-        [tardis_dev.Channel(venue(exchange).channel, symbols)],
+        [tardis_dev.Channel(channel, symbols) for channel in venue(exchange).channels],
         endpoint=endpoint,
         cache_dir=str(cache),
         decode_response=True,

@@ -16,29 +16,25 @@ import gzip
 import hashlib
 import json
 import logging
-import re
 import time
 from collections.abc import Callable, Iterable
-from datetime import date, datetime
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from loopback import daystore, groundtruth, paths, render, simulate
+from loopback.sims import SIMS, Settled
 from loopback.simulate import TICKS_PER_MS, SymbolDay
-from pipelines.columns import BITFINEX, EXCHANGES, GATE
+from pipelines.columns import BITFINEX
 from pipelines.venues.registry import venue
 
 log = logging.getLogger(__name__)
 
 # Bump when generated data changes, so stale caches on disk are not served.
 GENERATOR_VERSION = 1
-DEFAULT_SYMBOLS = {
-    GATE: ["BTC_USDT", "ETH_USDT", "SOL_USDT", "DOGE_USDT"],
-    BITFINEX: ["BTCF0:USTF0", "ETHF0:USTF0", "SOLF0:USTF0", "DOGEF0:USTF0"],
-}
-SYMBOL_PATTERN = {GATE: re.compile(r"^[A-Z0-9]+_USDT$"), BITFINEX: re.compile(r"^[A-Z0-9]+F0:USTF0$")}
+DEFAULT_SYMBOLS = {exchange: list(sim.symbols) for exchange, sim in SIMS.items()}
 MIN_INTERVAL = 0.05  # below this, receive latency could reorder one symbol's updates
 
 Progress = Callable[[str, date, float], None]
@@ -62,11 +58,11 @@ class SampleFeed:
         self.seed = int(seed)
         self.interval_seconds = float(interval_seconds)
         chosen = DEFAULT_SYMBOLS if symbols is None else symbols
-        self.symbols: dict[str, tuple[str, ...]] = {ex: tuple(chosen.get(ex, ())) for ex in EXCHANGES}
-        for exchange in set(chosen) - set(EXCHANGES):
-            raise ValueError(f"unknown exchange {exchange!r}; the sample feed has {', '.join(EXCHANGES)}")
+        self.symbols: dict[str, tuple[str, ...]] = {ex: tuple(chosen.get(ex, ())) for ex in SIMS}
+        for exchange in set(chosen) - set(SIMS):
+            raise ValueError(f"unknown exchange {exchange!r}; the sample feed has {', '.join(SIMS)}")
         for exchange, names in self.symbols.items():
-            bad = [s for s in names if not SYMBOL_PATTERN[exchange].match(s)]
+            bad = [s for s in names if not SIMS[exchange].matches(s)]
             if bad or len(set(names)) != len(names):
                 raise ValueError(f"bad or repeated symbols for {exchange}: {bad or names}")
 
@@ -103,13 +99,9 @@ class SampleFeed:
         index = self.symbol_index(exchange, symbol)
         return _symbol_day(self.seed, self.interval_seconds, exchange, symbol, day, index)
 
-    def settlements(self, exchange: str, symbol: str, day: date) -> list[tuple[datetime, float]]:
-        """(funding time, settled rate) for the funding times 00/08/16 UTC of `day`."""
-        today = self.symbol_day(exchange, symbol, day)
-        if exchange == BITFINEX:
-            return groundtruth.bitfinex_settled(today)
-        yesterday = self.symbol_day(exchange, symbol, date.fromordinal(day.toordinal() - 1))
-        return groundtruth.gate_settled(today, yesterday)
+    def settlements(self, exchange: str, symbol: str, day: date) -> Settled:
+        """(funding time, settled rate, interval hours) for the funding times within `day`."""
+        return SIMS[exchange].settled(self, symbol, day)
 
     def dataset_csv(self, exchange: str, symbol: str, day: date) -> bytes:
         """Tardis' derivative_ticker CSV for one symbol-day (uncompressed), rendered from the state."""
@@ -124,8 +116,9 @@ class SampleFeed:
             sd = self.symbol_day(exchange, symbol, day)
             local, lines = self._symbol_lines(sd)
             parts.append((local, np.full(len(local), number, dtype=np.int16), lines))
-        if exchange == BITFINEX:
-            local, lines = render.session_lines(self._sessions(day), day, self._server_id(day))
+        connection_lines = SIMS[exchange].connection_lines
+        if connection_lines is not None:
+            local, lines = connection_lines(self, day)
             parts.append((local, np.full(len(local), -1, dtype=np.int16), lines))
         local = np.concatenate([p[0] for p in parts])
         symbol = np.concatenate([p[1] for p in parts])
@@ -134,26 +127,29 @@ class SampleFeed:
         return local[order], symbol[order], [lines[i] for i in order.tolist()]
 
     def _symbol_lines(self, sd: SymbolDay) -> render.Lines:
-        spec = simulate.asset_spec(sd.symbol.split("_")[0].split("F0:")[0])
-        if sd.exchange == GATE:
-            return render.gate_lines(sd, simulate.gate_decimals(spec.price), spec.volume)
-        return render.bitfinex_lines(sd, self._sessions(sd.day))
+        return SIMS[sd.exchange].lines(self, sd)
 
-    def _sessions(self, day: date) -> list[simulate.Connection]:
+    def sessions(self, day: date) -> list[simulate.Connection]:
+        """Bitfinex's websocket sessions of `day`."""
         return simulate.bitfinex_connections(self.seed, day)
 
-    def _server_id(self, day: date) -> str:
+    def server_id(self, day: date) -> str:
+        """A stable per-day id, as a venue's info event carries."""
         return hashlib.md5(f"{self.seed}:{day}".encode()).hexdigest()
 
     def preamble(self, exchange: str, at: int, symbols: Iterable[int] | None = None) -> bytes:
         """Subscription lines valid at `at` (100 ns since 1970), stamped `at`, as a replay starts with.
 
-        Only Bitfinex needs them (its updates name a channel id); empty inside a disconnect gap.
+        Only venues whose updates name a channel id need them (Bitfinex); empty otherwise.
         """
-        if exchange != BITFINEX:
-            return b""
+        preamble = SIMS[exchange].preamble
+        return b"" if preamble is None else preamble(self, at, None if symbols is None else list(symbols))
+
+    def bitfinex_preamble(self, at: int, symbols: list[int] | None) -> bytes:
+        """Bitfinex's `subscribed` events of the session live at `at`; empty inside a disconnect gap."""
+        exchange = BITFINEX
         day = date.fromordinal(simulate.UNIX_EPOCH.toordinal() + at // (86_400_000 * TICKS_PER_MS))
-        live = [s for s in self._sessions(day) if s.start <= at < s.end]
+        live = [s for s in self.sessions(day) if s.start <= at < s.end]
         if not live or not self.has_day(exchange, day):
             return b""
         head = render.prefixes(np.array([at]), day)[0]
@@ -189,7 +185,7 @@ class SampleFeed:
     ) -> None:
         """`prepare` every exchange-day of `days`; `progress(exchange, day, seconds)` after each."""
         for day in days:
-            for exchange in EXCHANGES:
+            for exchange in SIMS:
                 if not self.has_day(exchange, day):
                     continue
                 started = time.perf_counter()
@@ -211,6 +207,4 @@ class SampleFeed:
 @lru_cache(maxsize=16)
 def _symbol_day(seed: int, interval: float, exchange: str, symbol: str, day: date, index: int) -> SymbolDay:
     # Cached because settlements, CSV and lines of a day all start from the same state.
-    if exchange == GATE:
-        return simulate.gate_day(seed, symbol, day, interval)
-    return simulate.bitfinex_day(seed, symbol, day, interval, index)
+    return SIMS[exchange].day(seed, interval, symbol, day, index)

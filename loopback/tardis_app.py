@@ -126,14 +126,16 @@ def _parse_filters(feed: SampleFeed, exchange: str, raw: str | None) -> np.ndarr
         channels = {f["channel"]: f.get("symbols") for f in filters}
     except (ValueError, TypeError, KeyError, AttributeError):
         raise web.HTTPBadRequest(text=f"Invalid 'filters' param: {raw!r}. Provide a JSON list.") from None
-    channel = venue(exchange).channel
-    unknown = sorted(set(channels) - {channel})
+    served = venue(exchange).channels
+    unknown = sorted(set(channels) - set(served))
     if unknown:
-        raise web.HTTPBadRequest(text=f"Unknown channel {unknown[0]!r} for {exchange}; available: {channel}.")
-    if not channels or channels[channel] is None:
+        raise web.HTTPBadRequest(
+            text=f"Unknown channel {unknown[0]!r} for {exchange}; available: {', '.join(served)}."
+        )
+    if not channels or any(symbols is None for symbols in channels.values()):
         return None
     wanted = []
-    for symbol in channels[channel]:
+    for symbol in (s for symbols in channels.values() for s in symbols):
         if symbol not in feed.symbols[exchange]:
             raise web.HTTPNotFound(text=f"Unknown symbol '{symbol}' for {exchange}.")
         wanted.append(feed.symbol_index(exchange, symbol))

@@ -174,8 +174,11 @@ def _ns(times: pd.Series) -> np.ndarray:
 
 VENUE = Venue(
     BITFINEX,
-    channel="status",
+    channels=("status",),
     normalizer=BitfinexNormalizer,
     settle=bitfinex_settlements,
     history_start="2019-09-14",
+    label="Bitfinex",
+    symbol_format="{coin}F0:USTF0",
+    taker_fee=0.00065,
 )

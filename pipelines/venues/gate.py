@@ -186,8 +186,12 @@ def gate_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) 
 
 VENUE = Venue(
     GATE,
-    channel="tickers",
+    channels=("tickers",),
     normalizer=GateNormalizer,
     settle=gate_settlements,
     history_start="2020-07-01",
+    label="Gate",
+    symbol_format="{coin}_USDT",
+    interval_in_data=False,  # tickers carry no funding time: the interval is configured
+    taker_fee=0.0005,
 )

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pipelines.venues import bitfinex, gate
 from pipelines.venues.venue import Venue
 
-VENUES: dict[str, Venue] = {v.exchange: v for v in (gate.VENUE, bitfinex.VENUE)}
+VENUES: dict[str, Venue] = {
+    v.exchange: v
+    for v in (
+        gate.VENUE,
+        bitfinex.VENUE,
+    )
+}
 
 
 def venue(exchange: str) -> Venue:

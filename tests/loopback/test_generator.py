@@ -143,8 +143,9 @@ def test_bitfinex_settlement_is_current_funding_of_the_first_update_after_t(feed
         m for _, m in parsed if isinstance(m, list) and isinstance(m[1], list) and m[-1] == "BTCF0:USTF0"
     ]
     settled = feed.settlements(BITFINEX, "BTCF0:USTF0", DAY)
-    assert [t.hour for t, _ in settled] == [0, 8, 16]
-    for funding_time, rate in settled:
+    assert [t.hour for t, _, _ in settled] == [0, 8, 16]
+    assert {hours for _, _, hours in settled} == {8.0}
+    for funding_time, rate, _ in settled:
         t_ms = int(funding_time.timestamp() * 1000)
         first_after = next(m for m in updates if m[3] > t_ms)
         assert first_after[1][11] == rate
@@ -162,7 +163,7 @@ def test_gate_settlement_is_the_last_rate_published_before_t(feed):
             ticker = m["result"][0] if isinstance(m["result"], list) else m["result"]
             if ticker["contract"] == "ETH_USDT":
                 published.append((m.get("time_ms", m["time"] * 1000), float(ticker["funding_rate"])))
-    for funding_time, rate in feed.settlements(GATE, "ETH_USDT", DAY):
+    for funding_time, rate, _ in feed.settlements(GATE, "ETH_USDT", DAY):
         t_ms = int(funding_time.timestamp() * 1000)
         assert [r for ts, r in published if ts < t_ms][-1] == rate
 
@@ -170,8 +171,8 @@ def test_gate_settlement_is_the_last_rate_published_before_t(feed):
 def test_funding_has_regimes_outliers_and_common_bitfinex_zeros():
     feed = SampleFeed(seed=7, interval_seconds=600, symbols=SYMBOLS)
     days = [DAY + timedelta(days=i) for i in range(12)]
-    gate = [r for d in days for _, r in feed.settlements(GATE, "BTC_USDT", d)]
-    bfx = [r for d in days for _, r in feed.settlements(BITFINEX, "BTCF0:USTF0", d)]
+    gate = [r for d in days for _, r, _ in feed.settlements(GATE, "BTC_USDT", d)]
+    bfx = [r for d in days for _, r, _ in feed.settlements(BITFINEX, "BTCF0:USTF0", d)]
     assert len(set(gate)) > 20 and np.std(gate) > 2e-5
     assert 0.05 < np.mean(np.array(bfx) == 0) < 0.9
     assert max(abs(r) for r in gate + bfx) < 0.0035

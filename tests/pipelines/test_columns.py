@@ -26,7 +26,7 @@ def test_the_sides_name_both_exchanges_gate_first_with_a_label_each():
 
 def test_every_exchange_has_a_venue_with_a_history_start_and_a_replay_channel():
     assert set(VENUES) == set(EXCHANGES)
-    assert all(v.history_start and v.channel for v in VENUES.values())
+    assert all(v.history_start and v.channels for v in VENUES.values())
 
 
 def test_a_change_of_timestamp_alone_is_no_value_change():

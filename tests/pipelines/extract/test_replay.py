@@ -59,8 +59,8 @@ def test_derived_settlements_match_the_generators_truth(tardis_settings, tardis_
             load_extracted(db, got, {symbol: 8.0}, day=day.date().isoformat())
     for exchange, symbol in ((GATE, "BTC_USDT"), (BITFINEX, "BTCF0:USTF0")):
         stored = read_funding(db, exchange, symbol, DAY, DAY + timedelta(days=2))
-        truth = dict(tardis_server.feed.settlements(exchange, symbol, DAY.date()))
-        truth.update(tardis_server.feed.settlements(exchange, symbol, (DAY + timedelta(days=1)).date()))
+        days = (DAY.date(), (DAY + timedelta(days=1)).date())
+        truth = {t: rate for d in days for t, rate, _ in tardis_server.feed.settlements(exchange, symbol, d)}
         by_time = dict(zip(stored["funding_time"].dt.to_pydatetime(), stored["rate"], strict=True))
         common = sorted(set(by_time) & set(truth))
         # 08:00 and 16:00 of both days plus midnight between them (the range's edges lack evidence)

@@ -1,0 +1,88 @@
+"""Exchange id -> `SimVenue`: how the sample feed simulates, renders and settles one venue.
+
+A new venue is one module in `loopback` (its simulated state, raw lines and ground-truth settlements)
+and one entry in `SIMS`. Everything a `SimVenue` returns is a pure function of the feed's seed,
+interval and symbols and of the day, so a day generated alone equals the same day inside a range.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from loopback import groundtruth, render, simulate
+from loopback.simulate import SymbolDay
+from pipelines.columns import BITFINEX, GATE
+
+if TYPE_CHECKING:
+    from loopback.generator import SampleFeed
+
+# (funding time, settled rate, funding interval hours of that settlement)
+Settled = list[tuple[datetime, float, float]]
+
+
+@dataclass(frozen=True)
+class SimVenue:
+    """The sample feed's side of one venue."""
+
+    exchange: str
+    symbols: tuple[str, ...]  # served by default: the USDT perpetuals of BTC, ETH, SOL, DOGE
+    pattern: str  # regular expression every served symbol matches
+    # (seed, interval seconds, symbol, day, symbol's position in the feed) -> its updates that day
+    day: Callable[[int, float, str, date, int], SymbolDay]
+    # (feed, one symbol-day) -> its raw replay lines
+    lines: Callable[[SampleFeed, SymbolDay], render.Lines]
+    # (feed, symbol, day) -> the settlements with funding times in that UTC day, from the state
+    settled: Callable[[SampleFeed, str, date], Settled]
+    # (feed, day) -> connection-level lines of the day (subscriptions, info events), if any
+    connection_lines: Callable[[SampleFeed, date], render.Lines] | None = None
+    # (feed, 100 ns time, symbol numbers or None) -> subscription lines a replay starting then opens with
+    preamble: Callable[[SampleFeed, int, list[int] | None], bytes] | None = None
+
+    def matches(self, symbol: str) -> bool:
+        return re.fullmatch(self.pattern, symbol) is not None
+
+
+def _asset(symbol: str) -> str:
+    return symbol.split("_")[0].split("F0:")[0]
+
+
+def _gate_lines(feed: SampleFeed, sd: SymbolDay) -> render.Lines:
+    spec = simulate.asset_spec(_asset(sd.symbol))
+    return render.gate_lines(sd, simulate.gate_decimals(spec.price), spec.volume)
+
+
+def _gate_settled(feed: SampleFeed, symbol: str, day: date) -> Settled:
+    today = feed.symbol_day(GATE, symbol, day)
+    yesterday = feed.symbol_day(GATE, symbol, date.fromordinal(day.toordinal() - 1))
+    return [(t, rate, 8.0) for t, rate in groundtruth.gate_settled(today, yesterday)]
+
+
+def _bitfinex_settled(feed: SampleFeed, symbol: str, day: date) -> Settled:
+    today = feed.symbol_day(BITFINEX, symbol, day)
+    return [(t, rate, 8.0) for t, rate in groundtruth.bitfinex_settled(today)]
+
+
+GATE_SIM = SimVenue(
+    GATE,
+    symbols=("BTC_USDT", "ETH_USDT", "SOL_USDT", "DOGE_USDT"),
+    pattern=r"[A-Z0-9]+_USDT",
+    day=lambda seed, interval, symbol, day, index: simulate.gate_day(seed, symbol, day, interval),
+    lines=_gate_lines,
+    settled=_gate_settled,
+)
+BITFINEX_SIM = SimVenue(
+    BITFINEX,
+    symbols=("BTCF0:USTF0", "ETHF0:USTF0", "SOLF0:USTF0", "DOGEF0:USTF0"),
+    pattern=r"[A-Z0-9]+F0:USTF0",
+    day=lambda seed, interval, symbol, day, index: simulate.bitfinex_day(seed, symbol, day, interval, index),
+    lines=lambda feed, sd: render.bitfinex_lines(sd, feed.sessions(sd.day)),
+    settled=_bitfinex_settled,
+    connection_lines=lambda feed, day: render.session_lines(feed.sessions(day), day, feed.server_id(day)),
+    preamble=lambda feed, at, symbols: feed.bitfinex_preamble(at, symbols),
+)
+
+SIMS: dict[str, SimVenue] = {s.exchange: s for s in (GATE_SIM, BITFINEX_SIM)}
