@@ -1,10 +1,11 @@
 """Normalizer micro-benchmark: messages per second of `normalize_lines` vs a bare replay decode.
 
-Realistic in-memory replay lines (full-size raw messages, prices random-walking) for each exchange,
-normalized with a fresh normalizer each run (best of 3), against what `tardis_dev.replay` itself does
-per line (json.loads + datetime.fromisoformat).
+Realistic in-memory replay lines for each venue, normalized with a fresh normalizer each run (best of
+3), against what `tardis_dev.replay` itself does per line (json.loads + datetime.fromisoformat). The
+lines of every venue are the loopback sample feed's own (`venue_lines`: every message shape the
+venue sends, two symbols); `sample_lines` are hand-made Gate/Bitfinex lines kept for the tests.
 
-    python -m bench.normalize_bench [COUNT]    # default 200000 lines per exchange
+    python -m bench.normalize_bench [COUNT]    # default 200000 lines per venue
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from datetime import UTC, datetime
 
 import orjson
 
-from pipelines.columns import BITFINEX, EXCHANGES, GATE
+from pipelines.columns import BITFINEX, GATE
 from pipelines.venues.normalize import PREFIX_LEN, normalize_lines
+from pipelines.venues.registry import VENUES
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,8 @@ def bench_baseline(lines: Sequence[bytes | str], repeat: int = 3) -> float:
     def run() -> None:
         for line in lines:
             line = _as_bytes(line)
+            if len(line) <= 1:  # a disconnect marker: tardis_dev yields None, nothing to decode
+                continue
             datetime.fromisoformat(line[: PREFIX_LEN - 2].decode("utf-8"))
             json.loads(line[PREFIX_LEN + 1 :])
 
@@ -77,6 +81,26 @@ def sample_lines(exchange: str, count: int, symbols: Sequence[str] = (), seed: i
         message = (_gate_message if exchange == GATE else _bfx_message)(i, symbols[i], prices[i], ms, n)
         lines.append(_prefix(ms + 3) + b" " + message + b"\n")
     return lines
+
+
+def venue_lines(exchange: str, count: int, seed: int = 1) -> list[bytes]:
+    """About `count` replay lines of `exchange` from the sample feed (first two default symbols),
+    as many sample days as it takes, in replay order."""
+    from datetime import date, timedelta
+
+    from loopback.generator import SampleFeed
+    from loopback.sims import SIMS
+
+    symbols = list(SIMS[exchange].symbols[:2])
+    per_day = 2 * 86_400 / 2.0  # two symbols, one update per 2 s each
+    interval = max(0.05, min(60.0, 2.0 * per_day / max(count, 1)))
+    feed = SampleFeed(seed=seed, interval_seconds=interval, symbols={exchange: symbols})
+    lines: list[bytes] = []
+    day = date(2024, 3, 1)
+    while len(lines) < count:
+        lines.extend(line.encode() for line in feed.day_lines(exchange, day)[2])
+        day += timedelta(days=1)
+    return lines[:count]
 
 
 def _prefix(ms: int) -> bytes:
@@ -122,7 +146,7 @@ if __name__ == "__main__":  # python -m bench.normalize_bench [COUNT]: msgs/s vs
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     total = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
-    for exchange_id in EXCHANGES:
-        sample = sample_lines(exchange_id, total)
+    for exchange_id in VENUES:
+        sample = venue_lines(exchange_id, total)
         fast, base = bench_normalize(sample, exchange_id), bench_baseline(sample)
         log.info("%s: normalize %.0f msgs/s, bare replay decode %.0f msgs/s", exchange_id, fast, base)
