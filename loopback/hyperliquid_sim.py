@@ -76,11 +76,7 @@ def hyperliquid_day(seed: int, symbol: str, day: date, interval: float) -> Symbo
     )
     local_ms = np.minimum(np.maximum.accumulate(local_ms), day_ms(day) + DAY_SECONDS * 1000 - 1)
     local = local_ms * TICKS_PER_MS
-    live = sessions(seed, day)
-    session = np.searchsorted([s for s, _ in live], local, side="right") - 1
-    keep = (local >= np.array([s for s, _ in live])[session] + simulate.CONNECT_GUARD) & (
-        local < np.array([e for _, e in live])[session]
-    )
+    keep, session = _connected(local, sessions(seed, day))
     seconds, local, local_ms, session = seconds[keep], local[keep], local_ms[keep], session[keep]
     values, extra = _values(seed, symbol, day, seconds, spec, r)
     reset = np.ones(len(local), bool)
@@ -89,6 +85,13 @@ def hyperliquid_day(seed: int, symbol: str, day: date, interval: float) -> Symbo
     _drop_fields(r, values)
     extra["session"] = session
     return SymbolDay(HYPERLIQUID, symbol, day, local, local_ms, values, reset, extra)
+
+
+def _connected(local: np.ndarray, live: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Mask of updates received while connected (after the subscription) and their session number."""
+    starts, ends = np.array([s for s, _ in live]), np.array([e for _, e in live])
+    session = np.searchsorted(starts, local, side="right") - 1
+    return (local >= starts[session] + simulate.CONNECT_GUARD) & (local < ends[session]), session
 
 
 def _values(seed: int, coin: str, day: date, seconds: np.ndarray, spec, r) -> tuple[dict, dict]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from loopback import hyperliquid_sim
@@ -63,6 +64,16 @@ def test_replay_and_datasets_give_the_same_minute_rows(tardis):
         assert replay.rows == datasets.rows
 
 
+def opening_rate(feed: SampleFeed, coin: str, funding_time: datetime) -> float:
+    """From the simulated state: the last funding published before the first minute of the period
+    that `funding_time` closes is over."""
+    opened = funding_time - timedelta(hours=1)
+    sd = feed.symbol_day(HYPERLIQUID, coin, opened.date())
+    rates = sd.values["funding_rate"]
+    shown = rates[(sd.ts_ms < (opened.timestamp() + 60) * 1000) & ~np.isnan(rates)]
+    return float(shown[-1])
+
+
 def test_both_sources_store_the_generators_hourly_settlements(loaded, server):
     end = DAY + timedelta(days=3)
     for coin in COINS:
@@ -80,8 +91,9 @@ def test_both_sources_store_the_generators_hourly_settlements(loaded, server):
             got = dict(zip(times, zip(stored["rate"], stored["interval_hours"], strict=True), strict=True))
             assert got == {t: truth[t] for t in times}, (source, coin)
             assert (stored["apr"] == stored["rate"] * 8760).all()
-            # the forecast: what the period's first minute showed, known for every hour here
-            assert stored["predicted_rate"].notna().all()
+            # the forecast: what the feed showed by the end of the period's first minute
+            predicted = dict(zip(times, stored["predicted_rate"], strict=True))
+            assert predicted == {t: opening_rate(server.feed, coin, t) for t in times}, (source, coin)
             assert (stored["predicted_rate"] != stored["rate"]).mean() > 0.9
 
 
