@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from loopback import groundtruth, render, simulate
+from loopback import groundtruth, hyperliquid_sim, render, simulate
 from loopback.simulate import SymbolDay
-from pipelines.columns import BITFINEX, GATE
+from pipelines.columns import BITFINEX, GATE, HYPERLIQUID
 
 if TYPE_CHECKING:
     from loopback.generator import SampleFeed
@@ -85,4 +85,16 @@ BITFINEX_SIM = SimVenue(
     preamble=lambda feed, at, symbols: feed.bitfinex_preamble(at, symbols),
 )
 
-SIMS: dict[str, SimVenue] = {s.exchange: s for s in (GATE_SIM, BITFINEX_SIM)}
+HYPERLIQUID_SIM = SimVenue(
+    HYPERLIQUID,
+    symbols=("BTC", "ETH", "SOL", "DOGE"),
+    pattern=r"[A-Z0-9]+",
+    day=lambda seed, interval, symbol, day, index: hyperliquid_sim.hyperliquid_day(
+        seed, symbol, day, interval
+    ),
+    lines=hyperliquid_sim.lines,
+    settled=hyperliquid_sim.settled,
+    connection_lines=hyperliquid_sim.connection_lines,
+)
+
+SIMS: dict[str, SimVenue] = {s.exchange: s for s in (GATE_SIM, BITFINEX_SIM, HYPERLIQUID_SIM)}

@@ -10,9 +10,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
-from pipelines.columns import BITFINEX, GATE
+from pipelines.columns import BITFINEX, GATE, SIDES
 from pipelines.errors import UsageError
-from pipelines.venues.registry import VENUES, venue
+from pipelines.venues.registry import venue
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
@@ -68,8 +68,11 @@ class DateRangeError(UsageError):
 
 
 def history_first_day() -> date:
-    """First day both exchanges have history on Tardis: ranges may not start earlier."""
-    return max(date.fromisoformat(v.history_start) for v in VENUES.values())
+    """First day both exchanges have history on Tardis: ranges may not start earlier.
+
+    The exchanges of a pair's two sides only: a venue no pair uses (a later one such as Hyperliquid)
+    must not move every range's start."""
+    return max(date.fromisoformat(venue(exchange).history_start) for exchange in SIDES.values())
 
 
 def check_range(start: date, end: date, latest_end: date | None) -> None:

@@ -18,9 +18,11 @@ from typing import BinaryIO, TextIO
 from pipelines.columns import DERIVATIVE_TICKER, EXCHANGES, GATE
 from pipelines.errors import UsageError
 from pipelines.venues.normalize import Normalizer, Record, ReplayReadError, make_normalizer, normalize_with
+from pipelines.venues.registry import venue
 
 GZIP_MAGIC = b"\x1f\x8b"
-# The raw channel whose messages each normalizer reads (named in the wrong-exchange error).
+# The raw channel whose messages a normalizer reads (named in the wrong-exchange error), where it is
+# not the replay channel.
 RAW_CHANNEL = {GATE: "futures.tickers"}
 
 
@@ -96,7 +98,7 @@ def _check_channel(normalizer: Normalizer, summary: NormalizeSummary, path: str 
     if normalizer.seen_channel or summary.lines == 0:
         return
     exchange = normalizer.exchange
-    channel = RAW_CHANNEL.get(exchange, "status")
+    channel = RAW_CHANNEL.get(exchange, venue(exchange).channel)
     others = " or ".join(e for e in EXCHANGES if e != exchange)
     raise UsageError(
         f"no line of {path if path not in (None, '-') else 'stdin'} ({summary.lines} lines) is a message of "
