@@ -1,0 +1,90 @@
+"""Binance USDT-M settlements from minute history (pure: DataFrame -> DataFrame).
+
+Binance's markPrice stream carries `r`, the running estimate of the funding rate for the next
+funding time `T`; the normalizer stores them as `funding_rate` and `funding_timestamp`. There is
+no separate predicted field. The rule (`binance_settlements`):
+
+- **rate**: the rate settled at T is `funding_rate` in the last minute before T whose funding
+  timestamp is T (the last estimate published while T was ahead), if that minute lies within
+  `MAX_GAP` of T: a gap before T gives no settlement. No minute after T is needed;
+- **interval**: T minus the previous funding time T' the data shows, read where the feed rolls
+  over from T' to T: the last minute showing T' and the first showing T must lie within
+  `MAX_GAP` of each other and of T', and T - T' at most `MAX_INTERVAL`. Without that rollover in
+  the data (a gap, the start of the history) the interval is unknown and no settlement is stored:
+  an interval is never guessed;
+- **predicted rate**: the estimate the period opened with, `funding_rate` in that first minute
+  showing T (a forecast one whole interval ahead, what a position opened at T' saw).
+
+So a settlement at T reads only minutes within [T - MAX_INTERVAL - MAX_GAP, T): the loader's
+reach for the venue's usual 8 h interval covers them, whatever interval is configured.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pipelines.columns import BINANCE, FUNDING
+from pipelines.load.settlement import MAX_GAP, _empty
+from pipelines.units import apr
+
+MAX_INTERVAL = pd.Timedelta(hours=8)  # Binance's longest funding interval (others: 4 h, 1 h)
+
+
+def binance_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) -> pd.DataFrame:
+    """Binance settlements of one symbol's minutes (`ts`, `funding_timestamp`, `funding_rate`).
+
+    `interval_hours` (the configured one) is not used: each settlement's interval comes from the
+    data, stored per row with its APR."""
+    rows = minutes.dropna(subset=["funding_timestamp", "funding_rate"]).sort_values("ts", kind="stable")
+    if rows.empty:
+        return _empty()
+    ts = _ns(rows["ts"])
+    shown = _ns(rows["funding_timestamp"])
+    rates = rows["funding_rate"].to_numpy(dtype=float)
+    found = _settle_all(ts, shown, rates)
+    if not found:
+        return _empty()
+    frame = pd.DataFrame(found, columns=["funding_time", "rate", "predicted_rate", "interval_hours"])
+    frame = frame.assign(
+        funding_time=pd.to_datetime(frame["funding_time"], utc=True),
+        exchange=BINANCE,
+        symbol=symbol,
+        apr=lambda f: apr(f["rate"], f["interval_hours"]),
+    )
+    return frame.loc[:, list(FUNDING)].reset_index(drop=True)
+
+
+def _settle_all(ts: np.ndarray, shown: np.ndarray, rates: np.ndarray) -> list[tuple]:
+    """One settlement per funding time shown whose rate and interval the rows decide."""
+    found = []
+    for due in np.unique(shown).tolist():
+        ahead = np.flatnonzero((shown == due) & (ts < due))
+        if not len(ahead) or ts[ahead[-1]] < due - MAX_GAP.value:
+            continue  # no estimate within MAX_GAP before T: a gap never passes off a stale rate
+        opened = _opening(ts, shown, int(np.flatnonzero(shown == due)[0]))
+        if opened is not None:
+            hours, start = opened
+            found.append((pd.Timestamp(due, tz="UTC"), float(rates[ahead[-1]]), float(rates[start]), hours))
+    return found
+
+
+def _opening(ts: np.ndarray, shown: np.ndarray, start: int) -> tuple[float, int] | None:
+    """(interval hours, row) of the rollover into the funding time first shown at row `start`, or None.
+
+    The row before shows the previous funding time T'; both rows must lie within MAX_GAP of each
+    other and of T', and T - T' within (0, MAX_INTERVAL]."""
+    if start == 0:
+        return None  # the rollover is not in the data
+    gap, previous = MAX_GAP.value, shown[start - 1]
+    spacing = shown[start] - previous
+    if not 0 < spacing <= MAX_INTERVAL.value:
+        return None
+    if ts[start] - ts[start - 1] > gap or abs(ts[start] - previous) > gap:
+        return None
+    return spacing / 3.6e12, start
+
+
+def _ns(times: pd.Series) -> np.ndarray:
+    """datetime64 UTC -> int64 nanoseconds since the epoch."""
+    return np.asarray((times - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns"), dtype=np.int64)
