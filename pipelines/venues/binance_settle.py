@@ -8,10 +8,10 @@ no separate predicted field. The rule (`binance_settlements`):
   timestamp is T (the last estimate published while T was ahead), if that minute lies within
   `MAX_GAP` of T: a gap before T gives no settlement. No minute after T is needed;
 - **interval**: T minus the previous funding time T' the data shows, read where the feed rolls
-  over from T' to T: the last minute showing T' and the first showing T must lie within
-  `MAX_GAP` of each other and of T', and T - T' at most `MAX_INTERVAL`. Without that rollover in
-  the data (a gap, the start of the history) the interval is unknown and no settlement is stored:
-  an interval is never guessed;
+  over from T' to T: the first minute showing T must lie within `MAX_GAP` of T', the last one
+  showing T' within `MAX_INTERVAL` + `MAX_GAP` before T, and T - T' be at most `MAX_INTERVAL`.
+  Without that rollover in the data (a gap around T', the start of the history) the interval is
+  unknown and no settlement is stored: an interval is never guessed;
 - **predicted rate**: the estimate the period opened with, `funding_rate` in that first minute
   showing T (a forecast one whole interval ahead, what a position opened at T' saw).
 
@@ -72,16 +72,19 @@ def _settle_all(ts: np.ndarray, shown: np.ndarray, rates: np.ndarray) -> list[tu
 def _opening(ts: np.ndarray, shown: np.ndarray, start: int) -> tuple[float, int] | None:
     """(interval hours, row) of the rollover into the funding time first shown at row `start`, or None.
 
-    The row before shows the previous funding time T'; both rows must lie within MAX_GAP of each
-    other and of T', and T - T' within (0, MAX_INTERVAL]."""
+    The row before shows the previous funding time T', and must lie within MAX_INTERVAL + MAX_GAP
+    before T. The first row showing T must lie within MAX_GAP of T' (so no funding time between
+    them was missed: Binance's shortest interval is an hour), and T - T' within (0, MAX_INTERVAL]."""
     if start == 0:
         return None  # the rollover is not in the data
     gap, previous = MAX_GAP.value, shown[start - 1]
     spacing = shown[start] - previous
     if not 0 < spacing <= MAX_INTERVAL.value:
         return None
-    if ts[start] - ts[start - 1] > gap or abs(ts[start] - previous) > gap:
+    if abs(ts[start] - previous) > gap:  # the first minute of T's period is not near T'
         return None
+    if ts[start - 1] < shown[start] - MAX_INTERVAL.value - gap:
+        return None  # T' is read only from minutes the loader's reach holds (see the module doc)
     return spacing / 3.6e12, start
 
 
