@@ -182,4 +182,5 @@ VENUE = Venue(
     interval_hours=8,
     interval_in_data=True,
     taker_fee=0.0005,
+    lower_case_filters=True,
 )
