@@ -10,8 +10,9 @@ no separate predicted field. The rule (`binance_settlements`):
 - **interval**: T minus the previous funding time T' the data shows, read where the feed rolls
   over from T' to T: the first minute showing T must lie within `MAX_GAP` of T', the last one
   showing T' within `MAX_INTERVAL` + `MAX_GAP` before T, and T - T' be at most `MAX_INTERVAL`.
-  Without that rollover in the data (a gap around T', the start of the history) the interval is
-  unknown and no settlement is stored: an interval is never guessed;
+  Without that rollover in the data (a gap around T', the first minute of a backfill), only a T
+  first shown within `MAX_GAP` after T - 8 h has a known interval (8 h: no other whole-hour
+  interval up to 8 h fits); otherwise no settlement is stored: an interval is never guessed;
 - **predicted rate**: the estimate the period opened with, `funding_rate` in that first minute
   showing T (a forecast one whole interval ahead, what a position opened at T' saw).
 
@@ -74,18 +75,20 @@ def _opening(ts: np.ndarray, shown: np.ndarray, start: int) -> tuple[float, int]
 
     The row before shows the previous funding time T', and must lie within MAX_INTERVAL + MAX_GAP
     before T. The first row showing T must lie within MAX_GAP of T' (so no funding time between
-    them was missed: Binance's shortest interval is an hour), and T - T' within (0, MAX_INTERVAL]."""
-    if start == 0:
-        return None  # the rollover is not in the data
-    gap, previous = MAX_GAP.value, shown[start - 1]
-    spacing = shown[start] - previous
-    if not 0 < spacing <= MAX_INTERVAL.value:
-        return None
-    if abs(ts[start] - previous) > gap:  # the first minute of T's period is not near T'
-        return None
-    if ts[start - 1] < shown[start] - MAX_INTERVAL.value - gap:
-        return None  # T' is read only from minutes the loader's reach holds (see the module doc)
-    return spacing / 3.6e12, start
+    them was missed: Binance's shortest interval is an hour), and T - T' within (0, MAX_INTERVAL].
+    Without such a row before (the first minute of a backfill), T shown within MAX_GAP after
+    T - MAX_INTERVAL can only follow a funding time at T - MAX_INTERVAL: T' is at or before that
+    minute, and intervals are whole hours up to MAX_INTERVAL."""
+    gap, due = MAX_GAP.value, shown[start]
+    if start > 0:
+        previous = shown[start - 1]
+        spacing = due - previous
+        near = abs(ts[start] - previous) <= gap  # the first minute of T's period is near T'
+        if 0 < spacing <= MAX_INTERVAL.value and near and ts[start - 1] >= due - MAX_INTERVAL.value - gap:
+            return spacing / 3.6e12, start
+    if due - MAX_INTERVAL.value <= ts[start] <= due - MAX_INTERVAL.value + gap:
+        return MAX_INTERVAL.value / 3.6e12, start
+    return None
 
 
 def _ns(times: pd.Series) -> np.ndarray:

@@ -86,24 +86,37 @@ def test_an_interval_change_from_8_to_4_hours_is_read_from_the_funding_times():
     ]
 
 
-def test_a_gap_before_t_gives_no_settlement_nor_an_interval_for_the_next_one():
+def test_a_gap_before_t_gives_no_settlement_and_a_gap_after_t_prime_no_interval():
     frame = minutes(
         ("23:59", "00:00", 0.00007),
         ("00:00", "08:00", 0.0001),
         ("07:15", "08:00", 0.0003),  # 45 minutes before T: too far to be the settled rate
-        ("08:00", "16:00", 0.0002),
+        ("08:45", "16:00", 0.0002),  # 45 minutes after 08:00: a funding time could hide in the gap
         ("15:59", "16:00", 0.0004),
-        ("16:00", "00:00", 0.0005),
+        ("16:00", "20:00", 0.0005),  # the symbol moves to 4 h funding
+        ("19:59", "20:00", 0.0006),
     )
     frame.loc[0, "ts"] -= pd.Timedelta(days=1)
-    # 08:00 has no estimate within 30 min. 16:00's previous funding time is read from 07:15,
-    # 8 h 45 min before 16:00: beyond the loader's reach, so its interval is unknown.
-    assert settled(frame) == []
-    frame.loc[2, "ts"] = at("07:30")  # exactly 30 minutes before T: both settle
+    # 08:00 has no estimate within 30 min before it; 16:00 has no rollover near 08:00, and 08:45 is
+    # too late for the 8 h rule; 20:00 rolls over at 16:00 right after 15:59: 4 h.
+    assert settled(frame) == [("20:00", 0.0006, 0.0005, 4.0, 0.0006 * 8760 / 4)]
+    frame.loc[2, "ts"] = at("07:30")  # exactly 30 minutes before T
+    frame.loc[3, "ts"] = at("08:30")  # exactly 30 minutes after T'
     assert settled(frame) == [
         ("08:00", 0.0003, 0.0001, 8.0, 0.0003 * 8760 / 8),
         ("16:00", 0.0004, 0.0002, 8.0, 0.0004 * 8760 / 8),
+        ("20:00", 0.0006, 0.0005, 4.0, 0.0006 * 8760 / 4),
     ]
+
+
+def test_the_first_minute_of_a_backfill_can_only_open_an_8_hour_period():
+    # No minute before 00:00: T = 08:00 shown at 00:00 means T' <= 00:00, so 8 h (no longer interval).
+    assert settled(minutes(("00:00", "08:00", 0.0001), ("07:59", "08:00", 0.0002))) == [
+        ("08:00", 0.0002, 0.0001, 8.0, 0.0002 * 8760 / 8)
+    ]
+    # T = 04:00 shown at 00:00 may follow 20:00 (8 h) or 00:00 (4 h): unknown.
+    assert settled(minutes(("00:00", "04:00", 0.0001), ("03:59", "04:00", 0.0002))) == []
+    assert settled(minutes(("00:31", "08:00", 0.0001), ("07:59", "08:00", 0.0002))) == []
 
 
 def test_a_minute_still_showing_t_after_t_is_not_the_settled_rate():
