@@ -114,3 +114,14 @@ def test_replay_asks_every_channel_with_lower_case_symbols(binance_server, loade
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(url, timeout=10)
     assert refused.value.code == 404
+
+
+@pytest.mark.parametrize("configured", [8.0, 1.0])
+def test_loading_the_days_in_reverse_order_gives_the_same_funding_table(loaded, tmp_path, configured):
+    db, extracts = loaded["replay"]
+    again = open_db(tmp_path / "reverse.db")
+    for got in reversed(extracts):
+        load_extracted(again, got, {MOVED: configured, OTHER: configured}, day=got.start.date().isoformat())
+    for symbol in (MOVED, OTHER):
+        span = (FIRST - timedelta(days=1), DAYS[-1] + timedelta(days=2))
+        assert read_funding(again, BINANCE, symbol, *span).equals(read_funding(db, BINANCE, symbol, *span))
