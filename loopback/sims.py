@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from loopback import groundtruth, hyperliquid_sim, render, simulate
+from loopback import binance_sim, groundtruth, hyperliquid_sim, render, simulate
 from loopback.simulate import SymbolDay
-from pipelines.columns import BITFINEX, GATE, HYPERLIQUID
+from pipelines.columns import BINANCE, BITFINEX, GATE, HYPERLIQUID
 
 if TYPE_CHECKING:
     from loopback.generator import SampleFeed
@@ -96,5 +96,13 @@ HYPERLIQUID_SIM = SimVenue(
     settled=hyperliquid_sim.settled,
     connection_lines=hyperliquid_sim.connection_lines,
 )
+BINANCE_SIM = SimVenue(
+    BINANCE,
+    symbols=binance_sim.SYMBOLS,
+    pattern=r"[A-Z0-9]+USDT",
+    day=lambda seed, interval, symbol, day, index: binance_sim.binance_day(seed, symbol, day, interval),
+    lines=lambda feed, sd: binance_sim.lines(sd),
+    settled=lambda feed, symbol, day: binance_sim.settled(feed.seed, symbol, day),
+)
 
-SIMS: dict[str, SimVenue] = {s.exchange: s for s in (GATE_SIM, BITFINEX_SIM, HYPERLIQUID_SIM)}
+SIMS: dict[str, SimVenue] = {s.exchange: s for s in (GATE_SIM, BITFINEX_SIM, BINANCE_SIM, HYPERLIQUID_SIM)}

@@ -134,11 +134,13 @@ def _parse_filters(feed: SampleFeed, exchange: str, raw: str | None) -> np.ndarr
         )
     if not channels or any(symbols is None for symbols in channels.values()):
         return None
+    # Filters spell symbols as the venue's streams do (Binance: `btcusdt`); that spelling only.
+    spelled = {venue(exchange).filter_symbol(s): s for s in feed.symbols[exchange]}
     wanted = []
     for symbol in (s for symbols in channels.values() for s in symbols):
-        if symbol not in feed.symbols[exchange]:
+        if symbol not in spelled:
             raise web.HTTPNotFound(text=f"Unknown symbol '{symbol}' for {exchange}.")
-        wanted.append(feed.symbol_index(exchange, symbol))
+        wanted.append(feed.symbol_index(exchange, spelled[symbol]))
     return np.array(sorted(set(wanted)), dtype=np.int16)
 
 

@@ -28,11 +28,16 @@ class Venue:
     interval_hours: float = 8  # usual funding interval (the configured default where data gives none)
     interval_in_data: bool = True  # the data gives each funding time (so the interval comes from it)
     taker_fee: float = 0.0005  # default taker fee per fill, fraction of notional
+    lower_case_filters: bool = False  # replay filters name symbols lower-case (Binance's stream names)
 
     @property
     def channel(self) -> str:
         """The first (main) channel: the one a single-channel venue has."""
         return self.channels[0]
+
+    def filter_symbol(self, symbol: str) -> str:
+        """`symbol` as a replay filter names it (`BTCUSDT` -> `btcusdt` on Binance, as tardis-node)."""
+        return symbol.lower() if self.lower_case_filters else symbol
 
     def symbol_for(self, coin: str) -> str:
         """The venue's USDT perpetual of `coin` (`BTC` -> `BTC_USDT` on Gate)."""

@@ -12,11 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.columns import EXCHANGES
+from pipelines.columns import BINANCE, BITFINEX, EXCHANGES, GATE
 
 DATA = Path(__file__).parent.parent / "data"
 ROOT = Path(__file__).parent.parent.parent
-GATE, BITFINEX = "gate-io-futures", "bitfinex-derivatives"
+
 HEADER = (
     "exchange,symbol,timestamp,local_timestamp,funding_timestamp,funding_rate,predicted_funding_rate,"
     "open_interest,last_price,index_price,mark_price\n"
@@ -101,17 +101,21 @@ def test_empty_input_gives_the_header_only():
 
 
 def test_unknown_exchange_is_one_clear_line():
-    result = run("--exchange", "binance-futures", str(DATA / f"{GATE}.replay"))
+    result = run("--exchange", "kraken-futures", str(DATA / f"{GATE}.replay"))
     assert result.exit_code == 2
     assert result.stdout == ""
-    assert result.stderr == (
-        f"arbdb: error: unknown exchange 'binance-futures' (known: {', '.join(EXCHANGES)})\n"
+    assert (
+        result.stderr == f"arbdb: error: unknown exchange 'kraken-futures' (known: {', '.join(EXCHANGES)})\n"
     )
 
 
 @pytest.mark.parametrize(
     ("wrong", "right", "channel"),
-    [(GATE, BITFINEX, "futures.tickers"), (BITFINEX, GATE, "status")],
+    [
+        (GATE, BITFINEX, "futures.tickers"),
+        (BITFINEX, GATE, "status"),
+        (BINANCE, GATE, "markPrice/ticker/openInterest"),
+    ],  # fmt: skip
 )
 def test_wrong_exchange_says_no_line_was_of_its_channel(wrong, right, channel):
     """Bitfinex lines read as Gate (and back) are not "0 records": one error line naming the channel

@@ -191,8 +191,8 @@ def test_malformed_lines_appear_in_the_next_body(tardis_server, tmp_path):
 
 
 def test_errors_name_the_problem(tardis_server):
-    status, _, body = get(feed_url(tardis_server, "binance-futures", START))
-    assert status == 404 and b"binance-futures" in body
+    status, _, body = get(feed_url(tardis_server, "kraken-futures", START))
+    assert status == 404 and b"kraken-futures" in body
     status, _, body = get(
         feed_url(tardis_server, GATE, START, filters=[{"channel": "tickers", "symbols": ["XRP_USDT"]}])
     )

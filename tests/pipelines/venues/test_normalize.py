@@ -79,11 +79,11 @@ def bfx_record(ts_ms=T0 + 1000, local=LOCAL, symbol="BTCF0:USTF0", **fields) -> 
 
 
 def test_unknown_exchange_is_a_clear_arbdb_error():
-    with pytest.raises(UnknownExchange, match="binance-futures") as err:
-        make_normalizer("binance-futures")
+    with pytest.raises(UnknownExchange, match="kraken-futures") as err:
+        make_normalizer("kraken-futures")
     assert isinstance(err.value, ArbdbError)
     with pytest.raises(UnknownExchange):
-        normalize_lines("binance-futures", [])  # checked at once, not at the first next()
+        normalize_lines("kraken-futures", [])  # checked at once, not at the first next()
 
 
 @pytest.mark.parametrize(
