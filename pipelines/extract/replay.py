@@ -107,7 +107,7 @@ async def _replay_into(
         out.exchange,
         out.start - WARMUP,
         out.end,
-        [tardis_dev.Channel(channel, symbols) for channel in venue(out.exchange).channels],
+        [tardis_dev.Channel(channel, names) for channel, names in venue(out.exchange).filters(symbols)],
         api_key=tardis.api_key,
         cache_dir=str(cache_dir),
         endpoint=tardis.endpoint,

@@ -123,11 +123,7 @@ class OkxNormalizer(Normalizer):
         return self._emit(symbol, timestamp, new, old, local_us)
 
     def _index_symbol(self, symbol: str) -> str:
-        """`BTC-USDT-SWAP` -> `BTC-USDT` (`USDC` swaps -> `USD`), as tardis-node builds it."""
-        parts = symbol.split("-")
-        quote = parts[1] if len(parts) > 1 else "undefined"
-        index = f"{parts[0]}-{'USD' if quote == 'USDC' else quote}"
-        self._index_of[symbol] = index
+        index = self._index_of[symbol] = index_symbol(symbol)
         return index
 
     def _v3_data(self, data: list, local_us: int) -> list[Record]:
@@ -188,6 +184,21 @@ class OkxNormalizer(Normalizer):
         return self._commit(symbol, timestamp, new, old, local_us)
 
 
+def index_symbol(symbol: str) -> str:
+    """The index of a swap as `index-tickers` names it: `BTC-USDT-SWAP` -> `BTC-USDT` (a `USDC` swap
+    -> `BTC-USD`), as tardis-node's mapper derives it."""
+    parts = symbol.split("-")
+    quote = parts[1] if len(parts) > 1 else "undefined"
+    return f"{parts[0]}-{'USD' if quote == 'USDC' else quote}"
+
+
+def _channel_symbols(channel: str, symbols: list[str]) -> list[str]:
+    """tardis-node's getFilters: `index-tickers` is filtered by the swaps' indexes."""
+    if channel != "index-tickers":
+        return symbols
+    return list(dict.fromkeys(index_symbol(s.upper()) for s in symbols))
+
+
 def _data(msg: dict) -> list:
     data = msg.get("data")
     if type(data) is not list:
@@ -243,4 +254,5 @@ VENUE = Venue(
     label="OKX",
     symbol_format="{coin}-USDT-SWAP",
     taker_fee=0.0005,
+    channel_symbols=_channel_symbols,
 )

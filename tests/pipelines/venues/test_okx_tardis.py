@@ -9,11 +9,13 @@ the npm package is missing; the arbdb half always runs first.
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
 from pipelines.columns import OKX
-from tests.pipelines.venues.tardis_node import arbdb_records, node_records
+from pipelines.venues.okx import V3_TABLES, V5_CHANNELS, VENUE
+from tests.pipelines.venues.tardis_node import REFERENCE, arbdb_records, missing_reason, node_records
 
 V5_LOCAL = ["2024-03-01T08:00:00.1234567Z", "2024-03-01T08:00:01.0000010Z", "2024-03-01T08:00:02.5000000Z"]
 V5_US = [1_709_280_000_123_456, 1_709_280_001_000_001, 1_709_280_002_500_000]
@@ -180,3 +182,30 @@ def test_deviation_v3_funding_without_funding_time_keeps_the_previous_one():
     replay = lines(V3_LOCAL, v3_funding(funding_time="2021-07-01T08:00:00.000Z"), v3_funding())
     ours = [rec(V3_US[0], V3_US[0], 1_625_126_400_000_000, 0.0001, 0.0002)]
     assert_deviation(replay, ours, [*ours, rec(V3_US[0], V3_US[1], "NaN", 0.0001, 0.0002)])
+
+
+# -- replay filters ---------------------------------------------------------------------------------------
+
+FILTERS_JS = """
+const { normalizeDerivativeTickers } = require('tardis-dev')
+const [when, ...symbols] = process.argv.slice(1)
+console.log(JSON.stringify(normalizeDerivativeTickers('okex-swap', new Date(when)).getFilters(symbols)))
+"""
+
+
+@pytest.mark.parametrize(("when", "channels"), [("2024-03-01", V5_CHANNELS), ("2021-07-01", V3_TABLES)])
+def test_match_replay_filters_are_tardis_nodes_index_tickers_by_the_swaps_index(when, channels):
+    symbols = ["BTC-USDT-SWAP", "eth-usdc-swap", "BTC-USD-SWAP"]
+    ours = [(c, names) for c, names in VENUE.filters(symbols) if c in channels]
+    assert dict(ours)["index-tickers" if when > "2021-12-23" else "swap/ticker"] == (
+        ["BTC-USDT", "ETH-USD", "BTC-USD"] if when > "2021-12-23" else symbols
+    )
+    reason = missing_reason()
+    if reason:
+        pytest.skip(reason)
+    done = subprocess.run(
+        ["node", "-e", FILTERS_JS, when, *symbols], cwd=REFERENCE, capture_output=True, timeout=60, check=True
+    )
+    theirs = [(f["channel"], f["symbols"]) for f in json.loads(done.stdout)]
+    upper = [(c, names if c == "index-tickers" else [s.upper() for s in names]) for c, names in ours]
+    assert sorted(upper) == sorted(theirs)
