@@ -62,10 +62,10 @@ class OkxNormalizer(Normalizer):
         self._no_time.clear()
 
     def _handle(self, msg: object, local_us: int) -> list[Record]:
+        if self._v5 is None:  # tardis-node makes its mapper at a connection's first parsed message
+            self._v5 = local_us >= V5_SINCE_US
         if type(msg) is not dict:
             raise MalformedLine("wrong shape: not a JSON object")
-        if self._v5 is None:
-            self._v5 = local_us >= V5_SINCE_US
         if self._v5:
             if "event" in msg or (arg := msg.get("arg")) is None:
                 return []  # subscription replies and errors
