@@ -15,13 +15,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
-from pipelines.columns import DERIVATIVE_TICKER, EXCHANGES, GATE
+from pipelines.columns import DERIVATIVE_TICKER, EXCHANGES, GATE, OKX
 from pipelines.errors import UsageError
 from pipelines.venues.normalize import Normalizer, Record, ReplayReadError, make_normalizer, normalize_with
 
 GZIP_MAGIC = b"\x1f\x8b"
 # The raw channel whose messages each normalizer reads (named in the wrong-exchange error).
-RAW_CHANNEL = {GATE: "futures.tickers"}
+RAW_CHANNEL = {GATE: "futures.tickers", OKX: "tickers/mark-price/index-tickers/funding-rate/open-interest"}
 
 
 @dataclass

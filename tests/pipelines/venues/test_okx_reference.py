@@ -217,3 +217,13 @@ def test_odd_shapes_give_the_same_rows_as_tardis_node():
     theirs = [tuple(entry[2:]) for entry in node_output(OKX, lines) if entry[0] == "row"]
     assert len(theirs) > 200
     assert_same_rows(arbdb_records(OKX, lines, malformed=[]), theirs)
+
+
+def test_arbdb_normalize_of_another_venues_replay_is_one_clear_line(tmp_path):
+    path = tmp_path / "gate.txt"
+    gate = {"time": 1, "time_ms": 1000, "channel": "futures.tickers", "event": "update", "result": []}
+    path.write_text(f"{local_prefix(STARTS_MS[2] * 1000)} {json.dumps(gate)}\n")
+    result = CliRunner().invoke(cli, ["normalize", "--exchange", OKX, str(path)])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("arbdb: error: no line of ") and result.stderr.count("\n") == 1
+    assert "okex-swap's tickers/mark-price/index-tickers/funding-rate/open-interest channel" in result.stderr
