@@ -209,3 +209,10 @@ def test_match_replay_filters_are_tardis_nodes_index_tickers_by_the_swaps_index(
     theirs = [(f["channel"], f["symbols"]) for f in json.loads(done.stdout)]
     upper = [(c, names if c == "index-tickers" else [s.upper() for s in names]) for c, names in ours]
     assert sorted(upper) == sorted(theirs)
+
+
+def test_the_venue_names_the_usdt_perpetual_and_requests_every_channel_of_both_mappers():
+    assert VENUE.symbol_for("btc") == "BTC-USDT-SWAP" and VENUE.coin_of("ETH-USDT-SWAP") == "ETH"
+    assert VENUE.coin_of("ETH-USD-SWAP") is None
+    assert set(VENUE.channels) == {*V5_CHANNELS, *V3_TABLES} and VENUE.interval_in_data
+    assert (VENUE.history_start, VENUE.interval_hours, VENUE.taker_fee) == ("2019-03-30", 8, 0.0005)
