@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from loopback import binance_sim, groundtruth, hyperliquid_sim, render, simulate
+from loopback import binance_sim, groundtruth, hyperliquid_sim, okx_render, okx_sim, render, simulate
 from loopback.simulate import SymbolDay
-from pipelines.columns import BINANCE, BITFINEX, GATE, HYPERLIQUID
+from pipelines.columns import BINANCE, BITFINEX, GATE, HYPERLIQUID, OKX
 
 if TYPE_CHECKING:
     from loopback.generator import SampleFeed
@@ -104,5 +104,17 @@ BINANCE_SIM = SimVenue(
     lines=lambda feed, sd: binance_sim.lines(sd),
     settled=lambda feed, symbol, day: binance_sim.settled(feed.seed, symbol, day),
 )
+OKX_SIM = SimVenue(
+    OKX,
+    symbols=("BTC-USDT-SWAP", "ETH-USDT-SWAP", "SOL-USDT-SWAP", "DOGE-USDT-SWAP"),
+    pattern=r"[A-Z0-9]+-USDT-SWAP",
+    day=lambda seed, interval, symbol, day, index: okx_sim.okx_day(seed, symbol, day, interval, index),
+    lines=lambda feed, sd: okx_render.okx_lines(sd),
+    settled=lambda feed, symbol, day: okx_sim.okx_settled(
+        feed.seed, symbol, day, feed.symbol_index(OKX, symbol)
+    ),
+)
 
-SIMS: dict[str, SimVenue] = {s.exchange: s for s in (GATE_SIM, BITFINEX_SIM, BINANCE_SIM, HYPERLIQUID_SIM)}
+SIMS: dict[str, SimVenue] = {
+    s.exchange: s for s in (GATE_SIM, BITFINEX_SIM, BINANCE_SIM, OKX_SIM, HYPERLIQUID_SIM)
+}

@@ -134,14 +134,24 @@ def _parse_filters(feed: SampleFeed, exchange: str, raw: str | None) -> np.ndarr
         )
     if not channels or any(symbols is None for symbols in channels.values()):
         return None
-    # Filters spell symbols as the venue's streams do (Binance: `btcusdt`); that spelling only.
-    spelled = {venue(exchange).filter_symbol(s): s for s in feed.symbols[exchange]}
     wanted = []
-    for symbol in (s for symbols in channels.values() for s in symbols):
-        if symbol not in spelled:
-            raise web.HTTPNotFound(text=f"Unknown symbol '{symbol}' for {exchange}.")
-        wanted.append(feed.symbol_index(exchange, spelled[symbol]))
+    for channel, symbols in channels.items():
+        # A channel the venue filters by other names (OKX's index) serves the symbols so named.
+        named = _named_by(exchange, channel, feed.symbols[exchange])
+        for symbol in symbols:
+            if symbol not in named:
+                raise web.HTTPNotFound(text=f"Unknown symbol '{symbol}' for {exchange}.")
+            wanted += [feed.symbol_index(exchange, s) for s in named[symbol]]
     return np.array(sorted(set(wanted)), dtype=np.int16)
+
+
+def _named_by(exchange: str, channel: str, symbols: tuple[str, ...]) -> dict[str, list[str]]:
+    """Filter symbol of `channel` -> the served symbols it stands for (itself, for most venues)."""
+    out: dict[str, list[str]] = {}
+    for symbol in symbols:
+        for name in dict(venue(exchange).filters([symbol])).get(channel, [symbol]):
+            out.setdefault(name, []).append(symbol)
+    return out
 
 
 def _ticks(ts: datetime) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
-from pipelines.columns import BINANCE, DERIVATIVE_TICKER, EXCHANGES, GATE
+from pipelines.columns import BINANCE, DERIVATIVE_TICKER, EXCHANGES, GATE, OKX
 from pipelines.errors import UsageError
 from pipelines.venues.normalize import Normalizer, Record, ReplayReadError, make_normalizer, normalize_with
 from pipelines.venues.registry import venue
@@ -23,7 +23,11 @@ from pipelines.venues.registry import venue
 GZIP_MAGIC = b"\x1f\x8b"
 # The raw channel whose messages a normalizer reads (named in the wrong-exchange error), where it is
 # not the replay channel.
-RAW_CHANNEL = {GATE: "futures.tickers", BINANCE: "markPrice/ticker/openInterest"}
+RAW_CHANNEL = {
+    GATE: "futures.tickers",
+    BINANCE: "markPrice/ticker/openInterest",
+    OKX: "tickers/mark-price/index-tickers/funding-rate/open-interest",
+}
 
 
 @dataclass

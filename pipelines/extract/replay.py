@@ -107,7 +107,7 @@ async def _replay_into(
         out.exchange,
         out.start - WARMUP,
         out.end,
-        _filters(out.exchange, symbols),
+        [tardis_dev.Channel(channel, names) for channel, names in venue(out.exchange).filters(symbols)],
         api_key=tardis.api_key,
         cache_dir=str(cache_dir),
         endpoint=tardis.endpoint,
@@ -129,12 +129,6 @@ async def _replay_into(
         for record in records:
             add(record)
     out.messages, out.malformed = messages, malformed
-
-
-def _filters(exchange: str, symbols: list[str]) -> list[tardis_dev.Channel]:
-    """Every derivative-ticker channel of the venue, for `symbols` spelled as its filters want them."""
-    of = venue(exchange)
-    return [tardis_dev.Channel(channel, [of.filter_symbol(s) for s in symbols]) for channel in of.channels]
 
 
 def _dataset_name(exchange: str, data_type: str, day: datetime, symbol: str, fmt: str) -> str:

@@ -192,6 +192,12 @@ def _set(new: list, position: int, raw: object) -> None:
         new[position] = value
 
 
+def _lower_case(channel: str, symbols: list[str]) -> list[str]:
+    """Binance's stream names spell symbols lower-case (`btcusdt@markPrice`), and so do its replay
+    filters (tardis-node's getFilters); records carry the upper-case `s` field."""
+    return [s.lower() for s in symbols]
+
+
 VENUE = Venue(
     BINANCE,
     channels=("markPrice", "ticker", "openInterest"),
@@ -203,5 +209,5 @@ VENUE = Venue(
     interval_hours=8,
     interval_in_data=True,
     taker_fee=0.0005,
-    lower_case_filters=True,
+    channel_symbols=_lower_case,
 )

@@ -28,16 +28,20 @@ class Venue:
     interval_hours: float = 8  # usual funding interval (the configured default where data gives none)
     interval_in_data: bool = True  # the data gives each funding time (so the interval comes from it)
     taker_fee: float = 0.0005  # default taker fee per fill, fraction of notional
-    lower_case_filters: bool = False  # replay filters name symbols lower-case (Binance's stream names)
+    # (channel, symbols) -> the symbols that channel is filtered by, where the venue names them
+    # otherwise there (OKX's `index-tickers` wants the index `BTC-USDT` of `BTC-USDT-SWAP`).
+    channel_symbols: Callable[[str, list[str]], list[str]] | None = None
 
     @property
     def channel(self) -> str:
         """The first (main) channel: the one a single-channel venue has."""
         return self.channels[0]
 
-    def filter_symbol(self, symbol: str) -> str:
-        """`symbol` as a replay filter names it (`BTCUSDT` -> `btcusdt` on Binance, as tardis-node)."""
-        return symbol.lower() if self.lower_case_filters else symbol
+    def filters(self, symbols: list[str]) -> list[tuple[str, list[str]]]:
+        """(channel, symbols) of every channel a replay of `symbols` requests."""
+        if self.channel_symbols is None:
+            return [(channel, list(symbols)) for channel in self.channels]
+        return [(channel, self.channel_symbols(channel, list(symbols))) for channel in self.channels]
 
     def symbol_for(self, coin: str) -> str:
         """The venue's USDT perpetual of `coin` (`BTC` -> `BTC_USDT` on Gate)."""

@@ -20,7 +20,7 @@ from pipelines.venues.registry import VENUES
 
 def test_the_sides_name_both_exchanges_gate_first_with_a_label_each():
     assert list(SIDES.items()) == [("gate", GATE), ("bitfinex", BITFINEX)]
-    assert tuple(SIDES.values()) == EXCHANGES[:2]  # the default pair's two venues come first
+    assert EXCHANGES[: len(SIDES)] == tuple(SIDES.values())  # the pair's sides first; other venues follow
     assert set(SIDE_LABELS) == set(SIDE_SHORT) == set(SIDES)
 
 

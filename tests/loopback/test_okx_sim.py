@@ -1,0 +1,114 @@
+"""The sample feed's OKX swaps: raw lines in the venue's real V5 shapes, ground truth from the state."""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime, timedelta
+
+import orjson
+import pytest
+
+from loopback import groundtruth, okx_sim
+from loopback.generator import SampleFeed
+from pipelines.columns import OKX
+from pipelines.venues.normalize import normalize_lines
+from pipelines.venues.okx import V5_CHANNELS
+from tests.pipelines.venues.tardis_node import missing_reason, node_records
+
+SYMBOLS = ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]  # ETH, the second, switches from 8 h to 4 h
+SEED = 7
+SWITCH = okx_sim.switch_day(SEED)
+
+
+@pytest.fixture(scope="module")
+def feed():
+    return SampleFeed(seed=SEED, interval_seconds=10, symbols={OKX: SYMBOLS})
+
+
+def messages(feed, day):
+    _, _, lines = feed.day_lines(OKX, day)
+    return [(line[:28], orjson.loads(line[29:])) for line in lines]
+
+
+def test_a_day_of_two_symbols_generates_quickly(feed):
+    started = time.perf_counter()
+    SampleFeed(seed=SEED + 1, interval_seconds=10, symbols={OKX: SYMBOLS}).day_lines(OKX, SWITCH)
+    assert time.perf_counter() - started < 3  # about 0.7 s alone; slack for a loaded machine
+    first = okx_sim.SAMPLE_FIRST_DAY
+    assert first <= SWITCH < first + timedelta(days=okx_sim.SWITCH_SPAN_DAYS)
+
+
+def test_lines_parse_and_carry_the_v5_shapes(feed):
+    seen = {}
+    for local, msg in messages(feed, SWITCH):
+        if "event" in msg:
+            assert msg["event"] == "subscribe" and msg["arg"]["channel"] in V5_CHANNELS
+            continue
+        channel, inst = msg["arg"]["channel"], msg["arg"]["instId"]
+        (item,) = msg["data"]
+        assert item["instId"] == inst and item["ts"].isdigit()
+        seen.setdefault(channel, set()).add(inst)
+        if channel == "funding-rate":
+            assert int(item["fundingTime"]) > _ms(local)  # always the coming funding time
+            assert int(item["nextFundingTime"]) > int(item["fundingTime"])
+            assert item["nextFundingRate"] == "" or math.isfinite(float(item["nextFundingRate"]))
+        else:
+            key = {"tickers": "last", "mark-price": "markPx", "index-tickers": "idxPx", "open-interest": "oi"}
+            assert float(item[key[channel]]) > 0
+    assert seen == {
+        "tickers": set(SYMBOLS),
+        "mark-price": set(SYMBOLS),
+        "funding-rate": set(SYMBOLS),
+        "open-interest": set(SYMBOLS),
+        "index-tickers": {"BTC-USDT", "ETH-USDT"},
+    }
+
+
+def _ms(local: str) -> int:
+    return int(datetime.fromisoformat(local[:23] + "+00:00").timestamp() * 1000)
+
+
+def test_funding_times_are_true_and_one_symbol_moves_to_4_hours(feed):
+    for symbol, hours in (("BTC-USDT-SWAP", {8.0}), ("ETH-USDT-SWAP", {4.0, 8.0})):
+        due = {}
+        for day in (SWITCH - timedelta(days=1), SWITCH):
+            for _, msg in messages(feed, day):
+                if (
+                    "data" in msg
+                    and msg["arg"]["channel"] == "funding-rate"
+                    and msg["arg"]["instId"] == symbol
+                ):
+                    item = msg["data"][0]
+                    due[int(item["fundingTime"])] = item["fundingRate"]
+        settled = [
+            s for day in (SWITCH - timedelta(days=1), SWITCH) for s in feed.settlements(OKX, symbol, day)
+        ]
+        assert {h for _, _, h in settled} == hours
+        # The first (00:00 of the first day) was published the day before, outside these two days.
+        for t, rate, interval in settled[1:]:
+            ms = int(t.timestamp() * 1000)
+            assert float(due[ms]) == rate  # the rate the feed published for that funding time
+            earlier = max(x for x in due if x < ms) if any(x < ms for x in due) else None
+            if earlier is not None:
+                assert (ms - earlier) / 3_600_000 == interval
+    eth = {t.hour: h for t, _, h in feed.settlements(OKX, "ETH-USDT-SWAP", SWITCH)}
+    assert eth == {0: 8.0, 4: 4.0, 8: 4.0, 12: 4.0, 16: 4.0, 20: 4.0}
+
+
+def test_normalized_lines_equal_the_ground_truth_rows(feed):
+    _, _, lines = feed.day_lines(OKX, SWITCH)
+    ours = list(normalize_lines(OKX, [line.rstrip("\n") for line in lines]))
+    for symbol in SYMBOLS:
+        truth = groundtruth.normalized(feed.symbol_day(OKX, symbol, SWITCH))
+        expected = [tuple(None if v != v else v for v in row) for row in truth.itertuples(index=False)]
+        expected = [(*row[:4], None if row[4] is None else int(row[4]), *row[5:]) for row in expected]
+        assert [r for r in ours if r[1] == symbol] == expected, symbol
+    assert len(ours) > 2 * 15_000
+
+
+@pytest.mark.skipif(missing_reason() is not None, reason=str(missing_reason()))
+def test_tardis_node_maps_the_sample_lines_like_arbdb(feed):
+    _, _, lines = feed.day_lines(OKX, SWITCH)
+    head = [line.rstrip("\n") for line in lines[:6000]]
+    assert node_records(OKX, head) == list(normalize_lines(OKX, head))
