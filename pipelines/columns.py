@@ -11,7 +11,7 @@ BINANCE = "binance-futures"
 BYBIT = "bybit"
 OKX = "okex-swap"
 HYPERLIQUID = "hyperliquid"
-EXCHANGES = (GATE, BITFINEX)  # the venues with a module in `pipelines.venues` (its registry)
+EXCHANGES = (GATE, BITFINEX, BYBIT)  # the venues with a module in `pipelines.venues` (its registry)
 # What else is particular to an exchange (channel, history start, normalizer) is in `pipelines.venues`.
 # The two sides of a pair, as window columns name them (`gate_rate`, `bitfinex_rate`), their
 # exchanges, and the words a reader meets for them (SIDE_SHORT where a table column is narrow).

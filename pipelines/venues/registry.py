@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.venues import bitfinex, gate
+from pipelines.venues import bitfinex, bybit, gate
 from pipelines.venues.venue import Venue
 
 VENUES: dict[str, Venue] = {
@@ -10,6 +10,7 @@ VENUES: dict[str, Venue] = {
     for v in (
         gate.VENUE,
         bitfinex.VENUE,
+        bybit.VENUE,
     )
 }
 
