@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from loopback import groundtruth, render, simulate
+from loopback import bybit_render, bybit_sim, groundtruth, render, simulate
 from loopback.simulate import SymbolDay
-from pipelines.columns import BITFINEX, GATE
+from pipelines.columns import BITFINEX, BYBIT, GATE
 
 if TYPE_CHECKING:
     from loopback.generator import SampleFeed
@@ -85,4 +85,13 @@ BITFINEX_SIM = SimVenue(
     preamble=lambda feed, at, symbols: feed.bitfinex_preamble(at, symbols),
 )
 
-SIMS: dict[str, SimVenue] = {s.exchange: s for s in (GATE_SIM, BITFINEX_SIM)}
+BYBIT_SIM = SimVenue(
+    BYBIT,
+    symbols=("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT"),
+    pattern=r"[A-Z0-9]+USDT",
+    day=lambda seed, interval, symbol, day, index: bybit_sim.bybit_day(seed, symbol, day, interval),
+    lines=lambda feed, sd: bybit_render.lines(sd),
+    settled=lambda feed, symbol, day: bybit_sim.settled(feed.seed, symbol, day),
+)
+
+SIMS: dict[str, SimVenue] = {s.exchange: s for s in (GATE_SIM, BITFINEX_SIM, BYBIT_SIM)}
