@@ -146,3 +146,10 @@ def test_deviation_instrument_info_time_never_moves_back_within_a_millisecond():
     replay = lines(OLD_LOCAL, OLD_SNAPSHOT, first, second)
     assert [r[2] for r in arbdb_records(BYBIT, replay)][1:] == [1_590_683_462_401_579] * 2
     assert [r[2] for r in node_rows(replay)][1:] == [1_590_683_462_401_579, 1_590_683_462_401_001]
+
+
+def test_deviation_instrument_info_open_interest_string_is_read_as_a_number():
+    snapshot = {**OLD_SNAPSHOT, "data": {**OLD_SNAPSHOT["data"], "open_interest": "123"}}
+    replay = lines(OLD_LOCAL, snapshot)
+    assert arbdb_records(BYBIT, replay) == [(*OLD_REC[:7], 123.0, *OLD_REC[8:])]
+    assert node_rows(replay)[0][7] == "123"  # tardis-node passes the string through
