@@ -33,6 +33,12 @@ def _texts(column: np.ndarray, fmt) -> list[str | None]:
     return [texts[i] for i in inverse.tolist()]
 
 
+def _fields(columns: list[tuple[str, list[str | None]]]) -> list[str]:
+    """Per update, the `"key":"text",` members of the fields present (absent ones left out)."""
+    parts = [[f'"{key}":"{t}",' if t is not None else "" for t in texts] for key, texts in columns]
+    return ["".join(row) for row in zip(*parts, strict=True)]
+
+
 def _iso_second(ms: float) -> str:
     return datetime.fromtimestamp(int(ms) // 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -80,8 +86,7 @@ def _v5_lines(sd: SymbolDay) -> list[str]:
     ts = sd.ts_ms.tolist()
     symbol = sd.symbol
     out = []
-    for i, t in enumerate(ts):
-        fields = "".join(f'"{key}":"{col[i]}",' for key, col in columns if col[i] is not None)
+    for i, (t, fields) in enumerate(zip(ts, _fields(columns), strict=True)):
         if snapshot[i]:
             fields = _v5_snapshot_extras(full, i, digits) + fields
         book = (
@@ -128,8 +133,7 @@ def _old_lines(sd: SymbolDay) -> list[str]:
     snapshot = sd.extra["snapshot"].tolist()
     symbol = sd.symbol
     out = []
-    for i, t in enumerate(sd.ts_ms.tolist()):
-        fields = "".join(f'"{key}":"{col[i]}",' for key, col in columns if col[i] is not None)
+    for i, (t, fields) in enumerate(zip(sd.ts_ms.tolist(), _fields(columns), strict=True)):
         seq = t * 3 // 1000 + i
         info = f'"id":1,"symbol":"{symbol}",{fields}"cross_seq":"{seq}",{_CREATED},'
         info += f'"updated_at":"{_iso_second(t)}"'
