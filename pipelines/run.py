@@ -130,6 +130,8 @@ def plan_backfill(
     tasks, skipped = [], 0
     for exchange in EXCHANGES:
         symbols = sorted({sym for pair in pairs for ex, sym, _ in pair.legs if ex == exchange})
+        if not symbols:
+            continue  # a venue no pair watches has nothing to load (nor to count as skipped)
         done = {d: set() for d in days(start, end)}
         for symbol in symbols:
             for d in extracted_days(db, exchange, [symbol]):
