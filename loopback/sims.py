@@ -13,9 +13,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from loopback import binance_sim, groundtruth, hyperliquid_sim, okx_render, okx_sim, render, simulate
+from loopback import (
+    binance_sim,
+    bybit_render,
+    bybit_sim,
+    groundtruth,
+    hyperliquid_sim,
+    okx_render,
+    okx_sim,
+    render,
+    simulate,
+)
 from loopback.simulate import SymbolDay
-from pipelines.columns import BINANCE, BITFINEX, GATE, HYPERLIQUID, OKX
+from pipelines.columns import BINANCE, BITFINEX, BYBIT, GATE, HYPERLIQUID, OKX
 
 if TYPE_CHECKING:
     from loopback.generator import SampleFeed
@@ -114,7 +124,15 @@ OKX_SIM = SimVenue(
         feed.seed, symbol, day, feed.symbol_index(OKX, symbol)
     ),
 )
+BYBIT_SIM = SimVenue(
+    BYBIT,
+    symbols=("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT"),
+    pattern=r"[A-Z0-9]+USDT",
+    day=lambda seed, interval, symbol, day, index: bybit_sim.bybit_day(seed, symbol, day, interval),
+    lines=lambda feed, sd: bybit_render.lines(sd),
+    settled=lambda feed, symbol, day: bybit_sim.settled(feed.seed, symbol, day),
+)
 
 SIMS: dict[str, SimVenue] = {
-    s.exchange: s for s in (GATE_SIM, BITFINEX_SIM, BINANCE_SIM, OKX_SIM, HYPERLIQUID_SIM)
+    s.exchange: s for s in (GATE_SIM, BITFINEX_SIM, BINANCE_SIM, BYBIT_SIM, OKX_SIM, HYPERLIQUID_SIM)
 }

@@ -12,7 +12,7 @@ BYBIT = "bybit"
 OKX = "okex-swap"
 HYPERLIQUID = "hyperliquid"
 # The venues with a module in `pipelines.venues` (its registry).
-EXCHANGES = (GATE, BITFINEX, BINANCE, OKX, HYPERLIQUID)
+EXCHANGES = (GATE, BITFINEX, BINANCE, BYBIT, OKX, HYPERLIQUID)
 # What else is particular to an exchange (channel, history start, normalizer) is in `pipelines.venues`.
 # The two sides of a pair, as window columns name them (`gate_rate`, `bitfinex_rate`), their
 # exchanges, and the words a reader meets for them (SIDE_SHORT where a table column is narrow).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.venues import binance, bitfinex, gate, hyperliquid, okx
+from pipelines.venues import binance, bitfinex, bybit, gate, hyperliquid, okx
 from pipelines.venues.venue import Venue
 
 VENUES: dict[str, Venue] = {
@@ -11,6 +11,7 @@ VENUES: dict[str, Venue] = {
         gate.VENUE,
         bitfinex.VENUE,
         binance.VENUE,
+        bybit.VENUE,
         okx.VENUE,
         hyperliquid.VENUE,
     )

@@ -107,6 +107,7 @@ def test_unknown_exchange_is_one_clear_line():
     assert (
         result.stderr == f"arbdb: error: unknown exchange 'kraken-futures' (known: {', '.join(EXCHANGES)})\n"
     )
+    assert "gate-io-futures, bitfinex-derivatives" in result.stderr
 
 
 @pytest.mark.parametrize(
