@@ -68,7 +68,7 @@ class ArbdbGroup(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
-    """arbdb: funding carry and basis history between Gate.io and Bitfinex perpetuals."""
+    """arbdb: funding carry and basis history between perpetuals of two venues (Gate.io, Bitfinex, ...)."""
     set_logging(verbose)
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path  # a `--config` after the command is parsed later and wins
@@ -338,6 +338,7 @@ def backfill(ctx, start, end, pairs, source, no_llm):
             llm=not no_llm,
             now=utcnow(),
             on_progress=update,
+            legs=None if pairs else settings.watched_legs(),  # all: the markets' legs too
         )
     c = result.counts
     console.print(

@@ -90,10 +90,11 @@ def run_demo(
     ) as server:
         settings = demo_settings(base, workdir, server.url, server.datasets_url)
         selected = settings.select_pairs(pairs)
-        settings = settings.model_copy(update={"pairs": selected})  # the report covers these only
+        # The report covers these pairs only, and the demo's config watches nothing else.
+        settings = settings.model_copy(update={"pairs": selected, "markets": ()})
         kept = demo_settings(base, workdir, base.tardis.endpoint, base.tardis.datasets_endpoint)
         config_path = workdir / "config.yaml"
-        write_demo_config(kept.model_copy(update={"pairs": selected}), config_path, start, end)
+        write_demo_config(kept.model_copy(update={"pairs": selected, "markets": ()}), config_path, start, end)
         db = open_db(settings.database)
         with backfill_bar() as update:
             result = backfill(
@@ -159,7 +160,10 @@ def summary_tables(db: sqlite_utils.Database) -> list[tuple[str, pd.DataFrame]]:
         ("rows per table", pd.DataFrame({"table": list(counts), "rows": list(counts.values())})),
         ("range covered (UTC)", summary.range_covered(db)),
         ("recent settlements (rate % per period, APR %)", summary.recent_settlements(db)),
-        ("latest windows (diff = Gate - Bitfinex funding)", summary.latest_windows(db)),
+        (
+            "latest windows (diff = leg a - leg b funding; Gate - Bitfinex by default)",
+            summary.latest_windows(db),
+        ),
         (flagged_title, flagged),
         ("verdicts", summary.verdict_tally(db)),
     ]
