@@ -252,6 +252,28 @@ def windows_cmd(ctx: click.Context, pair_name: str, start: date, end: date, flag
     click.echo(show_windows(windows, fmt, title, width=shutil.get_terminal_size((200, 40)).columns))
 
 
+@cli.command("screen")
+@day_range(days_after_today=1)
+@click.option(
+    "--coins", default=None, metavar="BTC,ETH", help="Coins to screen (default: every watched coin)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def screen_cmd(ctx: click.Context, start: date, end: date, coins: str | None, fmt: str) -> None:
+    """Every two watched venues per coin, ranked by mean net carry APR over [--from, --to)."""
+    from jobs.screen import screen_text
+    from pipelines.store import open_readonly
+
+    settings = get_settings(ctx)
+    db = open_readonly(settings.database)
+    try:
+        click.echo(screen_text(db, settings, start, end, coins, fmt))
+    finally:
+        db.close()
+
+
 # -- analyze: LLM triage of flagged windows --
 
 
