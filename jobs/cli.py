@@ -248,7 +248,8 @@ def windows_cmd(ctx: click.Context, pair_name: str, start: date, end: date, flag
         windows = read_windows(db, pair.name, day_start(start), day_start(end), flagged_only=flagged)
     finally:
         db.close()
-    title = f"{pair.name} funding windows {start} .. {end} (exclusive){', flagged only' if flagged else ''}"
+    only = ", flagged only" if flagged else ""
+    title = f"{pair.name} funding windows ({pair.label}) {start} .. {end} (exclusive){only}"
     click.echo(show_windows(windows, fmt, title, width=shutil.get_terminal_size((200, 40)).columns))
 
 
