@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs.progress import backfill_bar
+from jobs.screen import screen_text
 from pipelines import summary
 from pipelines.report.data import run_report
 from pipelines.run import backfill
@@ -121,6 +122,7 @@ def run_demo(
         now=datetime.combine(end, datetime.min.time(), tzinfo=now.tzinfo),
     )
     print_summary(db, settings, selected, console)
+    console.print(screen_text(db, settings, start, end, None, "table"), markup=False, highlight=False)
     console.print(
         f"cost report for {report.report_date}: {report.status}"
         f" -> {settings.mail.outbox_dir} ({report.subject})"
@@ -129,7 +131,8 @@ def run_demo(
     arbdb = f".venv/bin/arbdb --config {config_path}"
     console.print(
         f"config: {config_path}; look at the demo's tables with:\n  {arbdb} status\n"
-        f"  {arbdb} windows --pair {selected[0].name} --from {start} --to {end}"
+        f"  {arbdb} windows --pair {selected[0].name} --from {start} --to {end}\n"
+        f"  {arbdb} screen --from {start} --to {end}"
     )
 
 
