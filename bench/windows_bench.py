@@ -51,7 +51,7 @@ def write_history(db, settings: Settings, days: int, seed: int = 7) -> int:
     written = 0
     with transaction(db):
         for pair in settings.pairs:
-            for exchange, symbol in pair.sides:
+            for exchange, symbol, _ in pair.legs:
                 mark = 100 * np.exp(np.cumsum(rng.normal(0, 3e-4, len(minutes))))
                 index = mark * (1 - rng.normal(2e-4, 2e-4, len(minutes)))
                 db.conn.executemany(

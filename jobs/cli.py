@@ -17,12 +17,12 @@ from jobs.cli_options import (
     ArbdbCommand,
     checked_range,
     day_range,
+    get_settings,
     parse_day,
     report_day,
     set_logging,
     usage_line,
 )
-from pipelines.settings import Settings, load_settings
 from pipelines.timeutil import utcnow
 
 
@@ -68,18 +68,10 @@ class ArbdbGroup(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str, verbose: bool) -> None:
-    """arbdb: funding carry and basis history between Gate.io and Bitfinex perpetuals."""
+    """arbdb: funding carry and basis history between perpetuals of two venues (Gate.io, Bitfinex, ...)."""
     set_logging(verbose)
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path  # a `--config` after the command is parsed later and wins
-
-
-def get_settings(ctx: click.Context) -> Settings:
-    """Settings for this invocation, loaded and validated once."""
-    obj = ctx.ensure_object(dict)
-    if "settings" not in obj:
-        obj["settings"] = load_settings(obj.get("config_path", "config.yaml"))
-    return obj["settings"]
 
 
 # -- commands are added below this line, one block per stage --
@@ -248,8 +240,31 @@ def windows_cmd(ctx: click.Context, pair_name: str, start: date, end: date, flag
         windows = read_windows(db, pair.name, day_start(start), day_start(end), flagged_only=flagged)
     finally:
         db.close()
-    title = f"{pair.name} funding windows {start} .. {end} (exclusive){', flagged only' if flagged else ''}"
+    only = ", flagged only" if flagged else ""
+    title = f"{pair.name} funding windows ({pair.label}) {start} .. {end} (exclusive){only}"
     click.echo(show_windows(windows, fmt, title, width=shutil.get_terminal_size((200, 40)).columns))
+
+
+@cli.command("screen")
+@day_range(days_after_today=1)
+@click.option(
+    "--coins", default=None, metavar="BTC,ETH", help="Coins to screen (default: every watched coin)."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def screen_cmd(ctx: click.Context, start: date, end: date, coins: str | None, fmt: str) -> None:
+    """Every two watched venues per coin, ranked by mean net carry APR over [--from, --to)."""
+    from jobs.screen import screen_text
+    from pipelines.store import open_readonly
+
+    settings = get_settings(ctx)
+    db = open_readonly(settings.database)
+    try:
+        click.echo(screen_text(db, settings, start, end, coins, fmt))
+    finally:
+        db.close()
 
 
 # -- analyze: LLM triage of flagged windows --
@@ -338,6 +353,7 @@ def backfill(ctx, start, end, pairs, source, no_llm):
             llm=not no_llm,
             now=utcnow(),
             on_progress=update,
+            legs=None if pairs else settings.watched_legs(),  # all: the markets' legs too
         )
     c = result.counts
     console.print(

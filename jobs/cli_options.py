@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import click
 
 from pipelines.errors import UsageError
+from pipelines.settings import Settings, load_settings
 from pipelines.timeutil import DateRangeError, check_range, utcnow
 
 
@@ -87,14 +88,28 @@ def _day(_ctx, param: click.Parameter, value: str | None) -> date | None:
     return None if value is None else parse_day(value, param.opts[0])
 
 
-_BEFORE_HISTORY = "is before the history both exchanges share on Tardis"
+_BEFORE_HISTORY = "is before Tardis has history for both venues of a pair"
+
+
+def get_settings(ctx: click.Context) -> Settings:
+    """Settings for this invocation, loaded and validated once."""
+    obj = ctx.find_root().ensure_object(dict)
+    if "settings" not in obj:
+        obj["settings"] = load_settings(obj.get("config_path", "config.yaml"))
+    return obj["settings"]
+
+
+def pair_venues(ctx: click.Context | None = None) -> list[tuple[str, ...]]:
+    """Each configured pair's two exchanges: the history a date range may reach back to."""
+    settings = get_settings(ctx or click.get_current_context())
+    return [tuple(leg.exchange for leg in pair.legs) for pair in settings.pairs]
 
 
 def checked_range(start: date, end: date, latest_end: date | None, opts=("--from", "--to")) -> None:
     """`check_range` for a command line: a bad range is a UsageError naming the options `opts`."""
     start_opt, end_opt = opts
     try:
-        check_range(start, end, latest_end)
+        check_range(start, end, latest_end, pair_venues())
     except DateRangeError as err:
         if err.problem == "order":
             message = f"{start_opt} {start} must be before {end_opt} {end} ({end_opt} is exclusive)"
@@ -147,7 +162,7 @@ def report_day(ctx, param: click.Parameter, value: str | None) -> date | None:
     if day is None:
         return None
     try:
-        check_range(day, day + timedelta(days=1), latest_end=utcnow().date())
+        check_range(day, day + timedelta(days=1), latest_end=utcnow().date(), pair_venues=pair_venues(ctx))
     except DateRangeError as err:
         if err.problem == "future":
             latest = err.limit - timedelta(days=1)

@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs.progress import backfill_bar
+from jobs.screen import screen_text
 from pipelines import summary
 from pipelines.report.data import run_report
 from pipelines.run import backfill
@@ -90,10 +91,11 @@ def run_demo(
     ) as server:
         settings = demo_settings(base, workdir, server.url, server.datasets_url)
         selected = settings.select_pairs(pairs)
-        settings = settings.model_copy(update={"pairs": selected})  # the report covers these only
+        # The report covers these pairs only, and the demo's config watches nothing else.
+        settings = settings.model_copy(update={"pairs": selected, "markets": ()})
         kept = demo_settings(base, workdir, base.tardis.endpoint, base.tardis.datasets_endpoint)
         config_path = workdir / "config.yaml"
-        write_demo_config(kept.model_copy(update={"pairs": selected}), config_path, start, end)
+        write_demo_config(kept.model_copy(update={"pairs": selected, "markets": ()}), config_path, start, end)
         db = open_db(settings.database)
         with backfill_bar() as update:
             result = backfill(
@@ -120,6 +122,7 @@ def run_demo(
         now=datetime.combine(end, datetime.min.time(), tzinfo=now.tzinfo),
     )
     print_summary(db, settings, selected, console)
+    console.print(screen_text(db, settings, start, end, None, "table"), markup=False, highlight=False)
     console.print(
         f"cost report for {report.report_date}: {report.status}"
         f" -> {settings.mail.outbox_dir} ({report.subject})"
@@ -128,7 +131,8 @@ def run_demo(
     arbdb = f".venv/bin/arbdb --config {config_path}"
     console.print(
         f"config: {config_path}; look at the demo's tables with:\n  {arbdb} status\n"
-        f"  {arbdb} windows --pair {selected[0].name} --from {start} --to {end}"
+        f"  {arbdb} windows --pair {selected[0].name} --from {start} --to {end}\n"
+        f"  {arbdb} screen --from {start} --to {end}"
     )
 
 
@@ -159,7 +163,10 @@ def summary_tables(db: sqlite_utils.Database) -> list[tuple[str, pd.DataFrame]]:
         ("rows per table", pd.DataFrame({"table": list(counts), "rows": list(counts.values())})),
         ("range covered (UTC)", summary.range_covered(db)),
         ("recent settlements (rate % per period, APR %)", summary.recent_settlements(db)),
-        ("latest windows (diff = Gate - Bitfinex funding)", summary.latest_windows(db)),
+        (
+            "latest windows (diff = leg a - leg b funding; Gate - Bitfinex by default)",
+            summary.latest_windows(db),
+        ),
         (flagged_title, flagged),
         ("verdicts", summary.verdict_tally(db)),
     ]

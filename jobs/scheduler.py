@@ -38,6 +38,8 @@ DAY_SECONDS = 24 * 3600
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 # catch-up, a funding_cycle fire waiting for it, and the nightly report may overlap
 WORKERS = 3
+# Pairs with windows shorter than this make funding_cycle fire hourly.
+HOURLY_BELOW_HOURS = 8
 
 
 def _signals_to_main_thread() -> None:
@@ -50,12 +52,13 @@ def _signals_to_main_thread() -> None:
 
 
 def funding_offsets(settings: Settings) -> list[int]:
-    """Seconds after midnight UTC at which `funding_cycle` fires: funding times plus the delay."""
+    """Seconds after midnight UTC at which `funding_cycle` fires, plus the delay: the ends of every
+    pair's windows (00/08/16 for 8 h), and every hour too when a pair has windows shorter than 8 h
+    (the cycle finds each pair's due windows on that pair's own grid)."""
     delay = settings.schedule.delay_minutes * 60
-    offsets = set()
-    for pair in settings.pairs:
-        period = round(pair.window_hours * 3600)
-        offsets.update((t + delay) % DAY_SECONDS for t in range(0, DAY_SECONDS, period))
+    hours = [pair.window_hours for pair in settings.pairs]
+    periods = {round(h * 3600) for h in hours} | ({3600} if min(hours) < HOURLY_BELOW_HOURS else set())
+    offsets = {(t + delay) % DAY_SECONDS for period in periods for t in range(0, DAY_SECONDS, period)}
     return sorted(offsets)
 
 

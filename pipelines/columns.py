@@ -14,11 +14,9 @@ HYPERLIQUID = "hyperliquid"
 # The venues with a module in `pipelines.venues` (its registry).
 EXCHANGES = (GATE, BITFINEX, BINANCE, BYBIT, OKX, HYPERLIQUID)
 # What else is particular to an exchange (channel, history start, normalizer) is in `pipelines.venues`.
-# The two sides of a pair, as window columns name them (`gate_rate`, `bitfinex_rate`), their
-# exchanges, and the words a reader meets for them (SIDE_SHORT where a table column is narrow).
-SIDES = {"gate": GATE, "bitfinex": BITFINEX}
-SIDE_LABELS = {"gate": "Gate", "bitfinex": "Bitfinex"}
-SIDE_SHORT = {"gate": "Gate", "bitfinex": "Bfx"}
+# The two legs of a pair, as window columns name them (`a_rate`, `b_rate`), in the pair's order;
+# `long_side`/`short_side` hold one of them. Which venue each is comes with the pair (its legs).
+SIDES = ("a", "b")
 
 DERIVATIVE_TICKER = (
     "exchange",

@@ -76,10 +76,94 @@ def _names(text: str) -> list[str]:
     return [name for name in (part.strip() for part in text.split(",")) if name]
 
 
+def _window_legs(db: sqlite_utils.Database, schema: Schema, indexes: Indexes) -> None:
+    # Pairs became two generic legs: gate_*/bitfinex_* window columns are leg a/b, rows name their
+    # legs and length, sides are a/b. Every window stored so far was Gate (a) vs Bitfinex (b).
+    present = db.table("windows").columns_dict
+    for old in present:
+        new = _leg_column(old)
+        if new != old:
+            if new in present:  # step 1 of a pre-version database added it, empty
+                db.execute(f'ALTER TABLE windows DROP COLUMN "{new}"')
+            db.execute(f'ALTER TABLE windows RENAME COLUMN "{old}" TO "{new}"')
+    add_columns(db, "windows", schema["windows"][0])
+    for column in ("long_side", "short_side"):
+        db.execute(
+            f"UPDATE windows SET {column} = CASE {column} WHEN 'gate' THEN 'a' WHEN 'bitfinex' THEN 'b'"
+            f" ELSE {column} END"
+        )
+    _fill_identity(db)
+    _rehash(db)
+
+
+def _leg_column(name: str) -> str:
+    for old, new in (("gate_", "a_"), ("bitfinex_", "b_"), ("z_gate_", "z_a_"), ("z_bitfinex_", "z_b_")):
+        if name.startswith(old):
+            return new + name[len(old) :]
+    return name
+
+
+def _fill_identity(db: sqlite_utils.Database) -> None:
+    from pipelines.columns import BITFINEX, GATE
+    from pipelines.timeutil import parse_iso
+    from pipelines.venues.registry import venue
+
+    rows = db.execute(
+        "SELECT pair, window_end, window_start FROM windows WHERE a_exchange IS NULL"
+    ).fetchall()
+    # The symbols were not stored: a pair's name was its coin in every default config.
+    updates = [
+        (
+            GATE,
+            venue(GATE).symbol_for(pair),
+            BITFINEX,
+            venue(BITFINEX).symbol_for(pair),
+            (parse_iso(end) - parse_iso(start)).total_seconds() / 3600,
+            pair,
+            end,
+        )
+        for pair, end, start in rows
+    ]
+    db.conn.executemany(
+        "UPDATE windows SET a_exchange = ?, a_symbol = ?, b_exchange = ?, b_symbol = ?, window_hours = ?"
+        " WHERE pair = ? AND window_end = ?",
+        updates,
+    )
+
+
+def _rehash(db: sqlite_utils.Database) -> None:
+    # The sides' new names change the features hash; verdicts made for the old hash of a window
+    # take its new hash, so cached verdicts stay valid and nothing is analysed again.
+    import pandas as pd
+
+    from pipelines.transform.scoring import add_features_hash
+
+    frame = pd.read_sql_query("SELECT * FROM windows", db.conn)
+    if frame.empty:
+        return
+    fresh = add_features_hash(frame.drop(columns=["features_hash"]))["features_hash"]
+    changes = [
+        (new, pair, end, old)
+        for new, pair, end, old in zip(
+            fresh, frame["pair"], frame["window_end"], frame["features_hash"], strict=True
+        )
+        if new != old
+    ]
+    db.conn.executemany(
+        "UPDATE verdicts SET feature_hash = ? WHERE pair = ? AND window_end = ? AND feature_hash IS ?",
+        changes,
+    )
+    db.conn.executemany(
+        "UPDATE windows SET features_hash = ? WHERE pair = ? AND window_end = ? AND features_hash IS ?",
+        changes,
+    )
+
+
 STEPS: tuple[tuple[str, Step], ...] = (
     ("adopt a database made before schema versions (add missing tables and columns)", _adopt_unversioned),
     ("runs: pid and host of the process that ran each run", _runs_pid_host),
     ("run_pairs: the pairs of every run as rows, from the runs.pair comma lists", _run_pairs),
+    ("windows: legs a and b instead of gate and bitfinex, each row naming its legs", _window_legs),
 )
 SCHEMA_VERSION = len(STEPS)
 

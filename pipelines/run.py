@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from pipelines.columns import EXCHANGES
 from pipelines.errors import (
     ArbdbError,
     AuthError,
@@ -29,9 +28,11 @@ from pipelines.extract.days import DayTask, failed_days_error, ordered_results
 from pipelines.extract.replay import extract_range
 from pipelines.extract.workers import worker_pool
 from pipelines.load.minutes import count_minutes, extracted_days, load_extracted
+from pipelines.pairs import Leg, Pair
 from pipelines.runs import attempt, cycle_row, cycle_run_id, record_run, recorded_run, run_row
-from pipelines.settings import Pair, Settings
+from pipelines.settings import Settings
 from pipelines.timeutil import check_range, day_start, days, to_iso
+from pipelines.venues.registry import venue
 from pipelines.window import Window, windows_between
 
 if TYPE_CHECKING:
@@ -92,9 +93,9 @@ def run_window(
     """
     counts: dict[str, int] = {"messages": 0, "minutes": 0, "settlements": 0}
     end = min(window.end + SETTLE_MARGIN, now)
-    for exchange, symbol, hours in pair.legs:
-        extracted = extract_range(settings.tardis, exchange, [symbol], window.start, end, "replay")
-        loaded = load_extracted(db, extracted, {symbol: hours})
+    for leg in pair.legs:
+        extracted = extract_range(settings.tardis, leg.exchange, [leg.symbol], window.start, end, "replay")
+        loaded = load_extracted(db, extracted, {leg.symbol: leg.hours})
         for key in counts:
             counts[key] += loaded[key]
     counts.update(_derive(db, settings, [pair], window.start, window.end, run_id=run_id, now=now, llm=llm))
@@ -124,15 +125,15 @@ class BackfillResult:
 
 
 def plan_backfill(
-    db: sqlite_utils.Database, pairs: tuple[Pair, ...], start: date, end: date
+    db: sqlite_utils.Database, legs: tuple[Leg, ...] | list[Leg], start: date, end: date
 ) -> tuple[list[DayTask], int]:
     """Exchange-days still to load (only their missing symbols), and how many are already done."""
     tasks, skipped = [], 0
-    for exchange in EXCHANGES:
-        symbols = sorted({sym for pair in pairs for ex, sym, _ in pair.legs if ex == exchange})
-        if not symbols:  # a venue no pair uses has nothing to load (nor to count as skipped)
-            continue
-        done = {d: set() for d in days(start, end)}
+    for exchange in dict.fromkeys(leg.exchange for leg in legs):
+        symbols = sorted({leg.symbol for leg in legs if leg.exchange == exchange})
+        # A venue has nothing before its history starts on Tardis (a later venue beside older ones).
+        first = date.fromisoformat(venue(exchange).history_start)
+        done = {d: set() for d in days(max(start, first), end)}
         for symbol in symbols:
             for d in extracted_days(db, exchange, [symbol]):
                 if date.fromisoformat(d) in done:
@@ -158,26 +159,34 @@ def backfill(
     llm: bool,
     now: datetime,
     on_progress: Callable[[BackfillProgress], None] = lambda p: None,
+    legs: tuple[Leg, ...] | None = None,
 ) -> BackfillResult:
     """Load [start, end) day by day (resumable), then compute windows and analyze them.
 
-    Days already loaded for a symbol are skipped; each exchange-day commits on its own, so a
-    killed backfill resumes where it stopped and ends with the same tables as an uninterrupted one.
+    `legs` are what is extracted: the pairs' legs by default (`settings.watched_legs()` adds the
+    markets' legs, for `screen`). Days already loaded for a symbol are skipped; each exchange-day
+    commits on its own, so a killed backfill resumes where it stopped and ends with the same tables
+    as an uninterrupted one.
     """
-    check_range(start, end, latest_end=now.date())  # only complete UTC days are loaded
+    # Only complete UTC days are loaded, from the first day some selected pair has both venues.
+    check_range(
+        start, end, latest_end=now.date(), pair_venues=[[leg.exchange for leg in p.legs] for p in pairs]
+    )
     run_id = f"backfill:{to_iso(now)}"
-    tasks, skipped = plan_backfill(db, pairs, start, end)
+    legs = _legs(pairs, legs)
+    tasks, skipped = plan_backfill(db, legs, start, end)
     progress = BackfillProgress(tasks_total=len(tasks) + skipped, tasks_done=skipped, skipped=skipped)
     on_progress(progress)
-    intervals = {sym: hours for pair in pairs for _, sym, hours in pair.legs}
+    intervals = {leg[:2]: leg.hours for leg in legs}
+    symbols = sorted(intervals)
     row = run_row(run_id, "backfill", pairs, day_start(start), day_start(end))
     with recorded_run(db, row) as counts:
-        stored = count_minutes(db, _symbols(pairs), day_start(start), day_start(end))
+        stored = count_minutes(db, symbols, day_start(start), day_start(end))
         failures = _load_days(db, settings, tasks, source, intervals, progress, on_progress)
         if failures:
             # Windows wait for the rerun: computed now, they would be stored incomplete.
             raise failed_days_error(failures, progress.tasks_done - skipped)
-        new = count_minutes(db, _symbols(pairs), day_start(start), day_start(end)) - stored
+        new = count_minutes(db, symbols, day_start(start), day_start(end)) - stored
         counts.update(
             _derive(db, settings, pairs, day_start(start), day_start(end), run_id=run_id, now=now, llm=llm)
         )
@@ -192,8 +201,12 @@ def backfill(
     return BackfillResult(progress, counts)
 
 
-def _symbols(pairs: tuple[Pair, ...]) -> list[tuple[str, str]]:
-    return sorted({(exchange, symbol) for pair in pairs for exchange, symbol, _ in pair.legs})
+def _legs(pairs: tuple[Pair, ...], legs: tuple[Leg, ...] | None) -> list[Leg]:
+    """The legs to extract: `legs` and the pairs' legs, each (exchange, symbol) once."""
+    out: dict[tuple[str, str], Leg] = {}
+    for leg in [*(leg for pair in pairs for leg in pair.legs), *(legs or ())]:
+        out.setdefault(leg[:2], leg)
+    return list(out.values())
 
 
 def _load_days(db, settings, tasks, source, intervals, progress, on_progress) -> list:
@@ -210,7 +223,10 @@ def _load_days(db, settings, tasks, source, intervals, progress, on_progress) ->
                 failures.append((task, extracted))
                 continue
             loaded = load_extracted(
-                db, extracted, {s: intervals[s] for s in task.symbols}, day=task.day.isoformat()
+                db,
+                extracted,
+                {s: intervals[(task.exchange, s)] for s in task.symbols},
+                day=task.day.isoformat(),
             )
             progress.tasks_done += 1
             progress.messages += loaded["messages"]

@@ -16,8 +16,10 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipelines.columns import SIDES
+from pipelines.columns import BITFINEX, GATE
 from pipelines.errors import ConfigError, UsageError
+from pipelines.pairs import Leg, Market, Pair, pairs_config
+from pipelines.venues.registry import VENUES
 
 DEFAULT_CONFIG = Path("config.yaml")
 SECRET_ENV = ("TARDIS_API_KEY", "HOLYSHEEP_API_KEY", "SMTP_PASSWORD")
@@ -47,40 +49,6 @@ def _url_without_secret(url: str, env_var: str) -> str:
     return url
 
 
-def _check_interval(hours: float) -> float:
-    if hours <= 0 or 24 % hours:
-        raise ValueError(f"{hours} h does not divide a day; use 1, 2, 4, 8, 12 or 24")
-    return hours
-
-
-class Pair(_Strict):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
-    gate_symbol: str = Field(pattern=r"^[A-Z0-9]+_USDT$")
-    bitfinex_symbol: str = Field(pattern=r"^[A-Z0-9]+F0:USTF0$")
-    gate_interval_hours: float = 8
-    bitfinex_interval_hours: float = 8
-
-    _intervals = field_validator("gate_interval_hours", "bitfinex_interval_hours")(_check_interval)
-
-    @property
-    def window_hours(self) -> float:
-        """Windows follow the longer interval, so every window holds a settlement on both sides."""
-        return max(self.gate_interval_hours, self.bitfinex_interval_hours)
-
-    @property
-    def sides(self) -> tuple[tuple[str, str], ...]:
-        """(exchange, symbol) of each side, in the order of `columns.SIDES` (Gate first)."""
-        return tuple((exchange, getattr(self, f"{side}_symbol")) for side, exchange in SIDES.items())
-
-    @property
-    def legs(self) -> tuple[tuple[str, str, float], ...]:
-        """(exchange, symbol, funding interval hours) of each side, in the order of `sides`."""
-        return tuple(
-            (exchange, symbol, getattr(self, f"{side}_interval_hours"))
-            for (exchange, symbol), side in zip(self.sides, SIDES, strict=True)
-        )
-
-
 class Tardis(_Strict):
     source: Literal["replay", "datasets"] = "replay"
     endpoint: str = "https://api.tardis.dev/v1"
@@ -99,9 +67,27 @@ class Tardis(_Strict):
 
 
 class Fees(_Strict):
-    gate_taker: float = Field(0.0005, ge=0, lt=0.01)
-    bitfinex_taker: float = Field(0.00065, ge=0, lt=0.01)
+    taker: dict[str, float] = Field(default_factory=dict)  # exchange -> fee; default: the venue's
+    # Before fees.taker: the Gate and Bitfinex entries (fees.taker wins when both are given).
+    gate_taker: float | None = Field(None, ge=0, lt=0.01)
+    bitfinex_taker: float | None = Field(None, ge=0, lt=0.01)
     holding_periods: float = Field(21, gt=0)
+
+    @field_validator("taker")
+    @classmethod
+    def _known_venues(cls, taker: dict[str, float]) -> dict[str, float]:
+        for exchange, fee in taker.items():
+            if exchange not in VENUES:
+                raise ValueError(f"unknown venue {exchange!r}; known venues: {', '.join(VENUES)}")
+            if not 0 <= fee < 0.01:
+                raise ValueError(f"{exchange}: {fee} is not a fee fraction in [0, 0.01)")
+        return taker
+
+    def taker_fee(self, exchange: str) -> float:
+        """Taker fee per fill on `exchange`: configured, else the venue's usual fee."""
+        legacy = {GATE: self.gate_taker, BITFINEX: self.bitfinex_taker}.get(exchange)
+        fee = self.taker.get(exchange, legacy)
+        return VENUES[exchange].taker_fee if fee is None else fee
 
 
 class Transform(_Strict):
@@ -111,13 +97,21 @@ class Transform(_Strict):
     zscore_features: tuple[str, ...] = (
         "funding_diff",
         "mark_spread_mean_bps",
-        "bitfinex_basis_mean_bps",
-        "gate_rate",
-        "bitfinex_rate",
+        "b_basis_mean_bps",
+        "a_rate",
+        "b_rate",
     )
     net_carry_apr_floor: float | None = 0.25
     min_coverage: float = Field(0.9, ge=0, le=1)
     stale_minutes: int = Field(60, ge=1)
+
+    @field_validator("zscore_features", mode="before")
+    @classmethod
+    def _legacy_names(cls, features):
+        # Window columns were gate_*/bitfinex_* before pairs had legs a and b.
+        if isinstance(features, list | tuple):
+            return tuple(_legacy_feature(f) if isinstance(f, str) else f for f in features)
+        return features
 
     @field_validator("zscore_features")
     @classmethod
@@ -214,24 +208,29 @@ class Report(_Strict):
     top_n: int = Field(5, ge=1, le=50)
 
 
-def _pair(coin: str) -> Pair:
-    return Pair(name=coin, gate_symbol=f"{coin}_USDT", bitfinex_symbol=f"{coin}F0:USTF0")
-
-
-# What an empty config watches, as the README promises.
-DEFAULT_PAIRS = tuple(_pair(coin) for coin in ("BTC", "ETH", "SOL", "DOGE"))
+def _legacy_feature(name: str) -> str:
+    for old, new in (("gate_", "a_"), ("bitfinex_", "b_")):
+        if name.startswith(old):
+            return new + name[len(old) :]
+    return name
 
 
 class Settings(_Strict):
     database: Path = Path("data/arbdb.db")
     tardis: Tardis = Field(default_factory=Tardis)
-    pairs: tuple[Pair, ...] = Field(DEFAULT_PAIRS, min_length=1)
+    markets: tuple[Market, ...] = ()
+    pairs: tuple[Pair, ...] = Field(min_length=1)
     fees: Fees = Field(default_factory=Fees)
     transform: Transform = Field(default_factory=Transform)
     llm: LLM = Field(default_factory=LLM)
     mail: Mail = Field(default_factory=Mail)
     schedule: Schedule = Field(default_factory=Schedule)
     report: Report = Field(default_factory=Report)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pairs_from_markets(cls, data):
+        return pairs_config(data) if isinstance(data, Mapping) else data
 
     @field_validator("pairs")
     @classmethod
@@ -241,6 +240,27 @@ class Settings(_Strict):
         if dupes:
             raise ValueError(f"duplicate pair name {dupes[0]!r}")
         return pairs
+
+    @model_validator(mode="after")
+    def _one_interval_per_leg(self) -> Settings:
+        self.watched_legs()
+        return self
+
+    def watched_legs(self) -> tuple[Leg, ...]:
+        """Every leg of every pair and market, once (what to extract), pairs' legs first: a market's
+        leg takes the interval a pair configures for it. Two pairs configuring one leg with two
+        intervals are refused (ValueError): a leg's settlements are derived on one interval."""
+        legs: dict[tuple[str, str], Leg] = {}
+        for leg in (leg for p in self.pairs for leg in p.legs):
+            seen = legs.setdefault(leg[:2], leg)
+            if seen.interval_hours != leg.interval_hours:
+                raise ValueError(
+                    f"{leg.exchange}:{leg.symbol} is configured with {seen.hours:g} h and {leg.hours:g} h; "
+                    "one leg settles on one interval"
+                )
+        for leg in (leg for m in self.markets for leg in m.legs()):
+            legs.setdefault(leg[:2], leg)
+        return tuple(legs.values())
 
     def pair(self, name: str) -> Pair:
         """The configured pair called `name` (case-insensitive)."""
@@ -263,11 +283,11 @@ class Settings(_Strict):
 
 def _format_error(err: ValidationError, source: str) -> str:
     first = err.errors()[0]
-    loc = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    loc = ".".join(str(part) for part in first["loc"] if not str(part).startswith("function-"))
     msg = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
-    return f"{source}: {loc}: {msg}"
+    return f"{source}: {loc}: {msg}" if loc else f"{source}: {msg}"
 
 
 def settings_from_mapping(

@@ -44,7 +44,7 @@ def latest_windows(db: sqlite_utils.Database, limit: int = 6) -> pd.DataFrame:
         "SELECT pair, window_end, ROUND(funding_diff * 1e4, 2) AS diff_bps,"
         " ROUND(net_carry_apr * 100, 1) AS net_carry_apr_pct,"
         " ROUND(mark_spread_mean_bps, 2) AS spread_bps,"
-        " ROUND(bitfinex_basis_mean_bps, 2) AS bfx_basis_bps, complete, flagged FROM windows"
+        " ROUND(b_basis_mean_bps, 2) AS b_basis_bps, complete, flagged FROM windows"
         " ORDER BY window_end DESC, pair LIMIT ?",
         [limit],
     )

@@ -6,11 +6,12 @@ through pandas. Everything in memory is a timezone-aware UTC `datetime` or `date
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
-from pipelines.columns import BITFINEX, GATE, SIDES
+from pipelines.columns import BITFINEX, GATE
 from pipelines.errors import UsageError
 from pipelines.venues.registry import venue
 
@@ -67,21 +68,34 @@ class DateRangeError(UsageError):
         self.problem, self.start, self.end, self.limit = problem, start, end, limit
 
 
-def history_first_day() -> date:
-    """First day both exchanges have history on Tardis: ranges may not start earlier.
-
-    The exchanges of a pair's two sides only: a venue no pair uses (a later one such as Hyperliquid)
-    must not move every range's start."""
-    return max(date.fromisoformat(venue(exchange).history_start) for exchange in SIDES.values())
+# The two venues of the default pairs: the history bound when the caller names no pairs.
+DEFAULT_PAIR_VENUES = ((GATE, BITFINEX),)
 
 
-def check_range(start: date, end: date, latest_end: date | None) -> None:
+def history_first_day(pair_venues: Iterable[Iterable[str]] = DEFAULT_PAIR_VENUES) -> date:
+    """First day on which some pair has history on Tardis on both its venues: ranges may not start
+    earlier. `pair_venues` holds each pair's exchanges; a venue's days before its own history start
+    are skipped by the backfill, so a later venue (Hyperliquid) never moves the other pairs' start."""
+    return min(max(date.fromisoformat(venue(ex).history_start) for ex in venues) for venues in pair_venues)
+
+
+def _venues_of(pair_venues: list[tuple[str, ...]]) -> list[str]:
+    return list(dict.fromkeys(exchange for venues in pair_venues for exchange in venues))
+
+
+def check_range(
+    start: date,
+    end: date,
+    latest_end: date | None,
+    pair_venues: Iterable[Iterable[str]] = DEFAULT_PAIR_VENUES,
+) -> None:
     """Raise DateRangeError unless start < end (exclusive), end <= latest_end, start >= history start.
 
     `latest_end` is the last exclusive end the caller accepts (today for complete days only, None
-    for no limit); the shared history start applies to every range.
+    for no limit); the history start is `history_first_day(pair_venues)`.
     """
-    first = history_first_day()
+    pair_venues = [tuple(venues) for venues in pair_venues]
+    first = history_first_day(pair_venues)
     if start >= end:
         raise DateRangeError(
             "order", f"start {start} is not before end {end} (end is exclusive)", start, end, end
@@ -93,9 +107,12 @@ def check_range(start: date, end: date, latest_end: date | None) -> None:
     if start < first:
         raise DateRangeError(
             "early",
-            f"start {start} is before the history both exchanges share on Tardis (from {first}; "
-            f"gate-io-futures since {venue(GATE).history_start}, "
-            f"bitfinex-derivatives since {venue(BITFINEX).history_start})",
+            f"start {start} is before the history both venues of a pair share on Tardis (from {first}; "
+            + ", ".join(
+                f"{ex} since {venue(ex).history_start}"
+                for ex in dict.fromkeys(e for v in pair_venues for e in v)
+            )
+            + ")",
             start,
             end,
             first,

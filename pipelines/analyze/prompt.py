@@ -17,6 +17,7 @@ import pandas as pd
 
 from pipelines.analyze.client import estimate_tokens
 from pipelines.analyze.verdicts import ACTIONS, MAX_ALERT, RISKS
+from pipelines.transform.legs import leg_labels
 
 # Bump when build_messages formats windows differently (the instructions are hashed as they are).
 ROW_FORMAT = "table-3"
@@ -28,7 +29,10 @@ BOOKKEEPING = frozenset(
 QUALITY_SUFFIXES = ("_minutes", "_hours", "_settled")
 # ... nor values the model can derive exactly from others sent (APR = rate x periods a year,
 # predicted = rate - forecast error, carry APR = funding diff x periods a year).
-DERIVED = frozenset({"gate_apr", "bitfinex_apr", "carry_apr", "gate_predicted", "bitfinex_predicted"})
+DERIVED = frozenset({"a_apr", "b_apr", "carry_apr", "a_predicted", "b_predicted"})
+# How the instructions name a venue (its label otherwise), and the pair they name by default.
+VENUE_NAMES = {"Gate": "Gate.io"}
+DEFAULT_VENUES = "Gate.io and Bitfinex"
 # Text columns worth their tokens, when present.
 TEXT_FEATURES = ("long_side", "warnings")
 # z-scores are sent as one cell listing only those at least this large: the rest are unremarkable.
@@ -38,7 +42,7 @@ CONTEXT_FEATURES = ("funding_diff", "net_carry_apr", "mark_spread_mean_bps")
 CONTEXT_WINDOWS = 3
 
 SYSTEM_PROMPT = """\
-You triage funding-carry arbitrage windows between Gate.io and Bitfinex USDT perpetuals. A window is \
+You triage funding-carry arbitrage windows between {venues} USDT perpetuals. A window is \
 one funding period of one pair. Units: *_rate, *_error and funding_diff are fractions per period, \
 *_apr annualised fractions (net = after fees), *_bps basis points; long_side is the leg to hold \
 long; complete=0 or warnings mean doubtful data; z lists rolling z-scores vs past windows with \
@@ -54,9 +58,16 @@ def window_id(pair: str, window_end: str) -> str:
     return f"{pair}@{window_end}"
 
 
-def system_prompt(language: str) -> str:
+def system_prompt(language: str, venues: str = DEFAULT_VENUES) -> str:
+    """The instructions; `venues` names the batch's venues (the version hashes the default: venue
+    names are data, like the rows)."""
     return SYSTEM_PROMPT.format(
-        risks="|".join(RISKS), actions="|".join(ACTIONS), alert=MAX_ALERT, language=language, z_shown=Z_SHOWN
+        risks="|".join(RISKS),
+        actions="|".join(ACTIONS),
+        alert=MAX_ALERT,
+        language=language,
+        z_shown=Z_SHOWN,
+        venues=venues,
     )
 
 
@@ -100,34 +111,69 @@ def build_messages(
     """The chat messages asking for verdicts on `rows` (each with an `id`); `columns` from feature_columns."""
     used = [c for c in columns if any(_cell(r.get(c)) for r in rows)]
     ctx_cols = [c for c in CONTEXT_FEATURES if c in columns]
-    header = ["id", *used, "z", "reasons"]
+    legs = [leg_labels(r) for r in rows]
+    named = _uniform_names(legs)  # one venue pair: its venues name the columns (gate_rate, ...)
+    header = ["id", *(_named(c, named) for c in used), "z", "reasons"]
+    if named is None:
+        header.insert(1, "legs(a/b)")
     if ctx_cols:
         header.append(f"prev({'/'.join(ctx_cols)})")
     lines = [f"windows ({len(rows)}):", "|".join(header)]
-    for row in rows:
+    for row, (a, b) in zip(rows, legs, strict=True):
         cells = [
             row["id"],
-            *(_cell(row.get(c)) for c in used),
-            _zscores(row),
+            *(_cell(_side_named(c, row.get(c), named)) for c in used),
+            _zscores(row, named),
             ";".join(reasons_list(row.get("reasons"))),
         ]
+        if named is None:
+            cells.insert(1, f"{a}/{b}")
         if ctx_cols:
             prev = context.get(row["id"], [])
             cells.append(",".join("/".join(_fmt(p.get(c)) for c in ctx_cols) for p in prev))
         lines.append("|".join(cells))
     return [
-        {"role": "system", "content": system_prompt(language)},
+        {"role": "system", "content": system_prompt(language, _venues(legs))},
         {"role": "user", "content": "\n".join(lines)},
     ]
 
 
-def _zscores(row: Mapping) -> str:
+def _uniform_names(legs: list[tuple[str, str]]) -> dict[str, str] | None:
+    """{"a": "gate", "b": "bitfinex"} when every window has the same two distinct venues, else None."""
+    if len(set(legs)) != 1 or legs[0][0] == legs[0][1]:
+        return None
+    return {"a": legs[0][0].lower(), "b": legs[0][1].lower()}
+
+
+def _named(column: str, names: Mapping[str, str] | None) -> str:
+    for prefix in ("", "z_"):
+        for side in ("a", "b"):
+            if names and column.startswith(f"{prefix}{side}_"):
+                return f"{prefix}{names[side]}_{column[len(prefix) + 2 :]}"
+    return column
+
+
+def _side_named(column: str, value, names: Mapping[str, str] | None):
+    if names and column in ("long_side", "short_side") and value in names:
+        return names[value]
+    return value
+
+
+def _venues(legs: list[tuple[str, str]]) -> str:
+    """The batch's venues as the instructions name them: "Gate.io and Bitfinex"."""
+    names = [VENUE_NAMES.get(label, label) for label in dict.fromkeys(v for pair in legs for v in pair)]
+    if not names:
+        return DEFAULT_VENUES
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _zscores(row: Mapping, names: Mapping[str, str] | None = None) -> str:
     shown = []
     for key, value in row.items():
         if isinstance(key, str) and key.startswith("z_") and _fmt(value):
             z = float(value)
             if abs(z) >= Z_SHOWN:
-                shown.append(f"{key[2:]} {z:.1f}")
+                shown.append(f"{_named(key[2:], names)} {z:.1f}")
     return ",".join(shown)
 
 

@@ -25,12 +25,13 @@ from dataclasses import dataclass
 
 from pipelines.analyze.verdicts import Verdict
 from pipelines.settings import Settings
-from pipelines.transform.scoring import LABELS
+from pipelines.transform.legs import leg_labels
+from pipelines.transform.scoring import LABELS, feature_label
 
 EXTREME_BPS = 50.0
 EXTREME_Z = 4.0
 DEFAULT_CARRY_FLOOR = 0.25
-_BPS_FEATURES = ("mark_spread_mean_bps", "gate_basis_mean_bps", "bitfinex_basis_mean_bps")
+_BPS_FEATURES = ("mark_spread_mean_bps", "a_basis_mean_bps", "b_basis_mean_bps")
 
 
 @dataclass(frozen=True)
@@ -112,21 +113,22 @@ def _carry(ident: str, pair: str, row: Mapping, params: RulesParams, tense: str)
 
 def _extremes(row: Mapping, zscores: dict[str, float | None]) -> list[str]:
     """What makes the market extreme, largest first: z-scores at EXTREME_Z, bps at EXTREME_BPS."""
+    labels = dict(zip(("a", "b"), leg_labels(row), strict=True))
     found = [
-        (abs(z) / EXTREME_Z, f"{LABELS.get(k[2:], k[2:])} z={z:.1f}")
+        (abs(z) / EXTREME_Z, f"{feature_label(k[2:], labels) if k[2:] in LABELS else k[2:]} z={z:.1f}")
         for k, z in zscores.items()
         if z is not None and abs(z) >= EXTREME_Z
     ]
     for key in _BPS_FEATURES:
         bps = _num(row.get(key))
         if bps is not None and abs(bps) >= EXTREME_BPS:
-            found.append((abs(bps) / EXTREME_BPS, f"{LABELS[key]} {bps:+.0f} bps"))
+            found.append((abs(bps) / EXTREME_BPS, f"{feature_label(key, labels)} {bps:+.0f} bps"))
     return [text for _, text in sorted(found, key=lambda item: -item[0])]
 
 
 def _carry_figure(net: float, gross: float | None) -> str:
     """`net carry +105% APR (gross -117%)`: net is what the position earns after fees; gross is
-    Gate - Bitfinex, whose sign says which side the position is short."""
+    leg a - leg b (Gate - Bitfinex by default), whose sign says which leg the position is short."""
     text = f"net carry {net:+.0%} APR"
     return f"{text} (gross {gross:+.0%})" if gross is not None else text
 

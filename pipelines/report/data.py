@@ -27,6 +27,7 @@ from pipelines.report.quality import day_warnings
 from pipelines.report.render import compose_message, render_chart, render_report
 from pipelines.settings import Settings
 from pipelines.timeutil import day_start, series_from_iso, to_iso
+from pipelines.transform.legs import leg_labels
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,8 @@ def _top(windows: pd.DataFrame, verdicts: pd.DataFrame, n: int) -> list[dict]:
     if not verdicts.empty:
         wanted = ["pair", "window_end", "action", "risk", "confidence", "alert"]
         best = best.merge(verdicts[wanted], on=["pair", "window_end"], how="left")
-    keep = ["pair", "window_end", "net_carry_apr", "carry_apr", "funding_diff", "flagged"]
+    best = best.assign(legs=[" - ".join(leg_labels(r)) for r in best.to_dict("records")])
+    keep = ["pair", "legs", "window_end", "net_carry_apr", "carry_apr", "funding_diff", "flagged"]
     keep += ["action", "risk", "confidence", "alert"]
     best = best.reindex(columns=keep).astype(object)
     return best.where(best.notna(), None).to_dict("records")

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from pipelines.columns import SIDE_LABELS
+from pipelines.columns import SIDES
 from pipelines.settings import Pair
+from pipelines.transform.legs import leg_labels
 
 MAX_WARNINGS = 20
 
@@ -54,7 +55,7 @@ def window_lines(row: dict, min_coverage: float) -> list[str]:
 def _quality_causes(row: dict, min_coverage: float) -> list[str]:
     causes = []
     expected = _number(row.get("expected_minutes"))
-    for side, label in SIDE_LABELS.items():
+    for side, label in zip(SIDES, leg_labels(row), strict=True):
         if _number(row.get(f"{side}_settled")) == 0:
             causes.append(f"{label} settlement missing")
         minutes = _number(row.get(f"{side}_minutes"))

@@ -104,8 +104,8 @@ def _diff_panel(ax, diff: pd.DataFrame) -> None:
         ax.xaxis.set_major_locator(DayLocator())
         ax.xaxis.set_major_formatter(DateFormatter("%m-%d"))
         ax.set_xlabel("window end (UTC)")
-    ax.set_title("Funding differential per pair, Gate - Bitfinex (% per funding period)")
-    ax.set_ylabel("% per period")
+    ax.set_title("Funding differential per pair, first leg - second leg (% per window)")
+    ax.set_ylabel("% per window")
 
 
 def _empty_panel(ax, text: str) -> None:

@@ -11,7 +11,6 @@ features hash, which look across windows, are added by `pipelines.transform.scor
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.columns import SIDES
+from pipelines.transform.legs import LegParams, leg_settlements
 from pipelines.transform.quality import (
     QualityParams,
     match_minutes,
@@ -30,48 +30,50 @@ from pipelines.units import HOURS_PER_YEAR, apr
 from pipelines.window import Window
 
 KEYS = ("pair", "window_start", "window_end")
+# Which legs the window compares and its length: identity, not features (not hashed, not sent).
+IDENTITY = ("a_exchange", "a_symbol", "b_exchange", "b_symbol", "window_hours")
 FUNDING_FEATURES = (
-    "gate_rate",  # settled rate of the window's settlement, fraction per the side's own interval
-    "bitfinex_rate",
-    "gate_interval_hours",  # interval of that settlement (funding table)
-    "bitfinex_interval_hours",
-    "gate_apr",  # rate x 8760 / own interval
-    "bitfinex_apr",
-    "funding_diff",  # Gate minus Bitfinex, fraction per window (see funding_features)
+    "a_rate",  # leg a's settled rates in the window, summed: fraction per window
+    "b_rate",
+    "a_interval_hours",  # interval of the window's last settlement (funding table)
+    "b_interval_hours",
+    "a_apr",  # a_rate x 8760 / window hours
+    "b_apr",
+    "funding_diff",  # a_rate - b_rate, fraction per window
     "carry_apr",  # funding_diff x 8760 / window hours, signed
     "fees_apr",  # round-trip taker fees amortized over the holding period, as APR
     "net_carry_apr",  # |carry_apr| - fees_apr
     "break_even_periods",  # round-trip fees / |funding_diff|, windows
-    "long_side",  # gate | bitfinex (lower rate), None when equal or unknown
+    "long_side",  # a | b (lower rate), None when equal or unknown
     "short_side",
-    "gate_predicted",  # last predicted rate before settlement
-    "bitfinex_predicted",
-    "gate_forecast_error",  # settled - predicted
-    "bitfinex_forecast_error",
+    "a_predicted",  # the settlements' forecasts, summed like the rates
+    "b_predicted",
+    "a_forecast_error",  # settled - predicted, per window
+    "b_forecast_error",
 )
 PRICE_FEATURES = (
-    "mark_spread_mean_bps",  # (gate_mark - bitfinex_mark) / bitfinex_mark x 1e4, aligned minutes
+    "mark_spread_mean_bps",  # (a_mark - b_mark) / b_mark x 1e4, aligned minutes
     "mark_spread_min_bps",
     "mark_spread_max_bps",
     "mark_spread_last_bps",
-    "gate_basis_mean_bps",  # (mark - index) / index x 1e4
-    "gate_basis_last_bps",
-    "bitfinex_basis_mean_bps",  # Bitfinex's "index" is its spot mid: mark vs spot mid
-    "bitfinex_basis_last_bps",
+    "a_basis_mean_bps",  # (mark - index) / index x 1e4 (Bitfinex's "index" is its spot mid)
+    "a_basis_last_bps",
+    "b_basis_mean_bps",
+    "b_basis_last_bps",
 )
 QUALITY_COLUMNS = (
     "expected_minutes",
-    "gate_minutes",  # minutes with a mark price
-    "bitfinex_minutes",
-    "aligned_minutes",  # minutes with a mark price on both sides
-    "gate_longest_gap_minutes",
-    "bitfinex_longest_gap_minutes",
-    "gate_unchanged_minutes",  # longest run of an unchanged mark or index
-    "bitfinex_unchanged_minutes",
-    "gate_settled",  # 1 when a settlement lies in the window
-    "bitfinex_settled",
-    "gate_interval_inferred_hours",  # median settlement spacing found in the data
-    "bitfinex_interval_inferred_hours",
+    "a_minutes",  # minutes with a mark price
+    "b_minutes",
+    "aligned_minutes",  # minutes with a mark price on both legs
+    "a_longest_gap_minutes",
+    "b_longest_gap_minutes",
+    "a_unchanged_minutes",  # longest run of an unchanged mark or index
+    "b_unchanged_minutes",
+    "a_settled",  # settlements in the window
+    "b_settled",
+    "a_interval_inferred_hours",  # median settlement spacing found in the data
+    "b_interval_inferred_hours",
 )
 WINDOW_FEATURES = FUNDING_FEATURES + PRICE_FEATURES + QUALITY_COLUMNS
 TEXT_FEATURES = ("long_side", "short_side")
@@ -79,31 +81,26 @@ TEXT_FEATURES = ("long_side", "short_side")
 
 @dataclass(frozen=True)
 class PairParams:
-    """A pair's symbols and configured funding intervals (hours)."""
+    """A pair's name, its two legs (in order: a, b) and its window length in hours."""
 
     name: str
-    gate_symbol: str
-    bitfinex_symbol: str
-    gate_interval_hours: float = 8
-    bitfinex_interval_hours: float = 8
-
-    @property
-    def window_hours(self) -> float:
-        return max(self.gate_interval_hours, self.bitfinex_interval_hours)
+    legs: tuple[LegParams, LegParams]
+    window_hours: float = 8
 
 
 @dataclass(frozen=True)
 class FeeParams:
-    """Taker fee per fill (fraction of notional) and the holding period fees are amortized over."""
+    """Taker fee per fill of each leg (fraction of notional) and the holding period fees are
+    amortized over."""
 
-    gate_taker: float
-    bitfinex_taker: float
+    a_taker: float
+    b_taker: float
     holding_periods: float
 
     @property
     def round_trip(self) -> float:
-        """Open and close on both legs: 2 x (gate_taker + bitfinex_taker)."""
-        return 2 * (self.gate_taker + self.bitfinex_taker)
+        """Open and close on both legs: 2 x (a_taker + b_taker)."""
+        return 2 * (self.a_taker + self.b_taker)
 
 
 def window_features(
@@ -114,13 +111,14 @@ def window_features(
     quality: QualityParams,
     windows: Sequence[Window],
 ) -> pd.DataFrame:
-    """One row per window: KEYS + WINDOW_FEATURES + `complete` (bool) + `warnings` (list of str).
+    """One row per window: KEYS + IDENTITY + WINDOW_FEATURES + `complete` (bool) + `warnings`.
 
     `minutes` needs exchange, symbol, ts (minute start, UTC), mark_price, index_price; a minute belongs
     to the window with start <= ts < end. `funding` needs the FUNDING columns, including settlements
     up to `quality.interval_lookback_hours` before the first window (interval inference). Windows must
-    not overlap. A window is complete when both sides settled in it and each side has a mark price
-    in at least `min_coverage` of its minutes.
+    not overlap. A window is complete when each leg's settlements in it cover the window (their
+    intervals add up to its hours) and each leg has a mark price in at least `min_coverage` of its
+    minutes.
     """
     grid = pd.DataFrame(
         {
@@ -129,172 +127,93 @@ def window_features(
             "window_end": pd.to_datetime([w.end for w in windows], utc=True),
         }
     ).sort_values("window_end", ignore_index=True)
-    symbols = {"gate": pair.gate_symbol, "bitfinex": pair.bitfinex_symbol}
-    sides = {side: side_minutes(minutes, exchange, symbols[side], grid) for side, exchange in SIDES.items()}
+    legs = dict(zip(SIDES, pair.legs, strict=True))
+    sides = {s: side_minutes(minutes, leg.exchange, leg.symbol, grid) for s, leg in legs.items()}
     settled = {
-        side: settlements(funding, exchange, symbols[side], grid, quality.interval_lookback_hours)
-        for side, exchange in SIDES.items()
+        s: leg_settlements(funding, leg, grid, quality.interval_lookback_hours) for s, leg in legs.items()
     }
+    hours = ((grid["window_end"] - grid["window_start"]) / pd.Timedelta(hours=1)).to_numpy(dtype=float)
+    identity = {f"{s}_{key}": getattr(leg, key) for s, leg in legs.items() for key in ("exchange", "symbol")}
     out = pd.concat(
         [
-            grid,
-            funding_features(settled["gate"], settled["bitfinex"], pair.window_hours, fees),
-            price_features(sides["gate"], sides["bitfinex"], len(grid)),
+            grid.assign(**identity, window_hours=hours),
+            funding_features(settled["a"], settled["b"], hours, fees),
+            price_features(sides["a"], sides["b"], len(grid)),
             quality_features(sides, grid),
             pd.DataFrame({f"{s}_settled": settled[s]["settled"] for s in SIDES}),
             pd.DataFrame({f"{s}_interval_inferred_hours": settled[s]["inferred"] for s in SIDES}),
         ],
         axis=1,
     )
-    coverage = np.minimum(out["gate_minutes"], out["bitfinex_minutes"]) / out["expected_minutes"]
-    complete = out["gate_settled"] & out["bitfinex_settled"] & (coverage >= quality.min_coverage)
-    configured = {"gate": pair.gate_interval_hours, "bitfinex": pair.bitfinex_interval_hours}
-    return out.assign(complete=complete, warnings=window_warnings(out, configured, quality))[
-        [*KEYS, *WINDOW_FEATURES, "complete", "warnings"]
+    covered = {s: np.isclose(settled[s]["covered_hours"], hours) for s in SIDES}
+    coverage = np.minimum(out["a_minutes"], out["b_minutes"]) / out["expected_minutes"]
+    complete = covered["a"] & covered["b"] & (coverage >= quality.min_coverage)
+    warnings = window_warnings(out, legs, settled, quality)
+    return out.assign(complete=complete, warnings=warnings)[
+        [*KEYS, *IDENTITY, *WINDOW_FEATURES, "complete", "warnings"]
     ]
 
 
-def infer_interval_hours(funding_times: Sequence | pd.Series) -> float:
-    """Median spacing of distinct settlement times, in hours; NaN with fewer than two settlements.
+def funding_features(a: pd.DataFrame, b: pd.DataFrame, window_hours, fees: FeeParams) -> pd.DataFrame:
+    """Funding columns of FUNDING_FEATURES from each leg's `leg_settlements` frame.
 
-    The median shrugs off one missing (or one extra) settlement among several.
-    """
-    times = pd.to_datetime(pd.Series(funding_times), utc=True).dropna()
-    ns = (times - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns")
-    return _median_spacing_hours(np.asarray(ns, dtype=np.int64))
-
-
-def _median_spacing_hours(ns: np.ndarray) -> float:
-    ns = np.unique(ns)
-    return float(np.median(np.diff(ns))) / 3.6e12 if len(ns) >= 2 else math.nan
-
-
-def _rolling_spacing_hours(t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """Per window, the median spacing of the distinct sorted times t[lo..hi] (NaN below two)."""
-    spacing = np.diff(t).astype(float) / 3.6e12
-    width = int(max((hi - lo).max(initial=0), 0))
-    if not len(spacing) or not width:
-        return np.full(len(lo), np.nan)
-    cols = lo[:, None] + np.arange(width)  # spacing k lies between t[k] and t[k + 1]
-    inside = cols < hi[:, None]
-    values = np.where(inside, spacing[cols.clip(0, len(spacing) - 1)], np.nan)
-    has = inside.any(axis=1)
-    out = np.full(len(lo), np.nan)
-    out[has] = np.nanmedian(values[has], axis=1)
-    return out
-
-
-def settlements(
-    funding: pd.DataFrame, exchange: str, symbol: str, grid: pd.DataFrame, lookback_hours: float
-) -> pd.DataFrame:
-    """Per window, one side's settlement: the latest funding row with start < funding_time <= end.
-
-    Columns rate, predicted, interval_hours (NaN when missing), settled (bool) and inferred: the
-    settlement spacing over (end - lookback_hours, end], from the data only.
-    """
-    rows = funding.loc[(funding["exchange"] == exchange) & (funding["symbol"] == symbol)]
-    rows = rows.sort_values("funding_time", kind="stable").drop_duplicates("funding_time", keep="last")
-    t = _ns(rows["funding_time"])
-    starts, ends = _ns(grid["window_start"]), _ns(grid["window_end"])
-    i = np.searchsorted(t, ends, side="right") - 1
-    ok = (i >= 0) & (t[i.clip(0)] > starts) if len(t) else np.zeros(len(ends), bool)
-    take = i.clip(0)
-
-    def pick(col: str) -> np.ndarray:
-        values = rows[col].to_numpy(dtype=float, na_value=np.nan)
-        return np.where(ok, values[take], np.nan) if len(t) else np.full(len(ends), np.nan)
-
-    lo = np.searchsorted(t, ends - int(lookback_hours * 3.6e12), side="right")
-    inferred = _rolling_spacing_hours(t, lo, i)
-    return pd.DataFrame(
-        {
-            "rate": pick("rate"),
-            "predicted": pick("predicted_rate"),
-            "interval_hours": pick("interval_hours"),
-            "settled": ok,
-            "inferred": inferred,
-        }
-    )
-
-
-def funding_features(
-    gate: pd.DataFrame, bitfinex: pd.DataFrame, window_hours: float, fees: FeeParams
-) -> pd.DataFrame:
-    """Funding columns of FUNDING_FEATURES from each side's `settlements` frame.
-
-    Each side's rate is first made a rate per window: rate x window_hours / own interval (a per-hour
-    comparison, exact when both sides settle every window). So with Gate every 4 h and Bitfinex every
-    8 h, Gate's last settled 4-hour rate counts twice in an 8-hour window; earlier settlements in the
-    window are not summed. funding_diff = Gate per-window rate - Bitfinex per-window rate.
-    carry_apr = funding_diff x 8760 / window_hours (= gate_apr - bitfinex_apr).
+    Each leg's rate is the sum of its settlements in the window (fraction per window): with Gate
+    every 4 h and Bitfinex every 8 h, Gate's two settlements in an 8-hour window are added.
+    funding_diff = a rate - b rate. carry_apr = funding_diff x 8760 / window_hours (= a_apr - b_apr).
     net_carry_apr = |carry_apr| - round_trip x (8760 / window_hours) / holding_periods, with
-    round_trip = 2 x (gate_taker + bitfinex_taker): the carry earned by being long the side with the
-    lower rate and short the higher one, after opening and closing both legs once per holding period.
+    round_trip = 2 x (a_taker + b_taker): the carry earned by being long the leg with the lower
+    rate and short the higher one, after opening and closing both legs once per holding period.
     break_even_periods = round_trip / |funding_diff|, NaN for a zero differential.
     """
-    per_window = {
-        side: frame["rate"] * (window_hours / frame["interval_hours"])
-        for side, frame in (("gate", gate), ("bitfinex", bitfinex))
-    }
-    diff = per_window["gate"] - per_window["bitfinex"]
+    diff = a["rate"] - b["rate"]
     carry = apr(diff, window_hours)
     fees_apr = fees.round_trip * (HOURS_PER_YEAR / window_hours) / fees.holding_periods
-    long_side = np.select([diff > 0, diff < 0], ["bitfinex", "gate"], default=None)
-    short_side = np.select([diff > 0, diff < 0], ["gate", "bitfinex"], default=None)
     return pd.DataFrame(
         {
-            "gate_rate": gate["rate"],
-            "bitfinex_rate": bitfinex["rate"],
-            "gate_interval_hours": gate["interval_hours"],
-            "bitfinex_interval_hours": bitfinex["interval_hours"],
-            "gate_apr": apr(gate["rate"], gate["interval_hours"]),
-            "bitfinex_apr": apr(bitfinex["rate"], bitfinex["interval_hours"]),
+            "a_rate": a["rate"],
+            "b_rate": b["rate"],
+            "a_interval_hours": a["interval_hours"],
+            "b_interval_hours": b["interval_hours"],
+            "a_apr": apr(a["rate"], window_hours),
+            "b_apr": apr(b["rate"], window_hours),
             "funding_diff": diff,
             "carry_apr": carry,
             "fees_apr": np.where(diff.notna(), fees_apr, np.nan),
             "net_carry_apr": carry.abs() - fees_apr,
             "break_even_periods": fees.round_trip / diff.abs().where(diff != 0),
-            "long_side": long_side,
-            "short_side": short_side,
-            "gate_predicted": gate["predicted"],
-            "bitfinex_predicted": bitfinex["predicted"],
-            "gate_forecast_error": gate["rate"] - gate["predicted"],
-            "bitfinex_forecast_error": bitfinex["rate"] - bitfinex["predicted"],
+            "long_side": np.select([diff > 0, diff < 0], ["b", "a"], default=None),
+            "short_side": np.select([diff > 0, diff < 0], ["a", "b"], default=None),
+            "a_predicted": a["predicted"],
+            "b_predicted": b["predicted"],
+            "a_forecast_error": a["rate"] - a["predicted"],
+            "b_forecast_error": b["rate"] - b["predicted"],
         }
     )
 
 
-def price_features(gate: pd.DataFrame, bitfinex: pd.DataFrame, n: int) -> pd.DataFrame:
-    """Mark spread (minutes with a mark on both sides, matched by minute) and per-side basis, in bps.
+def price_features(a: pd.DataFrame, b: pd.DataFrame, n: int) -> pd.DataFrame:
+    """Mark spread (minutes with a mark on both legs, matched by minute) and per-leg basis, in bps.
 
-    `gate`/`bitfinex` are `side_minutes` frames (m, w, mark, index), sorted by minute; `last` is the
-    value in the window's latest minute that has one.
+    `a`/`b` are `side_minutes` frames (m, w, mark, index), sorted by minute; `last` is the value in
+    the window's latest minute that has one.
     """
-    g = gate.loc[gate["mark"].notna()]
-    b = bitfinex.loc[bitfinex["mark"].notna()]
-    gi, bi = match_minutes(g["m"].to_numpy(), b["m"].to_numpy())
-    g_mark, b_mark = g["mark"].to_numpy()[gi], b["mark"].to_numpy()[bi]
-    spread = _finite(pd.Series((g_mark - b_mark) / b_mark * 1e4))
-    by = spread.groupby(g["w"].to_numpy()[gi])
+    am, bm = a.loc[a["mark"].notna()], b.loc[b["mark"].notna()]
+    ai, bi = match_minutes(am["m"].to_numpy(), bm["m"].to_numpy())
+    a_mark, b_mark = am["mark"].to_numpy()[ai], bm["mark"].to_numpy()[bi]
+    spread = _finite(pd.Series((a_mark - b_mark) / b_mark * 1e4))
+    by = spread.groupby(am["w"].to_numpy()[ai])
     out = {
         "mark_spread_mean_bps": by.mean(),
         "mark_spread_min_bps": by.min(),
         "mark_spread_max_bps": by.max(),
         "mark_spread_last_bps": by.last(),
     }
-    for side, frame in (("gate", gate), ("bitfinex", bitfinex)):
+    for side, frame in (("a", a), ("b", b)):
         basis = _finite((frame["mark"] - frame["index"]) / frame["index"] * 1e4).dropna()
         by = basis.groupby(frame.loc[basis.index, "w"].to_numpy())
         out[f"{side}_basis_mean_bps"] = by.mean()
         out[f"{side}_basis_last_bps"] = by.last()
     return pd.DataFrame({k: v.reindex(range(n)).to_numpy(dtype=float) for k, v in out.items()})
-
-
-def _ns(times: pd.Series) -> np.ndarray:
-    """datetime64 (any unit, UTC) -> int64 nanoseconds since the epoch."""
-    return np.asarray(
-        (pd.to_datetime(times, utc=True) - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "ns"), dtype=np.int64
-    )
 
 
 def _finite(values: pd.Series) -> pd.Series:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipelines.columns import SIDE_LABELS
+from pipelines.transform.legs import LegParams
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,9 @@ def quality_features(sides: dict[str, pd.DataFrame], grid: pd.DataFrame) -> pd.D
     """
     starts, ends = _epoch_minutes(grid["window_start"]), _epoch_minutes(grid["window_end"])
     n = len(grid)
-    gate, bitfinex = sides["gate"], sides["bitfinex"]
-    gate_m = gate.loc[gate["mark"].notna(), "m"].to_numpy()
-    aligned = gate_m[match_minutes(gate_m, bitfinex.loc[bitfinex["mark"].notna(), "m"].to_numpy())[0]]
+    a, b = sides["a"], sides["b"]
+    a_m = a.loc[a["mark"].notna(), "m"].to_numpy()
+    aligned = a_m[match_minutes(a_m, b.loc[b["mark"].notna(), "m"].to_numpy())[0]]
     out = {
         "expected_minutes": ends - starts,
         "aligned_minutes": np.bincount(np.searchsorted(starts, aligned, side="right") - 1, minlength=n),
@@ -113,29 +113,57 @@ def _longest_unchanged(frame: pd.DataFrame, series: str, n: int) -> np.ndarray:
 
 
 def window_warnings(
-    features: pd.DataFrame, configured: dict[str, float], quality: QualityParams
+    features: pd.DataFrame,
+    legs: dict[str, LegParams],
+    settled: dict[str, pd.DataFrame],
+    quality: QualityParams,
 ) -> list[list[str]]:
     """Per window, the data-quality warnings a trader reads, e.g. "Gate settlement missing",
-    "Bitfinex coverage 72% < 90%", "Gate mark unchanged 75 min", "Gate settles every 4 h, configured 8 h"."""
+    "Bitfinex coverage 72% < 90%", "Gate mark unchanged 75 min", "Gate settles every 4 h,
+    configured 8 h" (only for a leg whose interval is configured), "Binance funding interval
+    changed to 4 h" (the data's interval changed within the lookback)."""
+    rows = features.to_dict("records")
+    per_leg = {side: frame.to_dict("records") for side, frame in settled.items()}
     out = []
-    for row in features.to_dict("records"):
+    for i, row in enumerate(rows):
         found = []
-        for side, label in SIDE_LABELS.items():
-            if not row[f"{side}_settled"]:
-                found.append(f"{label} settlement missing")
-            coverage = row[f"{side}_minutes"] / row["expected_minutes"]
-            if coverage < quality.min_coverage:
-                found.append(f"{label} coverage {coverage:.0%} < {quality.min_coverage:.0%}")
-            if row[f"{side}_longest_gap_minutes"] >= quality.stale_minutes:
-                found.append(f"{label} gap {row[f'{side}_longest_gap_minutes']} min")
-            for series in ("mark", "index"):
-                if row[f"_{side}_{series}_unchanged"] >= quality.stale_minutes:
-                    found.append(f"{label} {series} unchanged {row[f'_{side}_{series}_unchanged']} min")
-            found.extend(
-                _interval_warning(label, row[f"{side}_interval_inferred_hours"], configured[side], quality)
-            )
+        for side, leg in legs.items():
+            found.extend(_missing(per_leg[side][i], leg.label, row["window_hours"]))
+            found.extend(_leg_warnings(row, side, leg.label, quality))
+            found.extend(_interval_warnings(per_leg[side][i], leg, quality))
         out.append(found)
     return out
+
+
+def _missing(settled: dict, label: str, hours: float) -> list[str]:
+    if not settled["settled"]:
+        return [f"{label} settlement missing"]
+    if not np.isclose(settled["covered_hours"], hours):
+        return [f"{label} settlements cover {settled['covered_hours']:g} of {hours:g} h"]
+    return []
+
+
+def _leg_warnings(row: dict, side: str, label: str, quality: QualityParams) -> list[str]:
+    found = []
+    coverage = row[f"{side}_minutes"] / row["expected_minutes"]
+    if coverage < quality.min_coverage:
+        found.append(f"{label} coverage {coverage:.0%} < {quality.min_coverage:.0%}")
+    if row[f"{side}_longest_gap_minutes"] >= quality.stale_minutes:
+        found.append(f"{label} gap {row[f'{side}_longest_gap_minutes']} min")
+    for series in ("mark", "index"):
+        if row[f"_{side}_{series}_unchanged"] >= quality.stale_minutes:
+            found.append(f"{label} {series} unchanged {row[f'_{side}_{series}_unchanged']} min")
+    return found
+
+
+def _interval_warnings(settled: dict, leg: LegParams, quality: QualityParams) -> list[str]:
+    # A configured interval is checked against the data's spacing; where the data gives each
+    # funding time, the interval is the data's and only a change of it is worth a warning.
+    if leg.configured_hours is not None:
+        return _interval_warning(leg.label, settled["inferred"], leg.configured_hours, quality)
+    if settled["interval_changed"]:
+        return [f"{leg.label} funding interval changed to {settled['interval_hours']:g} h"]
+    return []
 
 
 def _interval_warning(label: str, inferred: float, configured: float, quality: QualityParams) -> list[str]:

@@ -14,19 +14,19 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from pipelines.transform.features import KEYS, PRICE_FEATURES, TEXT_FEATURES, WINDOW_FEATURES
+from pipelines.transform.features import IDENTITY, KEYS, PRICE_FEATURES, TEXT_FEATURES, WINDOW_FEATURES
 from pipelines.units import HOURS_PER_YEAR
 
 ZSCORABLE = (
     "funding_diff",
     "carry_apr",
     "net_carry_apr",
-    "gate_rate",
-    "bitfinex_rate",
-    "gate_apr",
-    "bitfinex_apr",
-    "gate_forecast_error",
-    "bitfinex_forecast_error",
+    "a_rate",
+    "b_rate",
+    "a_apr",
+    "b_apr",
+    "a_forecast_error",
+    "b_forecast_error",
     *PRICE_FEATURES,
 )
 Z_COLUMNS = tuple(f"z_{f}" for f in ZSCORABLE)
@@ -39,37 +39,42 @@ Z_COLUMNS = tuple(f"z_{f}" for f in ZSCORABLE)
 # one fill's taker fee (5-6.5 bp). A past whose std exceeds its floor is scored exactly as before.
 MIN_STD_APR = 0.05
 MIN_STD_BPS = 1.0
-# Per-period features and the column whose hours make the floor per period (None: the window).
-_PER_PERIOD = {
-    "funding_diff": None,
-    "gate_rate": "gate_interval_hours",
-    "gate_forecast_error": "gate_interval_hours",
-    "bitfinex_rate": "bitfinex_interval_hours",
-    "bitfinex_forecast_error": "bitfinex_interval_hours",
-}
+# Per-window features: rates summed over the window, so their floor is per window hours.
+_PER_PERIOD = ("funding_diff", "a_rate", "a_forecast_error", "b_rate", "b_forecast_error")
 STATUS_COLUMNS = ("complete", "warnings", "flagged", "reasons", "features_hash")
-WINDOW_COLUMNS = KEYS + WINDOW_FEATURES + Z_COLUMNS + STATUS_COLUMNS
+WINDOW_COLUMNS = KEYS + IDENTITY + WINDOW_FEATURES + Z_COLUMNS + STATUS_COLUMNS
 
-# Words a trader reads in a flag reason, per z-scored feature.
+# Words a trader reads in a flag reason, per z-scored feature; {a}/{b} are the legs' venue labels.
 LABELS = {
     "funding_diff": "funding diff",
     "carry_apr": "carry APR",
     "net_carry_apr": "net carry APR",
-    "gate_rate": "Gate funding",
-    "bitfinex_rate": "Bitfinex funding",
-    "gate_apr": "Gate funding APR",
-    "bitfinex_apr": "Bitfinex funding APR",
-    "gate_forecast_error": "Gate forecast error",
-    "bitfinex_forecast_error": "Bitfinex forecast error",
+    "a_rate": "{a} funding",
+    "b_rate": "{b} funding",
+    "a_apr": "{a} funding APR",
+    "b_apr": "{b} funding APR",
+    "a_forecast_error": "{a} forecast error",
+    "b_forecast_error": "{b} forecast error",
     "mark_spread_mean_bps": "mark spread",
     "mark_spread_min_bps": "mark spread min",
     "mark_spread_max_bps": "mark spread max",
     "mark_spread_last_bps": "mark spread last",
-    "gate_basis_mean_bps": "Gate basis",
-    "gate_basis_last_bps": "Gate basis last",
-    "bitfinex_basis_mean_bps": "Bitfinex basis vs spot",
-    "bitfinex_basis_last_bps": "Bitfinex basis vs spot last",
+    "a_basis_mean_bps": "{a} basis",
+    "a_basis_last_bps": "{a} basis last",
+    "b_basis_mean_bps": "{b} basis",
+    "b_basis_last_bps": "{b} basis last",
 }
+# Bitfinex's "index" is the mid of its own spot book: its basis is perp vs spot.
+SPOT_INDEX_LABELS = frozenset({"Bitfinex"})
+
+
+def feature_label(feature: str, labels: Mapping[str, str]) -> str:
+    """The words for `feature` with the legs' venue labels (`{"a": "Gate", "b": "Bitfinex"}`)."""
+    text = LABELS[feature].format(**labels)
+    side = feature[0] if feature[:2] in ("a_", "b_") else None
+    if side and "_basis_" in feature and labels.get(side) in SPOT_INDEX_LABELS:
+        text = text.replace(" basis", " basis vs spot")
+    return text
 
 
 def add_zscores(
@@ -108,8 +113,7 @@ def scale_floor(windows: pd.DataFrame, feature: str) -> np.ndarray:
     """Per window, the smallest std a z-score of `feature` divides by, in the feature's units.
 
     MIN_STD_BPS for spreads and basis, MIN_STD_APR for APRs, and MIN_STD_APR turned into a rate per
-    period for rates: x hours / 8760, with the hours of the window's own settlement interval (the
-    window length for funding_diff, or when the interval is unknown). It depends on the window
+    window for rates (summed over the window): x window hours / 8760. It depends on the window
     itself only, so past z-scores stay past-only.
     """
     if feature in PRICE_FEATURES:
@@ -117,10 +121,6 @@ def scale_floor(windows: pd.DataFrame, feature: str) -> np.ndarray:
     if feature not in _PER_PERIOD:
         return np.full(len(windows), MIN_STD_APR)
     hours = ((windows["window_end"] - windows["window_start"]) / pd.Timedelta(hours=1)).to_numpy(dtype=float)
-    column = _PER_PERIOD[feature]
-    if column is not None and column in windows.columns:
-        own = windows[column].to_numpy(dtype=float, na_value=np.nan)
-        hours = np.where(np.isnan(own), hours, own)
     return MIN_STD_APR * hours / HOURS_PER_YEAR
 
 
@@ -159,16 +159,23 @@ def _past_zscore(x: np.ndarray, lookback: int, min_periods: int, floor: np.ndarr
     return np.where(valid, z, np.nan)
 
 
-def flag_windows(windows: pd.DataFrame, threshold: float, net_carry_apr_floor: float | None) -> pd.DataFrame:
+def flag_windows(
+    windows: pd.DataFrame,
+    threshold: float,
+    net_carry_apr_floor: float | None,
+    labels: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
     """Set `flagged` (bool) and `reasons` (list of str): a complete window is flagged when any
-    |z_*| >= threshold ("funding diff z=3.1") or net_carry_apr >= the floor ("net carry 41% APR").
+    |z_*| >= threshold ("funding diff z=3.1", "Gate funding z=2.6" with `labels` naming the legs'
+    venues, default "leg a"/"leg b") or net_carry_apr >= the floor ("net carry 41% APR").
     Incomplete windows are never flagged and have no reasons."""
+    labels = labels or {"a": "leg a", "b": "leg b"}
     z_cols = [c for c in Z_COLUMNS if c in windows.columns]
     reasons = []
     for row in windows[[*z_cols, "net_carry_apr", "complete"]].itertuples(index=False):
         values = row._asdict()
         found = [
-            f"{LABELS[col[2:]]} z={values[col]:.1f}"
+            f"{feature_label(col[2:], labels)} z={values[col]:.1f}"
             for col in z_cols
             if not pd.isna(values[col]) and abs(values[col]) >= threshold
         ]

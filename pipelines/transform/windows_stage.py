@@ -23,12 +23,15 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
+from pipelines.columns import SIDES
 from pipelines.load.minutes import read_funding
 from pipelines.load.settlement import MAX_GAP
-from pipelines.settings import Pair, Settings
+from pipelines.pairs import Leg, Pair
+from pipelines.settings import Settings
 from pipelines.store import SCHEMA, open_db, transaction, upsert
 from pipelines.timeutil import series_from_iso, series_to_iso, to_iso
 from pipelines.transform.features import FeeParams, PairParams, window_features
+from pipelines.transform.legs import LegParams
 from pipelines.transform.quality import QualityParams
 from pipelines.transform.scoring import WINDOW_COLUMNS, add_features_hash, add_zscores, flag_windows
 from pipelines.window import windows_between
@@ -39,17 +42,28 @@ JSON_COLUMNS = ("warnings", "reasons")
 
 def transform_params(settings: Settings, pair: Pair) -> tuple[PairParams, FeeParams, QualityParams]:
     """The plain parameters the pure transforms take, from settings."""
+    a, b = pair.legs
     return (
-        PairParams(
-            pair.name,
-            pair.gate_symbol,
-            pair.bitfinex_symbol,
-            pair.gate_interval_hours,
-            pair.bitfinex_interval_hours,
+        PairParams(pair.name, (leg_params(a), leg_params(b)), pair.window_hours),
+        FeeParams(
+            settings.fees.taker_fee(a.exchange),
+            settings.fees.taker_fee(b.exchange),
+            settings.fees.holding_periods,
         ),
-        FeeParams(settings.fees.gate_taker, settings.fees.bitfinex_taker, settings.fees.holding_periods),
         QualityParams(settings.transform.min_coverage, settings.transform.stale_minutes),
     )
+
+
+def leg_params(leg: Leg) -> LegParams:
+    """A configured leg as the transforms take it; its interval is checked only where the venue's
+    data gives no funding time (where it does, the data's interval is the truth)."""
+    configured = None if leg.venue.interval_in_data else leg.hours
+    return LegParams(leg.exchange, leg.symbol, leg.label, configured)
+
+
+def leg_labels(pair: Pair) -> dict[str, str]:
+    """The venue label of each leg, as flag reasons name them: {"a": "Gate", "b": "Bitfinex"}."""
+    return {side: leg.label for side, leg in zip(SIDES, pair.legs, strict=True)}
 
 
 def input_span(
@@ -64,7 +78,7 @@ def input_span(
     scheduled run reads a few minutes past its window, and recomputing an unchanged window writes
     nothing.
     """
-    interval = timedelta(hours=max(pair.gate_interval_hours, pair.bitfinex_interval_hours))
+    interval = timedelta(hours=pair.window_hours)
     lookback = timedelta(hours=quality.interval_lookback_hours)
     return start - MAX_GAP, end + interval + 2 * MAX_GAP + lookback
 
@@ -123,7 +137,7 @@ def window_rows(
     frame = pd.concat([df for df in (kept, fresh) if not df.empty], ignore_index=True)
     t = settings.transform
     scored = add_zscores(frame, t.zscore_features, t.lookback_windows, t.min_periods)
-    scored = add_features_hash(flag_windows(scored, t.z_threshold, t.net_carry_apr_floor))
+    scored = add_features_hash(flag_windows(scored, t.z_threshold, t.net_carry_apr_floor, leg_labels(pair)))
     rows = to_rows(scored[scored["window_end"] >= pd.Timestamp(first.end)])
     old = {r["window_end"]: r for r in to_rows(stored)}
     return [r for r in rows if old.get(r["window_end"]) != r]
@@ -248,7 +262,7 @@ def _column(values: pd.Series, column: str, kind: type) -> list:
 def read_pair_marks(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> pd.DataFrame:
     """Both sides' minutes with start <= ts < end: exchange, symbol, ts (datetime64 UTC), mark_price,
     index_price (the only columns the transform uses; `load.minutes.read_minutes` reads them all)."""
-    sides = pair.sides
+    sides = [leg[:2] for leg in pair.legs]
     parts = [
         db.execute(
             "SELECT ts, mark_price, index_price FROM tickers"
@@ -275,8 +289,6 @@ def pair_funding(db: sqlite_utils.Database, pair: Pair, start: datetime, end: da
     # A settlement at a window's end belongs to that window. Stored times are whole seconds, so
     # (start, end] is load's [start + 1 s, end + 1 s).
     second = timedelta(seconds=1)
-    frames = [
-        read_funding(db, exchange, symbol, start + second, end + second) for exchange, symbol in pair.sides
-    ]
+    frames = [read_funding(db, leg.exchange, leg.symbol, start + second, end + second) for leg in pair.legs]
     frame = pd.concat(frames, ignore_index=True).sort_values("funding_time", kind="stable", ignore_index=True)
     return frame.astype({c: float for c in ("rate", "predicted_rate", "interval_hours", "apr")})

@@ -17,26 +17,40 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.columns import SIDE_SHORT
+from pipelines.transform.legs import DEFAULT_LEGS, leg_labels
+from pipelines.transform.scoring import SPOT_INDEX_LABELS
 from pipelines.transform.windows_stage import JSON_COLUMNS, to_rows
 
 MIN_WIDTH = 150
-# header (units included), justify, cell formatter (row -> str); the full set is in CSV/JSON
-COLUMNS = (
-    ("Window end\nUTC", "left", lambda r: r["window_end"].strftime("%Y-%m-%d %H:%M")),
-    ("Gate\nfund %", "right", lambda r: _num(r["gate_rate"], 100, 4)),
-    ("Bfx\nfund %", "right", lambda r: _num(r["bitfinex_rate"], 100, 4)),
-    ("Diff\nbp", "right", lambda r: _num(r["funding_diff"], 1e4, 2)),
-    ("Carry\nAPR %", "right", lambda r: _num(r["carry_apr"], 100, 1)),
-    ("Net\nAPR %", "right", lambda r: _num(r["net_carry_apr"], 100, 1)),
-    ("B/E\nperiods", "right", lambda r: _num(r["break_even_periods"], 1, 1, sign=False)),
-    ("Long/\nshort", "left", lambda r: _sides(r)),
-    ("Spread\nbp", "right", lambda r: _num(r["mark_spread_mean_bps"], 1, 1)),
-    ("Gate basis\nbp", "right", lambda r: _num(r["gate_basis_mean_bps"], 1, 1)),
-    ("Bfx basis\nvs spot bp", "right", lambda r: _num(r["bitfinex_basis_mean_bps"], 1, 1)),
-    ("Cov\n%", "right", lambda r: _coverage(r)),
-    ("Flag", "left", lambda r: "FLAG" if r["flagged"] else ("" if r["complete"] else "incomplete")),
-)
+# Narrow names of venues in table headers (the label otherwise).
+SHORT = {"Bitfinex": "Bfx"}
+
+
+def columns(a: str, b: str) -> tuple:
+    """(header with units, justify, cell formatter) of the table, for legs labelled `a` and `b`;
+    the full set of columns is in CSV/JSON."""
+    sa, sb = SHORT.get(a, a), SHORT.get(b, b)
+    return (
+        ("Window end\nUTC", "left", lambda r: r["window_end"].strftime("%Y-%m-%d %H:%M")),
+        (f"{sa}\nfund %", "right", lambda r: _num(r["a_rate"], 100, 4)),
+        (f"{sb}\nfund %", "right", lambda r: _num(r["b_rate"], 100, 4)),
+        ("Diff\nbp", "right", lambda r: _num(r["funding_diff"], 1e4, 2)),
+        ("Carry\nAPR %", "right", lambda r: _num(r["carry_apr"], 100, 1)),
+        ("Net\nAPR %", "right", lambda r: _num(r["net_carry_apr"], 100, 1)),
+        ("B/E\nperiods", "right", lambda r: _num(r["break_even_periods"], 1, 1, sign=False)),
+        ("Long/\nshort", "left", lambda r: _sides(r, {"a": sa, "b": sb})),
+        ("Spread\nbp", "right", lambda r: _num(r["mark_spread_mean_bps"], 1, 1)),
+        (f"{sa} basis\n{_basis_unit(a)}", "right", lambda r: _num(r["a_basis_mean_bps"], 1, 1)),
+        (f"{sb} basis\n{_basis_unit(b)}", "right", lambda r: _num(r["b_basis_mean_bps"], 1, 1)),
+        ("Cov\n%", "right", lambda r: _coverage(r)),
+        ("Flag", "left", lambda r: "FLAG" if r["flagged"] else ("" if r["complete"] else "incomplete")),
+    )
+
+
+def _basis_unit(label: str) -> str:
+    return "vs spot bp" if label in SPOT_INDEX_LABELS else "bp"
+
+
 NOTES = ("Reasons; warnings", lambda r: "; ".join([*r["reasons"], *r["warnings"]]))
 
 
@@ -62,12 +76,13 @@ def records(windows: pd.DataFrame) -> list[dict]:
 def windows_table(windows: pd.DataFrame, title: str) -> Table:
     """The rich table of `windows`, one row per window; flagged rows bold, incomplete rows dim."""
     table = Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
-    for header, justify, _ in COLUMNS:
+    cols = columns(*leg_labels(windows.iloc[0].to_dict())) if len(windows) else columns(*DEFAULT_LEGS)
+    for header, justify, _ in cols:
         table.add_column(header, justify=justify, no_wrap=True)
     table.add_column(NOTES[0], min_width=24, overflow="fold")
     for row in windows.to_dict("records"):
         style = "bold" if row["flagged"] else ("dim" if not row["complete"] else None)
-        table.add_row(*(cell(row) for _, _, cell in COLUMNS), NOTES[1](row), style=style)
+        table.add_row(*(cell(row) for _, _, cell in cols), NOTES[1](row), style=style)
     return table
 
 
@@ -101,12 +116,12 @@ def _num(value: float, scale: float, digits: int, sign: bool = True) -> str:
     return f"{value * scale:{'+' if sign else ''}.{digits}f}"
 
 
-def _sides(row: dict) -> str:
+def _sides(row: dict, names: dict[str, str]) -> str:
     if not isinstance(row["long_side"], str):
         return "-"
-    return f"{SIDE_SHORT[row['long_side']]}/{SIDE_SHORT[row['short_side']]}"
+    return f"{names[row['long_side']]}/{names[row['short_side']]}"
 
 
 def _coverage(row: dict) -> str:
-    covered = min(row["gate_minutes"], row["bitfinex_minutes"])
+    covered = min(row["a_minutes"], row["b_minutes"])
     return f"{covered / row['expected_minutes']:.0%}".rstrip("%")

@@ -172,3 +172,29 @@ def test_killed_backfill_resumes_to_the_same_tables(config_file, tardis_server, 
     fresh_config.write_text(yaml.safe_dump(data))
     assert backfill(fresh_config, *args).exit_code == 0
     assert snapshot(db_path) == snapshot(tmp_path / "fresh.db")
+
+
+def test_backfill_of_all_pairs_also_extracts_the_markets_legs_for_screen(
+    config_file, tardis_server, tmp_path
+):
+    config = write_config(config_file, tardis_server)
+    data = yaml.safe_load(config.read_text())
+    data["pairs"] = [
+        {"name": "BTC", "legs": ["gate-io-futures:BTC_USDT", "bitfinex-derivatives:BTCF0:USTF0"]}
+    ]
+    data["markets"] = [{"coin": "ETH", "venues": ["gate-io-futures", "bitfinex-derivatives"]}]
+    config.write_text(yaml.safe_dump(data))
+    only_btc = backfill(config, "--from", "2024-03-04", "--to", "2024-03-05", "--pairs", "BTC", "--no-llm")
+    assert only_btc.exit_code == 0, only_btc.output
+    assert {r[1] for r in snapshot(tmp_path / "arbdb.db")["extracted"]} == {"BTC_USDT", "BTCF0:USTF0"}
+    watched = backfill(config, "--from", "2024-03-04", "--to", "2024-03-05", "--no-llm")
+    assert watched.exit_code == 0, watched.output
+    assert "2 exchange-days fetched" in watched.output  # the ETH legs; BTC's days were loaded
+    extracted = {r[1] for r in snapshot(tmp_path / "arbdb.db")["extracted"]}
+    assert extracted == {"BTC_USDT", "BTCF0:USTF0", "ETH_USDT", "ETHF0:USTF0"}
+    windows = {r[0] for r in snapshot(tmp_path / "arbdb.db")["windows"]}
+    assert windows == {"BTC"}  # a market without a pair is screened, not windowed
+    screened = CliRunner().invoke(
+        cli, ["--config", str(config), "screen", "--from", "2024-03-04", "--to", "2024-03-05"]
+    )
+    assert screened.exit_code == 0 and "ETH" in screened.output and "BTC" in screened.output

@@ -56,7 +56,7 @@ def test_csv_and_json_carry_every_stored_column(stored):
     data = json.loads(
         run(stored, "--pair", "BTC", "--from", "2024-03-01", "--to", "2024-03-03", "--format", "json").output
     )
-    assert len(data) == 6 and data[-1]["complete"] is False and data[-1]["bitfinex_rate"] is None
+    assert len(data) == 6 and data[-1]["complete"] is False and data[-1]["b_rate"] is None
     assert isinstance(data[0]["warnings"], list) and isinstance(data[0]["flagged"], bool)
     assert set(rows[0]) == set(data[0])
 

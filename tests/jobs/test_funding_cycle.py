@@ -332,3 +332,25 @@ def test_a_retriable_failure_does_not_stop_the_cycle(db, settings, monkeypatch):
         "analyze_done": 1,
     }
     assert names(due_windows(db, settings, at("2024-03-01T08:20"))) == [("BTC", "2024-03-01T08:00:00Z")]
+
+
+def test_an_hourly_pair_has_its_windows_due_on_its_own_grid_beside_8_hour_pairs(db, settings):
+    from pipelines.pairs import Pair
+
+    hourly = Pair(
+        name="SOL",
+        legs=["gate-io-futures:SOL_USDT", "bitfinex-derivatives:SOLF0:USTF0"],
+        interval_hours={"gate-io-futures": 1},
+        window_hours=1,
+    )
+    settings = settings.model_copy(update={"pairs": (*settings.pairs, hourly)})
+    assert hourly.window_hours == 1
+    due = due_windows(db, settings, at("2024-03-01T10:20"), max_windows=2)
+    assert names(due) == [
+        ("BTC", "2024-03-01T00:00:00Z"),
+        ("ETH", "2024-03-01T00:00:00Z"),
+        ("BTC", "2024-03-01T08:00:00Z"),
+        ("ETH", "2024-03-01T08:00:00Z"),
+        ("SOL", "2024-03-01T09:00:00Z"),
+        ("SOL", "2024-03-01T10:00:00Z"),
+    ]

@@ -28,13 +28,8 @@ def with_schedule(settings: Settings, **changes) -> Settings:
 
 
 def with_pair(settings: Settings, hours: float) -> Settings:
-    extra = Pair(
-        name="SOL",
-        gate_symbol="SOL_USDT",
-        bitfinex_symbol="SOLF0:USTF0",
-        gate_interval_hours=hours,
-        bitfinex_interval_hours=hours,
-    )
+    legs = ["gate-io-futures:SOL_USDT", "bitfinex-derivatives:SOLF0:USTF0"]
+    extra = Pair(name="SOL", legs=legs, interval_hours={"gate-io-futures": hours}, window_hours=hours)
     return settings.model_copy(update={"pairs": (*settings.pairs, extra)})
 
 
@@ -80,18 +75,19 @@ def test_delays_crossing_hours_and_days(settings, delay, now, expected):
     assert fires == [at(t) for t in expected]
 
 
-def test_shorter_intervals_add_their_funding_times(settings):
+def test_windows_shorter_than_8_hours_make_the_cycle_hourly(settings):
     fires = next_fire_times(with_pair(settings, 4), at("2024-03-01T00:00:00"), n=4)
     assert fires == [
-        at(t) for t in ("2024-03-01T00:15", "2024-03-01T04:15", "2024-03-01T08:15", "2024-03-01T12:15")
+        at(t) for t in ("2024-03-01T00:15", "2024-03-01T01:15", "2024-03-01T02:15", "2024-03-01T03:15")
     ]
+    assert len(funding_offsets(with_pair(settings, 8))) == 3  # 8 h windows only: 00/08/16
 
 
 def test_intervals_off_the_hour_combine_triggers(settings):
     settings = with_pair(settings, 1.5)
-    assert funding_offsets(settings)[:3] == [15 * 60, 105 * 60, 195 * 60]
+    assert funding_offsets(settings)[:3] == [15 * 60, 75 * 60, 105 * 60]  # hourly, and each 1.5 h end
     fires = next_fire_times(settings, at("2024-03-01T22:00:00"), n=3)
-    assert fires == [at(t) for t in ("2024-03-01T22:45", "2024-03-02T00:15", "2024-03-02T01:45")]
+    assert fires == [at(t) for t in ("2024-03-01T22:15", "2024-03-01T22:45", "2024-03-01T23:15")]
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,6 @@ from pipelines.columns import (
     FUNDING,
     GATE,
     MINUTE,
-    SIDE_LABELS,
-    SIDE_SHORT,
     SIDES,
     VALUE_FIELDS,
 )
@@ -18,10 +16,12 @@ from pipelines.store import SCHEMA
 from pipelines.venues.registry import VENUES
 
 
-def test_the_sides_name_both_exchanges_gate_first_with_a_label_each():
-    assert list(SIDES.items()) == [("gate", GATE), ("bitfinex", BITFINEX)]
-    assert EXCHANGES[: len(SIDES)] == tuple(SIDES.values())  # the pair's sides first; other venues follow
-    assert set(SIDE_LABELS) == set(SIDE_SHORT) == set(SIDES)
+def test_the_sides_are_legs_a_and_b_and_each_names_its_window_columns():
+    assert SIDES == ("a", "b")
+    windows = SCHEMA["windows"][0]
+    for side in SIDES:
+        assert {f"{side}_exchange", f"{side}_symbol", f"{side}_rate", f"z_{side}_rate"} <= set(windows)
+    assert not [c for c in windows if GATE in c or "gate_" in c or "bitfinex_" in c or BITFINEX in c]
 
 
 def test_every_exchange_has_a_venue_with_a_history_start_and_a_replay_channel():

@@ -9,7 +9,9 @@ import yaml
 from click.testing import CliRunner
 
 from jobs.cli import cli
+from pipelines.columns import BITFINEX, GATE
 from pipelines.errors import ConfigError, UsageError
+from pipelines.pairs import Leg
 from pipelines.settings import load_settings, settings_from_mapping
 from pipelines.transform.scoring import ZSCORABLE
 
@@ -43,7 +45,7 @@ def test_an_empty_config_watches_the_four_pairs_the_readme_names(tmp_path, text)
     path.write_text(text)
     pairs = load_settings(path, env={}).pairs
     assert [p.name for p in pairs] == ["BTC", "ETH", "SOL", "DOGE"]
-    assert pairs[3].gate_symbol == "DOGE_USDT" and pairs[3].bitfinex_symbol == "DOGEF0:USTF0"
+    assert pairs[3].legs == (Leg(GATE, "DOGE_USDT", 8.0), Leg(BITFINEX, "DOGEF0:USTF0", None))
     assert "defaults BTC, ETH, SOL, DOGE" in README.read_text()
 
 

@@ -13,7 +13,7 @@ from tests.fixtures.llm_server import Reply
 
 MESSAGES = [
     {"role": "system", "content": "Reply with JSON verdicts."},
-    {"role": "user", "content": "id|gate_rate\nBTC@2024-03-01T08:00:00Z|0.000123"},
+    {"role": "user", "content": "id|a_rate\nBTC@2024-03-01T08:00:00Z|0.000123"},
 ]
 
 

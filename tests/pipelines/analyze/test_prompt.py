@@ -20,10 +20,10 @@ ROW = {
     "funding_diff": 0.000123456,
     "net_carry_apr": 0.25,
     "mark_spread_mean_bps": None,
-    "long_side": "bitfinex",
+    "long_side": "b",
     "warnings": '["a|b"]',
     "z_funding_diff": 3.04,
-    "z_gate_rate": 0.4,
+    "z_a_rate": 0.4,
     "reasons": '["funding diff z=3.0"]',
 }
 
@@ -45,9 +45,9 @@ def test_only_informative_numbers_and_chosen_texts_are_sent():
         {
             "pair": ["BTC"],
             "funding_diff": [1e-4],
-            "gate_apr": [0.1],  # derived from the rate
+            "a_apr": [0.1],  # derived from the rate
             "z_funding_diff": [3.0],  # sent in its own cell
-            "gate_minutes": [480],  # a quality counter
+            "a_minutes": [480],  # a quality counter
             "gate_interval_hours": [8.0],
             "complete": [True],  # bool
             "net_carry_apr": [0.2],
@@ -81,6 +81,23 @@ def test_a_batch_is_one_table_row_per_window_with_zscores_reasons_and_context():
     assert lines[1] == header + "|prev(funding_diff/net_carry_apr/mark_spread_mean_bps)"
     cells = "BTC@2024-03-01T08:00:00Z|0.000123|0.25|bitfinex|a/b|funding_diff 3.0|funding diff z=3.0"
     assert lines[2] == cells + "|0.0001/0.1/,-0.0002//"
+
+
+def test_a_gate_bitfinex_batch_reads_as_before_and_a_mixed_batch_names_each_windows_legs():
+    columns = ["a_rate", "b_rate", "long_side"]
+    gate_bfx = {**ROW, "a_exchange": "gate-io-futures", "b_exchange": "bitfinex-derivatives", "a_rate": 1e-4}
+    system, user = build_messages([{**gate_bfx, "b_rate": 2e-4}], columns, {}, "English")
+    assert "between Gate.io and Bitfinex USDT perpetuals" in system["content"]
+    assert system["content"] == system_prompt("English")  # the versioned text: cached verdicts stay valid
+    assert user["content"].splitlines()[1].startswith("id|gate_rate|bitfinex_rate|long_side|z|reasons")
+    assert "|0.0001|0.0002|bitfinex|" in user["content"]
+    swapped = {**gate_bfx, "id": "X@t", "a_exchange": "bitfinex-derivatives", "b_exchange": "gate-io-futures"}
+    system, user = build_messages([gate_bfx, swapped], columns, {}, "English")
+    lines = user["content"].splitlines()
+    assert lines[1].startswith("id|legs(a/b)|a_rate|long_side|z|reasons")
+    assert lines[2].startswith(f"{ROW['id']}|Gate/Bitfinex|0.0001|b|") and lines[3].startswith(
+        "X@t|Bitfinex/Gate|"
+    )
 
 
 def test_prompt_tokens_add_up_the_messages():

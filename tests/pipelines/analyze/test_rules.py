@@ -7,8 +7,8 @@ from pipelines.analyze.rules import rules_params, rules_verdict
 CALM = {
     "complete": 1,
     "mark_spread_mean_bps": 3.0,
-    "gate_basis_mean_bps": 2.0,
-    "bitfinex_basis_mean_bps": -1.0,
+    "a_basis_mean_bps": 2.0,
+    "b_basis_mean_bps": -1.0,
 }
 
 
@@ -28,7 +28,7 @@ def test_a_carry_alert_names_net_and_gross_carry_with_signs(settings):
 
 
 def test_an_extreme_verdict_driven_by_a_z_score_names_the_feature_and_its_z(settings):
-    row = {**CALM, "net_carry_apr": 0.05, "z_funding_diff": -4.3, "z_gate_rate": 1.2}
+    row = {**CALM, "net_carry_apr": 0.05, "z_funding_diff": -4.3, "z_a_rate": 1.2}
     verdict = rules_verdict("ETH@2024-03-01T08:00:00Z", row, rules_params(settings))
     assert (verdict.risk, verdict.action) == ("HIGH", "HOLD")
     assert verdict.alert == "ETH: extreme move, funding diff z=-4.3"
@@ -36,6 +36,6 @@ def test_an_extreme_verdict_driven_by_a_z_score_names_the_feature_and_its_z(sett
 
 
 def test_an_extreme_verdict_driven_by_basis_names_that_basis_largest_first(settings):
-    row = {**CALM, "gate_basis_mean_bps": -80.0, "mark_spread_mean_bps": 120.0, "z_funding_diff": 4.4}
+    row = {**CALM, "a_basis_mean_bps": -80.0, "mark_spread_mean_bps": 120.0, "z_funding_diff": 4.4}
     verdict = rules_verdict("BTC@2024-03-01T08:00:00Z", row, rules_params(settings))
     assert verdict.alert == "BTC: extreme move, mark spread +120 bps, Gate basis -80 bps, funding diff z=4.4"

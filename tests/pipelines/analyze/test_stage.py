@@ -89,7 +89,7 @@ def test_changed_prompt_version_reanalyses_and_changed_features_reanalyse_one_wi
     rows = seed(db)
     analyze(db, llm_settings)
     llm_server.reset()
-    changed = {**rows[0], "gate_rate": 0.0009, "features_hash": "changed"}
+    changed = {**rows[0], "a_rate": 0.0009, "features_hash": "changed"}
     db["windows"].upsert(changed, pk=("pair", "window_end"))
     analyze(db, llm_settings, run_id="run-2")
     assert [r["ids"] for r in llm_server.requests] == [[f"{rows[0]['pair']}@{rows[0]['window_end']}"]]
@@ -320,12 +320,12 @@ def test_rules_verdicts(settings):
         "net_carry_apr": 0.05,
         "break_even_periods": 30,
         "mark_spread_mean_bps": 3,
-        "gate_basis_mean_bps": 2,
+        "a_basis_mean_bps": 2,
         "z_funding_diff": 2.6,
     }
     assert _ra("BTC@x", base, settings) == ("MEDIUM", "WATCH")
     assert _ra("BTC@x", {**base, "complete": 0}, settings) == ("HIGH", "HOLD")
-    assert _ra("BTC@x", {**base, "gate_basis_mean_bps": -80}, settings) == ("HIGH", "HOLD")
+    assert _ra("BTC@x", {**base, "a_basis_mean_bps": -80}, settings) == ("HIGH", "HOLD")
     carry = {**base, "net_carry_apr": 0.4, "break_even_periods": 3, "z_funding_diff": 1.0}
     assert _ra("BTC@x", carry, settings) == ("LOW", "OPEN_ARB")
     assert _ra("BTC@x", {"z_x": None}, settings) == ("LOW", "WATCH")  # nothing known

@@ -9,6 +9,7 @@ import pytest
 from pipelines.columns import BITFINEX, FUNDING, GATE
 from pipelines.load.minutes import settlements
 from pipelines.transform.features import FeeParams, PairParams, window_features
+from pipelines.transform.legs import LegParams
 from pipelines.transform.quality import QualityParams
 from pipelines.units import apr
 from pipelines.window import Window
@@ -159,14 +160,16 @@ def test_gate_forecast_across_the_cut_over_compares_each_settlement_with_its_own
     feats = window_features(
         pd.DataFrame(columns=["exchange", "symbol", "ts", "mark_price", "index_price"]),
         out,
-        PairParams("BTC", "BTC_USDT", "BTCF0:USTF0"),
+        PairParams(
+            "BTC", (LegParams(GATE, "BTC_USDT", "Gate", 8.0), LegParams(BITFINEX, "BTCF0:USTF0", "Bitfinex"))
+        ),
         FeeParams(0.0005, 0.00065, 21),
         QualityParams(),
         windows,
     )
     # settled - its forecast: 0.00012 - 0.00011, 0.00014 - 0.00013, then 0 in the new era
-    assert feats["gate_predicted"].tolist() == pytest.approx([0.00011, 0.00013, 0.00016, 0.00018])
-    assert feats["gate_forecast_error"].tolist() == pytest.approx([1e-5, 1e-5, 0.0, 0.0], abs=1e-12)
+    assert feats["a_predicted"].tolist() == pytest.approx([0.00011, 0.00013, 0.00016, 0.00018])
+    assert feats["a_forecast_error"].tolist() == pytest.approx([1e-5, 1e-5, 0.0, 0.0], abs=1e-12)
 
 
 def test_gate_fields_that_still_differ_after_the_cut_over_day_are_read_the_old_way():

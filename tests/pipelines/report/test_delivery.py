@@ -91,15 +91,15 @@ def test_an_outboxed_report_has_a_to_header_with_or_without_recipients(settings,
 
 
 def test_an_incomplete_window_names_its_real_causes(settings, db):
-    full = {"expected_minutes": 480, "gate_minutes": 480, "bitfinex_minutes": 480, "gate_settled": 1}
+    full = {"expected_minutes": 480, "a_minutes": 480, "b_minutes": 480, "a_settled": 1}
     first = {"pair": "BTC", "window_start": "2024-03-01T00:00:00Z", "window_end": "2024-03-01T08:00:00Z"}
     second = {"pair": "BTC", "window_start": "2024-03-01T08:00:00Z", "window_end": "2024-03-01T16:00:00Z"}
     rows = [
         # Stored warnings name the cause: a missing settlement, all 480 of 480 minutes present.
-        {**first, "complete": 0, **full, "bitfinex_settled": 0,
+        {**first, "complete": 0, **full, "b_settled": 0,
          "warnings": json.dumps(["Bitfinex settlement missing"])},
         # No warnings stored (an older version): the quality columns give the cause.
-        {**second, "complete": 0, **full, "bitfinex_settled": 1, "gate_minutes": 300, "warnings": None},
+        {**second, "complete": 0, **full, "b_settled": 1, "a_minutes": 300, "warnings": None},
     ]  # fmt: skip
     db["windows"].upsert_all(rows, pk=("pair", "window_end"), alter=True)
     warnings = build_report(db, settings, DAY, NOW).warnings

@@ -63,11 +63,11 @@ def test_an_incomplete_window_names_its_stored_causes_or_its_quality_columns():
     stored = {"pair": "BTC", "window_end": END, "complete": 0, "warnings": '["gate settlement missing"]'}
     assert window_lines(stored, 0.9) == [f"BTC window ending {END}: incomplete: gate settlement missing"]
     older = {"pair": "BTC", "window_end": END, "complete": 0, "warnings": None, "expected_minutes": 480}
-    older.update(gate_settled=0, gate_minutes=480, bitfinex_settled=1, bitfinex_minutes=300)
+    older.update(a_settled=0, a_minutes=480, b_settled=1, b_minutes=300)
     assert window_lines(older, 0.9) == [
         f"BTC window ending {END}: incomplete: Gate settlement missing; Bitfinex 300 of 480 minutes"
     ]
-    unknown = {"pair": "BTC", "window_end": END, "complete": 0, "gate_minutes": float("nan")}
+    unknown = {"pair": "BTC", "window_end": END, "complete": 0, "a_minutes": float("nan")}
     assert window_lines(unknown, 0.9) == [f"BTC window ending {END}: incomplete: cause not recorded"]
 
 

@@ -13,13 +13,14 @@ from hypothesis import strategies as st
 
 from pipelines.columns import BITFINEX, GATE
 from pipelines.transform.features import (
+    IDENTITY,
     WINDOW_FEATURES,
     FeeParams,
     PairParams,
     QualityParams,
-    infer_interval_hours,
     window_features,
 )
+from pipelines.transform.legs import LegParams, infer_interval_hours
 from pipelines.transform.scoring import (
     WINDOW_COLUMNS,
     Z_COLUMNS,
@@ -33,8 +34,16 @@ from pipelines.window import Window, funding_window, windows_between
 T0 = pd.Timestamp("2024-03-01T00:00:00Z")
 H = pd.Timedelta(hours=1)
 WIN = Window(T0.to_pydatetime(), (T0 + 8 * H).to_pydatetime())
-PAIR = PairParams("BTC", "BTC_USDT", "BTCF0:USTF0")
-FEES = FeeParams(gate_taker=0.0005, bitfinex_taker=0.00065, holding_periods=21)
+
+
+def pair_params(gate_hours=8.0, window_hours=8.0):
+    """BTC as Gate (configured `gate_hours`) vs Bitfinex (interval from the data), `window_hours` long."""
+    legs = (LegParams(GATE, "BTC_USDT", "Gate", gate_hours), LegParams(BITFINEX, "BTCF0:USTF0", "Bitfinex"))
+    return PairParams("BTC", legs, window_hours)
+
+
+PAIR = pair_params()
+FEES = FeeParams(a_taker=0.0005, b_taker=0.00065, holding_periods=21)
 QUALITY = QualityParams(min_coverage=0.9, stale_minutes=60)
 ROUND_TRIP = 2 * (0.0005 + 0.00065)  # 0.0023
 FEES_APR = ROUND_TRIP * 1095 / 21  # 8-hour windows: 1095 per year
@@ -45,7 +54,7 @@ def side(exchange, minutes, mark=100.0, index=None):
     n = len(minutes)
     mark = mark if isinstance(mark, list) else [mark + 0.01 * i for i in range(n)]  # moving, never stale
     index = index if isinstance(index, list) else [m - 0.5 for m in mark] if index is None else [index] * n
-    symbol = PAIR.gate_symbol if exchange == GATE else PAIR.bitfinex_symbol
+    symbol = PAIR.legs[0].symbol if exchange == GATE else PAIR.legs[1].symbol
     return pd.DataFrame(
         {
             "exchange": exchange,
@@ -63,7 +72,7 @@ def full_minutes(start=0, end=480):
 
 def settle(exchange, hours, rate, predicted=None, interval=8.0):
     """Funding rows at T0 + h for each h in `hours` (a settlement every `interval` hours before T0 too)."""
-    symbol = PAIR.gate_symbol if exchange == GATE else PAIR.bitfinex_symbol
+    symbol = PAIR.legs[0].symbol if exchange == GATE else PAIR.legs[1].symbol
     return pd.DataFrame(
         {
             "exchange": exchange,
@@ -90,8 +99,8 @@ def features(minutes=None, funding=None, pair=PAIR, windows=(WIN,), quality=QUAL
     return window_features(minutes, funding, pair, fees, quality, list(windows))
 
 
-def one(gate_rate, bfx_rate, **kw):
-    funding = pd.concat([history(GATE, gate_rate, kw.pop("gate_pred", None)), history(BITFINEX, bfx_rate)])
+def one(a_rate, bfx_rate, **kw):
+    funding = pd.concat([history(GATE, a_rate, kw.pop("gate_pred", None)), history(BITFINEX, bfx_rate)])
     return features(funding=funding, **kw).iloc[0]
 
 
@@ -100,18 +109,25 @@ def one(gate_rate, bfx_rate, **kw):
 
 def test_funding_formulas_with_fees():
     row = one(0.0001, -0.00005, gate_pred=0.00008)
-    assert row["gate_apr"] == pytest.approx(0.0001 * 8760 / 8)  # 10.95 %
-    assert row["bitfinex_apr"] == pytest.approx(-0.05475)
+    assert row["a_apr"] == pytest.approx(0.0001 * 8760 / 8)  # 10.95 %
+    assert row["b_apr"] == pytest.approx(-0.05475)
     assert row["funding_diff"] == pytest.approx(0.00015)
     assert row["carry_apr"] == pytest.approx(0.00015 * 1095)  # 16.425 %
     assert row["fees_apr"] == pytest.approx(FEES_APR)  # 11.99 %
     assert row["net_carry_apr"] == pytest.approx(0.16425 - 0.0023 * 1095 / 21)  # 4.43 %
     assert row["break_even_periods"] == pytest.approx(0.0023 / 0.00015)  # 15.33 settlements
-    assert (row["long_side"], row["short_side"]) == ("bitfinex", "gate")
-    assert row["gate_predicted"] == pytest.approx(0.00008)
-    assert row["gate_forecast_error"] == pytest.approx(0.00002)
-    assert math.isnan(row["bitfinex_predicted"]) and math.isnan(row["bitfinex_forecast_error"])
-    assert row["complete"] and row["gate_settled"] and row["bitfinex_settled"]
+    assert (row["long_side"], row["short_side"]) == ("b", "a")
+    assert row["a_predicted"] == pytest.approx(0.00008)
+    assert row["a_forecast_error"] == pytest.approx(0.00002)
+    assert math.isnan(row["b_predicted"]) and math.isnan(row["b_forecast_error"])
+    assert row["complete"] and row["a_settled"] == row["b_settled"] == 1
+    assert (row["a_exchange"], row["a_symbol"], row["b_exchange"], row["b_symbol"], row["window_hours"]) == (
+        GATE,
+        "BTC_USDT",
+        BITFINEX,
+        "BTCF0:USTF0",
+        8.0,
+    )
 
 
 def test_negative_rates_long_the_lower_side():
@@ -120,7 +136,7 @@ def test_negative_rates_long_the_lower_side():
     assert row["carry_apr"] == pytest.approx(-0.219)
     assert row["net_carry_apr"] == pytest.approx(0.219 - FEES_APR)  # |carry| minus fees
     assert row["break_even_periods"] == pytest.approx(11.5)
-    assert (row["long_side"], row["short_side"]) == ("gate", "bitfinex")
+    assert (row["long_side"], row["short_side"]) == ("a", "b")
 
 
 def test_zero_rates_have_no_side_and_no_break_even():
@@ -136,27 +152,43 @@ def test_zero_fees_make_net_carry_the_absolute_carry():
     assert row["net_carry_apr"] == pytest.approx(0.1095) and row["break_even_periods"] == 0
 
 
-def test_different_intervals_compare_per_hour_rates():
-    pair = PairParams("BTC", "BTC_USDT", "BTCF0:USTF0", gate_interval_hours=4, bitfinex_interval_hours=8)
+def test_a_shorter_leg_sums_its_settlements_in_the_window():
+    pair = pair_params(gate_hours=4.0, window_hours=8.0)
     gate = settle(GATE, np.arange(-68, 9, 4), [0.0001] * 18 + [0.0003, 0.0001], interval=4.0)  # 04:00, 08:00
     bfx = history(BITFINEX, 0.0001)
     row = features(funding=pd.concat([gate, bfx]), pair=pair).iloc[0]
-    assert row["gate_rate"] == pytest.approx(0.0001)  # the window's settlement is the last one, 08:00
-    assert row["gate_apr"] == pytest.approx(0.0001 * 8760 / 4)  # each side's own interval
-    assert row["bitfinex_apr"] == pytest.approx(0.1095)
-    assert row["funding_diff"] == pytest.approx(0.0001 * 8 / 4 - 0.0001)  # per 8-hour window
-    assert row["carry_apr"] == pytest.approx(row["gate_apr"] - row["bitfinex_apr"])
+    assert row["a_rate"] == pytest.approx(0.0004)  # 04:00 + 08:00: the funding actually paid
+    assert row["a_settled"] == 2 and row["a_interval_hours"] == 4
+    assert row["a_apr"] == pytest.approx(0.0004 * 8760 / 8)  # per window of 8 hours
+    assert row["b_apr"] == pytest.approx(0.1095)
+    assert row["funding_diff"] == pytest.approx(0.0003)
+    assert row["carry_apr"] == pytest.approx(0.0003 * 1095)
     assert row["fees_apr"] == pytest.approx(FEES_APR)
-    assert row["gate_interval_inferred_hours"] == 4 and row["warnings"] == []
+    assert row["a_interval_inferred_hours"] == 4 and row["warnings"] == [] and row["complete"]
+
+
+def test_a_shorter_leg_missing_one_settlement_leaves_the_window_incomplete():
+    pair = pair_params(gate_hours=4.0, window_hours=8.0)
+    gate = settle(GATE, [*np.arange(-68, 1, 4), 8], 0.0001, interval=4.0)  # 04:00 missing
+    row = features(funding=pd.concat([gate, history(BITFINEX, 0.0001)]), pair=pair).iloc[0]
+    assert row["a_settled"] == 1 and row["a_rate"] == pytest.approx(0.0001)
+    assert not row["complete"] and "Gate settlements cover 4 of 8 h" in row["warnings"]
+
+
+def test_a_data_interval_change_is_a_warning_only_where_the_data_gives_it():
+    eight = settle(BITFINEX, np.arange(-64, -7, 8), 0.0001, interval=8.0)
+    four = settle(BITFINEX, np.arange(-4, 9, 4), 0.0001, interval=4.0)  # 8 h -> 4 h at T0 - 8 h
+    row = features(funding=pd.concat([history(GATE, 0.0001), eight, four])).iloc[0]
+    assert row["b_settled"] == 2 and row["b_rate"] == pytest.approx(0.0002) and row["b_interval_hours"] == 4
+    assert "Bitfinex funding interval changed to 4 h" in row["warnings"]
+    assert not any("configured" in w for w in row["warnings"])  # Bitfinex's interval is not configured
 
 
 def test_missing_settlement_leaves_funding_empty_and_window_incomplete():
     funding = pd.concat([history(GATE, 0.0001), history(BITFINEX, 0.0001).iloc[:-1]])
     row = features(funding=funding).iloc[0]
-    assert not row["bitfinex_settled"] and row["gate_settled"]
-    assert (
-        math.isnan(row["bitfinex_rate"]) and math.isnan(row["funding_diff"]) and math.isnan(row["carry_apr"])
-    )
+    assert not row["b_settled"] and row["a_settled"]
+    assert math.isnan(row["b_rate"]) and math.isnan(row["funding_diff"]) and math.isnan(row["carry_apr"])
     assert math.isnan(row["net_carry_apr"]) and row["long_side"] is None
     assert not row["complete"]
     assert "Bitfinex settlement missing" in row["warnings"]
@@ -165,9 +197,9 @@ def test_missing_settlement_leaves_funding_empty_and_window_incomplete():
 def test_settlement_is_the_latest_in_start_exclusive_end_inclusive():
     funding = pd.concat([settle(GATE, [0, 8], [0.5, 0.0002]), settle(BITFINEX, [0, 8], [0.5, 0.0001])])
     row = features(funding=funding).iloc[0]
-    assert row["gate_rate"] == 0.0002  # 00:00 belongs to the previous window
+    assert row["a_rate"] == 0.0002  # 00:00 belongs to the previous window
     no_end = pd.concat([settle(GATE, [0], [0.5]), settle(BITFINEX, [8], [0.0001])])
-    assert not features(funding=no_end).iloc[0]["gate_settled"]
+    assert not features(funding=no_end).iloc[0]["a_settled"]
 
 
 # -- prices --
@@ -188,17 +220,17 @@ def test_basis_per_exchange_bitfinex_against_spot_mid():
     gate = side(GATE, [0, 1], mark=[101.0, 100.0], index=[100.0, 100.0])  # 100 bps, 0 bps
     bfx = side(BITFINEX, [0, 1], mark=[100.0, 100.0], index=[99.5, 100.5])  # spot mid
     row = features(minutes=pd.concat([gate, bfx])).iloc[0]
-    assert row["gate_basis_mean_bps"] == pytest.approx(50.0)
-    assert row["gate_basis_last_bps"] == pytest.approx(0.0)
+    assert row["a_basis_mean_bps"] == pytest.approx(50.0)
+    assert row["a_basis_last_bps"] == pytest.approx(0.0)
     expected = [(100 - 99.5) / 99.5 * 1e4, (100 - 100.5) / 100.5 * 1e4]
-    assert row["bitfinex_basis_mean_bps"] == pytest.approx(sum(expected) / 2)
-    assert row["bitfinex_basis_last_bps"] == pytest.approx(expected[1])
+    assert row["b_basis_mean_bps"] == pytest.approx(sum(expected) / 2)
+    assert row["b_basis_last_bps"] == pytest.approx(expected[1])
 
 
 def test_no_minutes_no_prices():
     row = features(minutes=full_minutes(0, 0)).iloc[0]
-    assert math.isnan(row["mark_spread_mean_bps"]) and math.isnan(row["gate_basis_mean_bps"])
-    assert row["gate_minutes"] == 0 and row["gate_longest_gap_minutes"] == 480 and not row["complete"]
+    assert math.isnan(row["mark_spread_mean_bps"]) and math.isnan(row["a_basis_mean_bps"])
+    assert row["a_minutes"] == 0 and row["a_longest_gap_minutes"] == 480 and not row["complete"]
 
 
 # -- data quality --
@@ -209,9 +241,9 @@ def test_gap_on_one_side():
     minutes = pd.concat([side(GATE, range(480)), side(BITFINEX, kept)])
     funding = pd.concat([history(GATE, 0.0001), history(BITFINEX, 0.0001)])
     row = features(minutes=minutes, funding=funding).iloc[0]
-    assert (row["expected_minutes"], row["gate_minutes"], row["bitfinex_minutes"]) == (480, 480, 360)
+    assert (row["expected_minutes"], row["a_minutes"], row["b_minutes"]) == (480, 480, 360)
     assert row["aligned_minutes"] == 360
-    assert (row["gate_longest_gap_minutes"], row["bitfinex_longest_gap_minutes"]) == (0, 120)
+    assert (row["a_longest_gap_minutes"], row["b_longest_gap_minutes"]) == (0, 120)
     assert not row["complete"]  # 75 % < 90 %
     assert "Bitfinex coverage 75% < 90%" in row["warnings"]
     assert "Bitfinex gap 120 min" in row["warnings"]
@@ -220,9 +252,9 @@ def test_gap_on_one_side():
 def test_gaps_at_the_window_edges():
     minutes = pd.concat([side(GATE, range(10, 470)), side(BITFINEX, range(480))])
     row = features(minutes=minutes).iloc[0]
-    assert row["gate_longest_gap_minutes"] == 10  # 10 leading, 10 trailing
+    assert row["a_longest_gap_minutes"] == 10  # 10 leading, 10 trailing
     minutes = pd.concat([side(GATE, range(0, 455)), side(BITFINEX, range(480))])
-    assert features(minutes=minutes).iloc[0]["gate_longest_gap_minutes"] == 25
+    assert features(minutes=minutes).iloc[0]["a_longest_gap_minutes"] == 25
 
 
 def test_coverage_threshold_is_inclusive():
@@ -236,17 +268,17 @@ def test_stale_series_spans_gaps():
     minutes = list(range(50)) + list(range(55, 80)) + list(range(80, 485))[:405]  # gap 50..54
     gate = side(GATE, minutes, mark=marks, index=[m - 1 for m in marks])
     row = features(minutes=pd.concat([gate, side(BITFINEX, range(480))])).iloc[0]
-    assert row["gate_unchanged_minutes"] == 80  # minute 0 through 79, the gap included
+    assert row["a_unchanged_minutes"] == 80  # minute 0 through 79, the gap included
     assert "Gate mark unchanged 80 min" in row["warnings"]
     assert "Gate index unchanged 80 min" in row["warnings"]
-    assert row["bitfinex_unchanged_minutes"] == 1
+    assert row["b_unchanged_minutes"] == 1
 
 
 def test_minute_on_the_settlement_belongs_to_the_next_window():
     windows = windows_between(T0.to_pydatetime(), (T0 + 16 * H).to_pydatetime(), 8)
     minutes = pd.concat([side(GATE, [479, 480]), side(BITFINEX, [479, 480])])
     df = features(minutes=minutes, windows=windows)
-    assert df["gate_minutes"].tolist() == [1, 1]
+    assert df["a_minutes"].tolist() == [1, 1]
 
 
 def test_infer_interval_hours():
@@ -258,9 +290,10 @@ def test_infer_interval_hours():
 
 
 def test_interval_mismatch_is_a_warning():
-    gate = settle(GATE, np.arange(-68, 9, 4), 0.0001, interval=8.0)  # settles every 4 h, configured 8 h
+    hours = [*np.arange(-68, 0, 4), 8]  # settles every 4 h before the window, configured 8 h
+    gate = settle(GATE, hours, 0.0001, interval=8.0)
     row = features(funding=pd.concat([gate, history(BITFINEX, 0.0001)])).iloc[0]
-    assert row["gate_interval_inferred_hours"] == 4
+    assert row["a_interval_inferred_hours"] == 4
     assert "Gate settles every 4 h, configured 8 h" in row["warnings"]
     assert row["complete"]  # a warning, not a reason to drop the window
 
@@ -275,6 +308,7 @@ def test_output_columns_and_inputs_untouched():
         "pair",
         "window_start",
         "window_end",
+        *IDENTITY,
         *WINDOW_FEATURES,
         "complete",
         "warnings",
@@ -333,12 +367,14 @@ def test_zscore_of_a_flat_past_divides_by_the_scale_floor_and_needs_known_featur
 
 def bitfinex_series(rates, interval=8.0):
     """Complete 8-hour windows whose Bitfinex settled rate is `rates` (fraction per `interval` hours)."""
-    return frame([0.0] * len(rates)).assign(bitfinex_rate=rates, bitfinex_interval_hours=interval)
+    return frame([0.0] * len(rates)).assign(b_rate=rates, b_interval_hours=interval)
 
 
 def bitfinex_z(rates, interval=8.0):
-    scored = add_zscores(bitfinex_series(rates, interval), ["bitfinex_rate"], lookback=90, min_periods=10)
-    return flag_windows(scored, threshold=2.5, net_carry_apr_floor=0.25)
+    scored = add_zscores(bitfinex_series(rates, interval), ["b_rate"], lookback=90, min_periods=10)
+    return flag_windows(
+        scored, threshold=2.5, net_carry_apr_floor=0.25, labels={"a": "Gate", "b": "Bitfinex"}
+    )
 
 
 def test_a_small_move_in_a_mostly_zero_series_is_not_extreme():
@@ -347,7 +383,7 @@ def test_a_small_move_in_a_mostly_zero_series_is_not_extreme():
     out = bitfinex_z([*past, 0.00003])  # 0.3 bp per 8 h (3.3 % APR): an ordinary wiggle
     floor = 0.05 * 8 / 8760
     assert np.std(past, ddof=1) < floor
-    assert out["z_bitfinex_rate"].iloc[-1] == pytest.approx((0.00003 - np.mean(past)) / floor)
+    assert out["z_b_rate"].iloc[-1] == pytest.approx((0.00003 - np.mean(past)) / floor)
     assert not out["flagged"].iloc[-1]
 
 
@@ -355,16 +391,16 @@ def test_a_large_move_in_a_mostly_zero_series_is_still_flagged():
     past = [0.0] * 18 + [1e-6, 1e-6]
     out = bitfinex_z([*past, 0.0005])  # 5 bp per 8 h (55 % APR)
     z = (0.0005 - np.mean(past)) / (0.05 * 8 / 8760)
-    assert out["z_bitfinex_rate"].iloc[-1] == pytest.approx(z)
+    assert out["z_b_rate"].iloc[-1] == pytest.approx(z)
     assert out["flagged"].iloc[-1] and out["reasons"].iloc[-1] == [f"Bitfinex funding z={z:.1f}"]
     flat = bitfinex_z([0.0] * 20 + [0.0005])  # an all-zero past used to give no z-score at all
     assert flat["flagged"].iloc[-1]
 
 
-def test_scale_floor_follows_each_feature_units_and_interval():
-    windows = bitfinex_series([0.0], interval=1.0).assign(gate_interval_hours=float("nan"))
-    assert scale_floor(windows, "bitfinex_rate") == pytest.approx([0.05 / 8760])  # 1-hour rate
-    assert scale_floor(windows, "gate_rate") == pytest.approx([0.05 * 8 / 8760])  # unknown: window
+def test_scale_floor_follows_each_feature_units_and_the_window():
+    windows = bitfinex_series([0.0], interval=1.0)
+    assert scale_floor(windows, "b_rate") == pytest.approx([0.05 * 8 / 8760])  # summed: a rate per window
+    assert scale_floor(windows, "a_forecast_error") == pytest.approx([0.05 * 8 / 8760])
     assert scale_floor(windows, "carry_apr") == pytest.approx([0.05])
     assert scale_floor(windows, "mark_spread_mean_bps") == pytest.approx([1.0])
 
@@ -375,7 +411,7 @@ def flagged(**values):
 
 
 def test_flag_reasons_in_words():
-    row = flagged(z_funding_diff=3.14, z_mark_spread_mean_bps=-2.5, z_gate_rate=2.49, net_carry_apr=0.4149)
+    row = flagged(z_funding_diff=3.14, z_mark_spread_mean_bps=-2.5, z_a_rate=2.49, net_carry_apr=0.4149)
     assert row["flagged"]
     assert row["reasons"] == ["funding diff z=3.1", "mark spread z=-2.5", "net carry 41% APR"]
     assert not flagged(z_funding_diff=2.4, net_carry_apr=0.2499)["flagged"]
@@ -438,14 +474,14 @@ def test_a_window_contains_exactly_its_minutes(offsets, interval, shift):
     minutes = pd.concat(
         [side(GATE, [m + shift for m in sorted(offsets)]), side(BITFINEX, [])], ignore_index=True
     )
-    pair = PairParams("BTC", "BTC_USDT", "BTCF0:USTF0", interval, interval)
+    pair = pair_params(gate_hours=interval, window_hours=interval)
     df = features(minutes=minutes, windows=windows, pair=pair)
     expected = pd.Series([funding_window(t.to_pydatetime(), interval).end for t in ts], dtype=object)
     counts = expected.value_counts()
     for row in df.itertuples():
-        assert row.gate_minutes == counts.get(row.window_end.to_pydatetime(), 0)
+        assert row.a_minutes == counts.get(row.window_end.to_pydatetime(), 0)
         assert row.window_start <= row.window_end - timedelta(hours=interval)
-    assert df["gate_minutes"].sum() == sum(T0 <= t < T0 + 72 * H for t in ts)
+    assert df["a_minutes"].sum() == sum(T0 <= t < T0 + 72 * H for t in ts)
 
 
 @settings(max_examples=40, deadline=None)
@@ -457,4 +493,4 @@ def test_window_interval_inference_matches_infer_interval_hours(hours):
     for row in df.itertuples():
         recent = [T0 + h * H for h in hours if row.window_end - 72 * H < T0 + h * H <= row.window_end]
         expected = infer_interval_hours(recent)
-        assert row.gate_interval_inferred_hours == pytest.approx(expected, nan_ok=True)
+        assert row.a_interval_inferred_hours == pytest.approx(expected, nan_ok=True)

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.columns import BITFINEX, GATE
+from pipelines.transform.legs import LegParams
 from pipelines.transform.quality import (
     QualityParams,
     match_minutes,
@@ -68,30 +69,37 @@ def test_coverage_gaps_and_unchanged_runs_per_side():
     )  # 90 flat minutes
     bitfinex = _minutes(BITFINEX, "BTCF0:USTF0", holed)
     sides = {
-        "gate": side_minutes(gate, GATE, "BTC_USDT", GRID),
-        "bitfinex": side_minutes(bitfinex, BITFINEX, "BTCF0:USTF0", GRID),
+        "a": side_minutes(gate, GATE, "BTC_USDT", GRID),
+        "b": side_minutes(bitfinex, BITFINEX, "BTCF0:USTF0", GRID),
     }
     q = quality_features(sides, GRID)
     assert q["expected_minutes"].tolist() == [120, 120]
-    assert q["gate_minutes"].tolist() == [120, 120] and q["bitfinex_minutes"].tolist() == [50, 120]
+    assert q["a_minutes"].tolist() == [120, 120] and q["b_minutes"].tolist() == [50, 120]
     assert q["aligned_minutes"].tolist() == [50, 120]
-    assert q["bitfinex_longest_gap_minutes"].tolist() == [70, 0]
-    assert q["gate_unchanged_minutes"].tolist() == [90, 1] and q["_gate_mark_unchanged"].tolist() == [90, 1]
+    assert q["b_longest_gap_minutes"].tolist() == [70, 0]
+    assert q["a_unchanged_minutes"].tolist() == [90, 1] and q["_a_mark_unchanged"].tolist() == [90, 1]
 
 
 def test_warnings_name_the_side_and_the_figure():
     row = {
-        "expected_minutes": 480, "gate_settled": False, "bitfinex_settled": True,
-        "gate_minutes": 480, "bitfinex_minutes": 300, "gate_longest_gap_minutes": 0,
-        "bitfinex_longest_gap_minutes": 75, "_gate_mark_unchanged": 61, "_gate_index_unchanged": 1,
-        "_bitfinex_mark_unchanged": 1, "_bitfinex_index_unchanged": 1,
-        "gate_interval_inferred_hours": 4.0, "bitfinex_interval_inferred_hours": float("nan"),
+        "expected_minutes": 480, "a_settled": False, "b_settled": True,
+        "a_minutes": 480, "b_minutes": 300, "a_longest_gap_minutes": 0,
+        "b_longest_gap_minutes": 75, "_a_mark_unchanged": 61, "_a_index_unchanged": 1,
+        "_b_mark_unchanged": 1, "_b_index_unchanged": 1, "window_hours": 8.0,
     }  # fmt: skip
-    [found] = window_warnings(pd.DataFrame([row]), {"gate": 8.0, "bitfinex": 8.0}, QualityParams())
+    legs = {
+        "a": LegParams(GATE, "BTC_USDT", "Gate", 8.0),
+        "b": LegParams(BITFINEX, "BTCF0:USTF0", "Bitfinex"),
+    }
+    settled = {
+        "a": pd.DataFrame([{"settled": 0, "covered_hours": 0.0, "inferred": 4.0, "interval_changed": False}]),
+        "b": pd.DataFrame([{"settled": 1, "covered_hours": 8.0, "inferred": 2.0, "interval_changed": False}]),
+    }
+    [found] = window_warnings(pd.DataFrame([row]), legs, settled, QualityParams())
     assert found == [
         "Gate settlement missing",
         "Gate mark unchanged 61 min",
         "Gate settles every 4 h, configured 8 h",
         "Bitfinex coverage 62% < 90%",
         "Bitfinex gap 75 min",
-    ]
+    ]  # Bitfinex's spacing (2 h) is not checked: its interval comes from its data

@@ -23,12 +23,12 @@ def test_bookkeeping_and_status_columns_do_not_move_the_hash():
     [row] = sample_windows(("BTC",), FIRST_END, 1)
     same = {**row, "flagged": 0, "reasons": "[]", "pair": "ETH", "features_hash": "stale"}
     assert features_hash(same) == features_hash(row)
-    assert features_hash({**row, "gate_rate": row["gate_rate"] * 1.01}) != features_hash(row)
+    assert features_hash({**row, "a_rate": row["a_rate"] * 1.01}) != features_hash(row)
 
 
 def test_missing_numbers_ints_and_bools_hash_as_their_values():
     [row] = sample_windows(("BTC",), FIRST_END, 1)
-    assert features_hash({**row, "gate_minutes": 480}) == features_hash({**row, "gate_minutes": 480.0})
+    assert features_hash({**row, "a_minutes": 480}) == features_hash({**row, "a_minutes": 480.0})
     nan = {**row, "z_funding_diff": float("nan")}
     assert features_hash({**row, "z_funding_diff": None}) == features_hash(nan)
     assert features_hash({**row, "long_side": None}) != features_hash(row)
@@ -37,5 +37,5 @@ def test_missing_numbers_ints_and_bools_hash_as_their_values():
 def test_the_hash_covers_the_stored_features_and_z_scores():
     assert set(Z_COLUMNS) <= set(WINDOW_COLUMNS)
     [row] = sample_windows(("BTC",), FIRST_END, 1)
-    for column in (Z_COLUMNS[0], Z_COLUMNS[-1], "net_carry_apr", "bitfinex_basis_last_bps"):
+    for column in (Z_COLUMNS[0], Z_COLUMNS[-1], "net_carry_apr", "b_basis_last_bps"):
         assert features_hash({**row, column: row[column] + 1.0}) != features_hash(row), column

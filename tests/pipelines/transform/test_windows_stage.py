@@ -189,3 +189,32 @@ def test_long_ranges_computed_in_worker_processes_match_one_process(db, small, t
     assert table(db) == table(serial)
     assert update_pairs(db, parallel, parallel.pairs, START, end) == 0
     serial.close()
+
+
+def test_a_4_hour_gate_leg_beside_8_hour_bitfinex_sums_two_settlements_per_window(db, small):
+    from pipelines.pairs import Pair
+
+    pair = Pair(
+        name="BTC",
+        legs=["gate-io-futures:BTC_USDT", "bitfinex-derivatives:BTCF0:USTF0"],
+        interval_hours={"gate-io-futures": 4},
+    )
+    settings = small.model_copy(update={"pairs": (pair,)})
+    store_history(db, pair, START, DAYS, gate_interval=4)
+    assert update_windows(db, settings, pair, START, END) == DAYS * 3  # 8-hour windows
+    windows = read_windows(db, "BTC", START, END)
+    gate = pd.DataFrame(funding_rows("gate-io-futures", "BTC_USDT", START, DAYS, 3, interval=4))
+    rate = dict(zip(gate["funding_time"], gate["rate"], strict=True))
+    for row in windows.itertuples():
+        end = row.window_end
+        paid = [rate[t] for t in (_iso(end - timedelta(hours=4)), _iso(end))]
+        assert row.a_rate == pytest.approx(sum(paid), abs=1e-15) and row.a_settled == 2
+        assert row.a_interval_hours == 4 and row.b_interval_hours == 8 and row.window_hours == 8
+        assert row.a_apr == pytest.approx(sum(paid) * 1095) and row.funding_diff == pytest.approx(
+            row.a_rate - row.b_rate
+        )
+        assert row.complete and not [w for w in row.warnings if "Gate" in w and "settle" in w]
+
+
+def _iso(ts) -> str:
+    return pd.Timestamp(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
