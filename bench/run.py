@@ -1,10 +1,12 @@
 """`make bench` (python -m bench.run): figures and ratios, never pass/fail.
 
-1. Extract throughput: N days x P pairs of sample data (one message per second per symbol) served by
-   the loopback Tardis server in its own process, pre-generated before timing. The real pipeline
-   (`arbdb backfill`, a subprocess, empty cache and database) is timed against a bare
-   `tardis_dev.replay(...)` loop (decode_response=True, iteration only) over the same range and
-   server, also from an empty cache. Reports messages/s, peak RSS and the wall-time ratio.
+1. Extract throughput: N days x C coins x every venue of sample data (one message per second per
+   symbol and channel) served by the loopback Tardis server in its own process, pre-generated before
+   timing. Per venue, arbdb's extract (`extract_range`: replay, normalize, minute book; in-process,
+   empty cache) is timed against a bare `tardis_dev.replay(...)` loop (decode_response=True,
+   iteration only) over the same range and server, also from an empty cache. Then the real
+   pipeline (`arbdb backfill` of every venue, a subprocess, empty cache and database, the default
+   pairs' windows) against the bare loop over all venues. Reports messages/s, peak RSS, the ratios.
 2. Windows: one year x 4 pairs of stored minute history -> windows, z-scores, flags.
 3. LLM batching: batched prompts vs one call per window against the loopback gateway.
 """
@@ -26,22 +28,19 @@ from pathlib import Path
 import tardis_dev
 import yaml
 
-from pipelines.columns import EXCHANGES
-from pipelines.venues.registry import venue
+from pipelines.columns import BITFINEX, GATE
+from pipelines.venues.registry import VENUES, venue
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
-PAIRS = [
-    {"name": n, "gate_symbol": f"{n}_USDT", "bitfinex_symbol": f"{n}F0:USTF0"}
-    for n in ("BTC", "ETH", "SOL", "DOGE")
-]
+COINS = ("BTC", "ETH", "SOL", "DOGE")
+# Every venue has history then (Hyperliquid's starts 2024-10-29).
+BENCH_FROM = date(2024, 11, 4)
 
 
-def symbols_of(pairs: list[dict]) -> dict[str, list[str]]:
-    return {
-        EXCHANGES[0]: [p["gate_symbol"] for p in pairs],
-        EXCHANGES[1]: [p["bitfinex_symbol"] for p in pairs],
-    }
+def symbols_of(coins: tuple[str, ...]) -> dict[str, list[str]]:
+    """Each venue's perpetuals of `coins`."""
+    return {exchange: [v.symbol_for(c) for c in coins] for exchange, v in VENUES.items()}
 
 
 async def _bare_replay(
@@ -52,7 +51,7 @@ async def _bare_replay(
         exchange,
         start.isoformat(),
         end.isoformat(),
-        [tardis_dev.Channel(channel, symbols) for channel in venue(exchange).channels],
+        [tardis_dev.Channel(channel, names) for channel, names in venue(exchange).filters(symbols)],
         endpoint=endpoint,
         cache_dir=str(cache),
         decode_response=True,
@@ -61,22 +60,43 @@ async def _bare_replay(
     return n
 
 
-def bare_loop(endpoint: str, pairs: list[dict], start: date, end: date) -> dict:
-    """tardis-dev's own decoded iteration over both exchanges, from an empty cache."""
+def bare_loop(endpoint: str, exchange: str, symbols: list[str], start: date, end: date) -> dict:
+    """tardis-dev's own decoded iteration over one venue, from an empty cache."""
     cache = Path(tempfile.mkdtemp(prefix="arbdb-bench-bare-"))
     try:
         t0 = time.perf_counter()
-        messages = sum(
-            asyncio.run(_bare_replay(endpoint, ex, syms, start, end, cache))
-            for ex, syms in symbols_of(pairs).items()
-        )
+        messages = asyncio.run(_bare_replay(endpoint, exchange, symbols, start, end, cache))
         return {"seconds": time.perf_counter() - t0, "messages": messages}
     finally:
         shutil.rmtree(cache, ignore_errors=True)
 
 
-def pipeline(server, pairs: list[dict], start: date, end: date, workers: int) -> dict:
-    """`arbdb backfill` in a subprocess on an empty database and cache; wall time and peak RSS."""
+def arbdb_extract(endpoint: str, exchange: str, symbols: list[str], start: date, end: date) -> dict:
+    """arbdb's extract of one venue (replay, normalize, minute book), in-process, empty cache."""
+    from datetime import UTC, datetime
+
+    from pipelines.extract.replay import extract_range
+    from pipelines.settings import Tardis
+
+    cache = Path(tempfile.mkdtemp(prefix="arbdb-bench-extract-"))
+    tardis = Tardis(endpoint=endpoint, cache_dir=cache / "replay", download_dir=cache / "dl")
+    try:
+        t0 = time.perf_counter()
+        got = extract_range(
+            tardis,
+            exchange,
+            symbols,
+            datetime.combine(start, datetime.min.time(), tzinfo=UTC),
+            datetime.combine(end, datetime.min.time(), tzinfo=UTC),
+        )
+        return {"seconds": time.perf_counter() - t0, "messages": got.messages, "minutes": len(got.rows)}
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def pipeline(server, coins: tuple[str, ...], start: date, end: date, workers: int) -> dict:
+    """`arbdb backfill` of every venue's perpetuals of `coins` (markets) and the default pairs'
+    windows, in a subprocess on an empty database and cache; wall time and peak RSS."""
     work = Path(tempfile.mkdtemp(prefix="arbdb-bench-pipe-"))
     config = {
         "database": str(work / "bench.db"),
@@ -87,7 +107,8 @@ def pipeline(server, pairs: list[dict], start: date, end: date, workers: int) ->
             "cache_dir": str(work / "cache"),
             "download_dir": str(work / "dl"),
         },
-        "pairs": pairs,
+        "pairs": [{"name": c, "coin": c, "venues": [GATE, BITFINEX]} for c in coins],
+        "markets": [{"coin": c, "venues": list(VENUES)} for c in coins],
         "mail": {"outbox_dir": str(work / "outbox")},
     }
     (work / "config.yaml").write_text(yaml.safe_dump(config))
@@ -135,37 +156,49 @@ def _counts(db_path: Path) -> dict:
         }
 
 
-def extract_bench(days: int, n_pairs: int, interval: float, workers: int) -> dict:
+def extract_bench(days: int, n_coins: int, interval: float, workers: int) -> dict:
     from loopback.tardis_server import start_in_process
 
-    pairs = PAIRS[:n_pairs]
-    start = date(2024, 3, 1)
-    end = start + timedelta(days=days)
+    coins = COINS[:n_coins]
+    start, end = BENCH_FROM, BENCH_FROM + timedelta(days=days)
     data_dir = ROOT / ".cache" / "bench" / "sample-data"
     t0 = time.perf_counter()
     with start_in_process(
-        from_day=start, to_day=end, interval_seconds=interval, data_dir=data_dir, symbols=symbols_of(pairs)
+        from_day=start, to_day=end, interval_seconds=interval, data_dir=data_dir, symbols=symbols_of(coins)
     ) as server:
-        prepared = time.perf_counter() - t0
-        print(f"  sample data ready in {prepared:.1f} s (generated once, cached in {data_dir})", flush=True)
-        bare = bare_loop(server.url, pairs, start, end)
+        print(f"  sample data ready in {time.perf_counter() - t0:.1f} s (cached in {data_dir})", flush=True)
+        out: dict = {"days": days, "coins": n_coins, "venues": len(VENUES), "interval_seconds": interval}
+        bare_total = messages = 0.0
+        for exchange, symbols in symbols_of(coins).items():
+            bare = bare_loop(server.url, exchange, symbols, start, end)
+            ours = arbdb_extract(server.url, exchange, symbols, start, end)
+            bare_total += bare["seconds"]
+            messages += bare["messages"]
+            print(
+                f"  {exchange:22} {bare['messages']:>11,} msgs"
+                f"  bare {bare['messages'] / bare['seconds']:>9,.0f} msg/s"
+                f"  arbdb extract {ours['messages'] / ours['seconds']:>9,.0f} msg/s"
+                f"  ratio {ours['seconds'] / bare['seconds']:.2f}",
+                flush=True,
+            )
+            out[f"{exchange}_messages"] = bare["messages"]
+            out[f"{exchange}_bare_msgs_per_s"] = bare["messages"] / bare["seconds"]
+            out[f"{exchange}_extract_msgs_per_s"] = ours["messages"] / ours["seconds"]
+            out[f"{exchange}_ratio_extract_to_bare"] = ours["seconds"] / bare["seconds"]
+        pipe = pipeline(server, coins, start, end, workers)
         print(
-            f"  bare tardis_dev.replay loop: {bare['seconds']:.1f} s, {bare['messages']:,} messages",
+            f"  arbdb backfill, all venues: {pipe['seconds']:.1f} s, peak RSS {pipe['peak_rss_mb']:.0f} MB",
             flush=True,
         )
-        pipe = pipeline(server, pairs, start, end, workers)
-        print(f"  arbdb backfill: {pipe['seconds']:.1f} s, peak RSS {pipe['peak_rss_mb']:.0f} MB", flush=True)
     return {
-        "days": days,
-        "pairs": n_pairs,
-        "interval_seconds": interval,
+        **out,
         "workers": workers,
-        "messages": bare["messages"],
-        "bare_seconds": bare["seconds"],
+        "messages": int(messages),
+        "bare_seconds": bare_total,
         "pipeline_seconds": pipe["seconds"],
-        "bare_msgs_per_s": bare["messages"] / bare["seconds"],
-        "pipeline_msgs_per_s": bare["messages"] / pipe["seconds"],
-        "ratio_pipeline_to_bare": pipe["seconds"] / bare["seconds"],
+        "bare_msgs_per_s": messages / bare_total,
+        "pipeline_msgs_per_s": messages / pipe["seconds"],
+        "ratio_pipeline_to_bare": pipe["seconds"] / bare_total,
         "peak_rss_mb": pipe["peak_rss_mb"],
         **{k: v for k, v in pipe.items() if k.endswith("_rows")},
     }
@@ -176,7 +209,7 @@ def main(argv: list[str] | None = None) -> None:
         prog="make bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--pairs", type=int, default=4, choices=range(1, 5))
+    parser.add_argument("--coins", type=int, default=4, choices=range(1, 5), help="BTC, ETH, SOL, DOGE")
     parser.add_argument("--interval-seconds", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--only", choices=["extract", "windows", "llm"], action="append")
@@ -185,10 +218,10 @@ def main(argv: list[str] | None = None) -> None:
     results: dict = {}
     if "extract" in parts:
         print(
-            f"extract: {args.days} days x {args.pairs} pairs,"
-            f" one message per {args.interval_seconds:g} s per symbol"
+            f"extract: {args.days} days x {args.coins} coins x {len(VENUES)} venues from {BENCH_FROM},"
+            f" one message per {args.interval_seconds:g} s per symbol and channel"
         )
-        results["extract"] = extract_bench(args.days, args.pairs, args.interval_seconds, args.workers)
+        results["extract"] = extract_bench(args.days, args.coins, args.interval_seconds, args.workers)
     if "windows" in parts:
         from bench.windows_bench import bench_windows
 

@@ -15,6 +15,7 @@ import click
 from jobs.cli_errors import exit_with_failure
 from jobs.cli_options import (
     ArbdbCommand,
+    check_report_day,
     checked_range,
     day_range,
     get_settings,
@@ -23,6 +24,7 @@ from jobs.cli_options import (
     set_logging,
     usage_line,
 )
+from pipelines.columns import EXCHANGES
 from pipelines.timeutil import utcnow
 
 
@@ -176,7 +178,7 @@ def demo(ctx, workdir, pairs, from_, days, interval_seconds):
 
 
 @cli.command("normalize")
-@click.option("--exchange", required=True, metavar="gate-io-futures|bitfinex-derivatives", help="Tardis id.")
+@click.option("--exchange", required=True, metavar="EXCHANGE", help=f"Tardis id: {', '.join(EXCHANGES)}.")
 @click.option("--symbols", default=None, metavar="BTC_USDT,ETH_USDT", help="Only these (default: all).")
 @click.argument("file", required=False, default="-", metavar="[FILE|-]")
 def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:
@@ -207,7 +209,8 @@ def report_cmd(ctx: click.Context, day: date | None, send: bool, force: bool) ->
     from pipelines.timeutil import utcnow
 
     settings = get_settings(ctx)
-    report_date = day  # parsed and checked by report_day
+    check_report_day(ctx, day)
+    report_date = day
     result = report_command(settings, utcnow(), report_date, dry_run=not send, force=force)
     check_delivered(result, settings)
     click.echo(describe(result, settings) if send else result.text, nl=send)

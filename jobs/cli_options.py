@@ -88,7 +88,7 @@ def _day(_ctx, param: click.Parameter, value: str | None) -> date | None:
     return None if value is None else parse_day(value, param.opts[0])
 
 
-_BEFORE_HISTORY = "is before Tardis has history for both venues of a pair"
+_BEFORE_HISTORY = "is before the history both venues of a pair have on Tardis"
 
 
 def get_settings(ctx: click.Context) -> Settings:
@@ -157,10 +157,14 @@ def day_range(days_after_today: int):
 
 
 def report_day(ctx, param: click.Parameter, value: str | None) -> date | None:
-    """`--date D`: D must be a complete UTC day (before today) within the shared history."""
-    day = _day(ctx, param, value)
+    """`--date D`, parsed; `check_report_day` checks it once every option (`--config`) is read."""
+    return _day(ctx, param, value)
+
+
+def check_report_day(ctx: click.Context, day: date | None) -> None:
+    """`--date D`: D must be a complete UTC day (before today) within the pairs' shared history."""
     if day is None:
-        return None
+        return
     try:
         check_range(day, day + timedelta(days=1), latest_end=utcnow().date(), pair_venues=pair_venues(ctx))
     except DateRangeError as err:
@@ -168,4 +172,3 @@ def report_day(ctx, param: click.Parameter, value: str | None) -> date | None:
             latest = err.limit - timedelta(days=1)
             raise UsageError(f"--date {day} is not a complete UTC day yet; the latest is {latest}") from None
         raise UsageError(f"--date {day} {_BEFORE_HISTORY} (from {err.limit})") from None
-    return day

@@ -23,6 +23,7 @@ from rich.table import Table
 from jobs.progress import backfill_bar
 from jobs.screen import screen_text
 from pipelines import summary
+from pipelines.pairs import Market, Pair
 from pipelines.report.data import run_report
 from pipelines.run import backfill
 from pipelines.settings import Settings
@@ -30,6 +31,15 @@ from pipelines.store import open_db, row_counts
 
 DEMO_FROM = date(2024, 3, 1)
 DEMO_DAYS = 14
+# Beyond Gate-Bitfinex: one cross-venue pair whose legs settle on different intervals in the sample
+# (Bybit's ETH every 4 h beside Binance's 8 h: two Bybit settlements summed per window), and ETH
+# watched on every venue with March 2024 history, so `screen` has venue pairs to rank.
+# (Hyperliquid's history starts 2024-10-29, after the demo range.)
+DEMO_CROSS = {"name": "ETH-BIN-BYB", "coin": "ETH", "venues": ["binance-futures", "bybit"]}
+DEMO_MARKET = {
+    "coin": "ETH",
+    "venues": ["gate-io-futures", "bitfinex-derivatives", "binance-futures", "bybit", "okex-swap"],
+}
 # Secrets come from the environment only; a config file holding them is refused at load.
 SECRET_FIELDS = {"tardis": {"api_key"}, "llm": {"api_key"}, "mail": {"password"}}
 CONFIG_HEADER = """\
@@ -86,16 +96,23 @@ def run_demo(
         f"[bold]arbdb demo[/]: sample Tardis server on loopback, {start}..{end} (exclusive), "
         f"one message per {interval_seconds:g} s per symbol"
     )
+    served = demo_symbols(*demo_pairs(base, pairs))
     with start_in_process(
-        from_day=start, to_day=end, interval_seconds=interval_seconds, data_dir=workdir / "sample-data"
+        from_day=start,
+        to_day=end,
+        interval_seconds=interval_seconds,
+        data_dir=workdir / "sample-data",
+        symbols=served,
     ) as server:
         settings = demo_settings(base, workdir, server.url, server.datasets_url)
-        selected = settings.select_pairs(pairs)
+        selected, markets = demo_pairs(settings, pairs)
         # The report covers these pairs only, and the demo's config watches nothing else.
-        settings = settings.model_copy(update={"pairs": selected, "markets": ()})
+        settings = settings.model_copy(update={"pairs": selected, "markets": markets})
         kept = demo_settings(base, workdir, base.tardis.endpoint, base.tardis.datasets_endpoint)
         config_path = workdir / "config.yaml"
-        write_demo_config(kept.model_copy(update={"pairs": selected, "markets": ()}), config_path, start, end)
+        write_demo_config(
+            kept.model_copy(update={"pairs": selected, "markets": markets}), config_path, start, end
+        )
         db = open_db(settings.database)
         with backfill_bar() as update:
             result = backfill(
@@ -108,6 +125,7 @@ def run_demo(
                 llm=True,
                 now=now,
                 on_progress=update,
+                legs=settings.watched_legs(),
             )
     counts = result.counts
     console.print(
@@ -134,6 +152,26 @@ def run_demo(
         f"  {arbdb} windows --pair {selected[0].name} --from {start} --to {end}\n"
         f"  {arbdb} screen --from {start} --to {end}"
     )
+
+
+def demo_pairs(settings: Settings, names: str) -> tuple[tuple[Pair, ...], tuple[Market, ...]]:
+    """The pairs named in `names` plus the demo's cross-venue pair, and the demo's ETH market."""
+    selected = settings.select_pairs(names)
+    cross = Pair.model_validate(DEMO_CROSS)
+    if cross.name not in {p.name for p in selected}:
+        selected = (*selected, cross)
+    return selected, (Market.model_validate(DEMO_MARKET),)
+
+
+def demo_symbols(pairs: tuple[Pair, ...], markets: tuple[Market, ...]) -> dict[str, list[str]]:
+    """What the demo's sample server serves: the legs it watches, nothing more (generating every
+    venue's days would only slow the demo down)."""
+    served: dict[str, list[str]] = {}
+    for leg in [leg for p in pairs for leg in p.legs] + [leg for m in markets for leg in m.legs()]:
+        served.setdefault(leg.exchange, [])
+        if leg.symbol not in served[leg.exchange]:
+            served[leg.exchange].append(leg.symbol)
+    return served
 
 
 def _table(title: str, frame: pd.DataFrame) -> Table:

@@ -273,10 +273,12 @@ def read_pair_marks(db: sqlite_utils.Database, pair: Pair, start: datetime, end:
     ]
     cells = np.array(parts[0] + parts[1], dtype=object).reshape(-1, 3)  # one 2-D array: fast to split
     codes = np.repeat([0, 1], [len(p) for p in parts])  # categorical sides: cheap to filter
+    # Two legs may share a symbol (`ETHUSDT` on Binance and Bybit) or a venue: categories from values.
+    exchanges, symbols = (np.array(names, dtype=object)[codes] for names in zip(*sides, strict=True))
     return pd.DataFrame(
         {
-            "exchange": pd.Categorical.from_codes(codes, [e for e, _ in sides]),
-            "symbol": pd.Categorical.from_codes(codes, [s for _, s in sides]),
+            "exchange": pd.Categorical(exchanges),
+            "symbol": pd.Categorical(symbols),
             "ts": series_from_iso(pd.Series(cells[:, 0], dtype=object)),
             "mark_price": cells[:, 1].astype(float),  # NULL -> NaN
             "index_price": cells[:, 2].astype(float),

@@ -32,7 +32,7 @@ BAD_RANGES = [
     (("2024-03-01", "next week"), "--to 'next week' is not a date like 2024-03-01"),
     (
         ("2019-06-01", "2019-06-05"),
-        "--from 2019-06-01 is before Tardis has history for both venues of a pair (from 2020-07-01)",
+        "--from 2019-06-01 is before the history both venues of a pair have on Tardis (from 2020-07-01)",
     ),
     (
         ("2024-03-01", FAR),
@@ -92,7 +92,7 @@ def test_the_latest_allowed_end_is_accepted_and_one_day_more_is_not(config_file,
         ("2024-13-01", "--date '2024-13-01' is not a date like 2024-03-01"),
         (
             "2020-06-30",
-            "--date 2020-06-30 is before Tardis has history for both venues of a pair (from 2020-07-01)",
+            "--date 2020-06-30 is before the history both venues of a pair have on Tardis (from 2020-07-01)",
         ),
     ],
 )

@@ -39,12 +39,17 @@ def test_demo_writes_a_config_that_status_and_windows_use(config_file, tmp_path)
     settings = load_settings(written, env={})
     assert settings.database == (workdir / "arbdb.db").resolve()
     assert settings.mail.outbox_dir == (workdir / "outbox").resolve()
-    assert [p.name for p in settings.pairs] == ["BTC", "ETH"]  # the demo's pairs, not all configured
+    # the demo's pairs (not all configured ones) and its cross-venue pair; ETH watched on five venues
+    assert [p.name for p in settings.pairs] == ["BTC", "ETH", "ETH-BIN-BYB"]
+    assert [leg.exchange for leg in settings.pairs[2].legs] == ["binance-futures", "bybit"]
+    assert [m.coin for m in settings.markets] == ["ETH"] and len(settings.markets[0].venues) == 5
+    assert "Funding carry by venue pair" in demo.output and "Binance - Bybit" in demo.output
 
     with sqlite3.connect(settings.database) as conn:
         windows = conn.execute("SELECT COUNT(*) FROM windows WHERE pair = 'BTC'").fetchone()[0]
+        cross = conn.execute("SELECT COUNT(*) FROM windows WHERE pair = 'ETH-BIN-BYB'").fetchone()[0]
         tickers = conn.execute("SELECT COUNT(*) FROM tickers").fetchone()[0]
-    assert windows > 0
+    assert windows > 0 and cross == windows
 
     status = CliRunner().invoke(cli, ["--config", str(written), "status"], prog_name="arbdb")
     assert "arbdb: error" not in status.output

@@ -218,3 +218,24 @@ def test_a_4_hour_gate_leg_beside_8_hour_bitfinex_sums_two_settlements_per_windo
 
 def _iso(ts) -> str:
     return pd.Timestamp(ts).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_two_legs_spelling_their_symbol_alike_are_kept_apart(db, small):
+    """Binance and Bybit both spell ETH's perpetual `ETHUSDT`: each leg keeps its own marks."""
+    from pipelines.pairs import Pair
+
+    pair = Pair(name="ETH-BIN-BYB", coin="ETH", venues=["binance-futures", "bybit"])
+    settings = small.model_copy(update={"pairs": (pair,)})
+    with transaction(db):
+        for seed, leg in enumerate(pair.legs):
+            upsert(db, "tickers", minute_rows(leg.exchange, leg.symbol, START, 2, seed))
+            upsert(db, "funding", funding_rows(leg.exchange, leg.symbol, START, 2, seed + 5))
+    assert update_windows(db, settings, pair, START, START + timedelta(days=2)) == 6
+    windows = read_windows(db, "ETH-BIN-BYB", START, START + timedelta(days=2))
+    binance = pd.DataFrame(minute_rows("binance-futures", "ETHUSDT", START, 2, 0))
+    bybit = pd.DataFrame(minute_rows("bybit", "ETHUSDT", START, 2, 1))
+    first = windows.iloc[0]
+    assert (first.a_exchange, first.b_exchange) == ("binance-futures", "bybit")
+    spread = (binance["mark_price"][:480] - bybit["mark_price"][:480]) / bybit["mark_price"][:480] * 1e4
+    assert first.mark_spread_mean_bps == pytest.approx(spread.mean())
+    assert first.a_minutes == first.b_minutes == 480
