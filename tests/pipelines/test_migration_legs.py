@@ -86,7 +86,7 @@ def test_step_4_renames_fills_the_legs_and_keeps_cached_verdicts_valid(settings,
         assert "gate_rate" in [r[1] for r in conn.execute("PRAGMA table_info(windows)")]
 
     db = open_db(settings.database)  # migrates: step 4
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
     after = {r["window_end"]: r for r in db["windows"].rows}
     assert after == before  # names, sides, identity and hashes as the current code writes them
     assert {(r["a_exchange"], r["a_symbol"], r["b_exchange"], r["b_symbol"]) for r in after.values()} == {
