@@ -267,6 +267,45 @@ def screen_cmd(ctx: click.Context, start: date, end: date, coins: str | None, fm
         db.close()
 
 
+# -- backtest, scorecard, export: research over the stored tables --
+
+
+@cli.command("backtest")
+@click.option("--pair", "pair_name", required=True, metavar="BTC", help="Configured pair name.")
+@day_range(days_after_today=1)
+@click.option("--entry", default=None, metavar="net:0.25,flag,verdict:MODEL", help="Entry rules, any fires.")
+@click.option("--exit", "exit_", default=None, metavar="net:0,sign,hold:HOURS", help="Exit rules, any fires.")
+@click.option("--notional", default=10_000.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
+@click.option(
+    "--slippage-bps", default=2.0, show_default=True, type=click.FloatRange(min=0), help="Per fill."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@click.option(
+    "--chart", default=None, type=click.Path(dir_okay=False), help="Write the equity curve PNG here."
+)
+@click.pass_context
+def backtest_cmd(ctx, pair_name, start, end, entry, exit_, notional, slippage_bps, fmt, chart) -> None:
+    """Carry backtest of one pair over windows ending in [--from, --to): stored, then shown."""
+    from pathlib import Path
+
+    from jobs.backtest import backtest_pair, show, write_chart
+    from pipelines.backtest.rules import parse_rules
+    from pipelines.store import open_db
+
+    settings = get_settings(ctx)
+    pair, rules = settings.pair(pair_name), parse_rules(entry, exit_)
+    db = open_db(settings.database)
+    try:
+        result = backtest_pair(db, settings, pair, (start, end), rules, notional, slippage_bps)
+    finally:
+        db.close()
+    if chart:
+        write_chart(result, Path(chart))
+    click.echo(show(result, fmt))
+
+
 # -- analyze: LLM triage of flagged windows --
 
 
