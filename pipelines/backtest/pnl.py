@@ -123,9 +123,9 @@ def equity_events(priced: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:
     )
     funding = flows.assign(kind="funding")[["time", "trade", "kind", "amount"]]
     order = {"entry": 0, "funding": 1, "exit": 2}  # at one instant: open, settle, close
-    events = pd.concat([e for e in (entry, funding, exit_) if len(e)], ignore_index=True)
-    if events.empty:
+    if priced.empty:
         return pd.DataFrame(columns=["time", "trade", "kind", "amount", "equity"])
+    events = pd.concat([e for e in (entry, funding, exit_) if len(e)], ignore_index=True)
     events = events.assign(_o=events["kind"].map(order)).sort_values(["time", "_o"], kind="stable")
     events = events.drop(columns="_o").reset_index(drop=True)
     return events.assign(time=pd.to_datetime(events["time"], utc=True), equity=events["amount"].cumsum())
