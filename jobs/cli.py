@@ -306,6 +306,35 @@ def backtest_cmd(ctx, pair_name, start, end, entry, exit_, notional, slippage_bp
     click.echo(show(result, fmt))
 
 
+@cli.command("scorecard")
+@click.option(
+    "--model", default=None, metavar="M", help="One model's verdicts (`rules` for the offline analyzer)."
+)
+@click.option(
+    "--from", "from_", default=None, metavar="DATE", help="First day of window ends (default: all)."
+)
+@click.option("--to", "to", default=None, metavar="DATE", help="Day after the last one (exclusive).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+@click.pass_context
+def scorecard_cmd(ctx, model, from_, to, fmt) -> None:
+    """Every stored verdict scored by the carry it would have realised: hit rate, APR, calibration."""
+    from jobs.scorecard import scorecard_text, span_of
+    from pipelines.store import open_readonly
+
+    start = parse_day(from_, "--from") if from_ else None
+    end = parse_day(to, "--to") if to else None
+    if start and end and start >= end:
+        checked_range(start, end, latest_end=None)
+    settings = get_settings(ctx)
+    db = open_readonly(settings.database)
+    try:
+        click.echo(scorecard_text(db, settings, span_of(start, end), model, fmt))
+    finally:
+        db.close()
+
+
 # -- analyze: LLM triage of flagged windows --
 
 

@@ -68,8 +68,8 @@ def run_backtest(
         entry_time=series_from_iso(made["entry_time"].map(to_iso)),
         exit_time=series_from_iso(made["exit_time"].map(to_iso)),
     )
-    priced, flows = pnl.price_trades(made, funding, store.read_marks(db, pair, made), costs)
-    events = pnl.equity_events(priced, flows)
+    priced = pnl.price_trades(made, funding, store.read_marks(db, pair, made), costs)
+    events = pnl.equity_events(priced, pnl.settlement_flows(made, funding, costs.notional))
     figures = metrics.summary(priced, events, start, end, pair.window_hours, costs.notional)
     run = _run_row(pair, start, end, chosen, costs) | figures
     return Backtest(run, _trade_rows(priced, pair, costs.notional), events)

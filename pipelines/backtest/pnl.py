@@ -84,18 +84,33 @@ def spread_pnl(
     return np.where(missing, 0.0, notional * change), missing.astype(int)
 
 
+def leg_sums(trades: pd.DataFrame, leg: pd.DataFrame | None) -> tuple[np.ndarray, np.ndarray]:
+    """(sum of rates, count) of one leg's settlements with entry < funding_time <= exit, per trade
+    (trades may overlap: the scorecard's do)."""
+    if leg is None or leg.empty or trades.empty:
+        return np.zeros(len(trades)), np.zeros(len(trades), dtype=int)
+    times = leg["funding_time"].to_numpy(dtype="datetime64[ns]")
+    cumulative = np.concatenate([[0.0], np.cumsum(leg["rate"].to_numpy(dtype=float))])
+    lo = np.searchsorted(times, trades["entry_time"].to_numpy(dtype="datetime64[ns]"), side="right")
+    hi = np.searchsorted(times, trades["exit_time"].to_numpy(dtype="datetime64[ns]"), side="right")
+    return cumulative[hi] - cumulative[lo], hi - lo
+
+
 def price_trades(
     trades: pd.DataFrame, funding: dict[str, pd.DataFrame], marks: dict[str, pd.DataFrame], costs: Costs
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(trades with PNL_COLUMNS added, the settlement flows). Never mutates `trades`."""
-    flows = settlement_flows(trades, funding, costs.notional)
-    by_trade = flows.groupby("trade")["amount"]
-    index = pd.RangeIndex(len(trades))
+) -> pd.DataFrame:
+    """`trades` with PNL_COLUMNS added (never mutated). `funding`: per side, funding_time (UTC,
+    ascending) and rate."""
+    funding_pnl, count = np.zeros(len(trades)), np.zeros(len(trades), dtype=int)
+    for side in SIDES:
+        total, n = leg_sums(trades, funding.get(side))
+        short = trades["short_side"].to_numpy() == side
+        funding_pnl, count = funding_pnl + costs.notional * np.where(short, total, -total), count + n
     fees, slippage = costs.per_fill_pair()
     spread, missing = spread_pnl(trades, marks, costs.notional) if len(trades) else ([], [])
     priced = trades.reset_index(drop=True).assign(
-        settlements=by_trade.size().reindex(index, fill_value=0).to_numpy(),
-        funding_pnl=by_trade.sum().reindex(index, fill_value=0.0).to_numpy(),
+        settlements=count,
+        funding_pnl=funding_pnl,
         fees=2 * fees,
         slippage=2 * slippage,
         spread_pnl=spread,
@@ -103,7 +118,7 @@ def price_trades(
     )
     return priced.assign(
         net_pnl=priced["funding_pnl"] - priced["fees"] - priced["slippage"] + priced["spread_pnl"]
-    ), flows
+    )
 
 
 def equity_events(priced: pd.DataFrame, flows: pd.DataFrame) -> pd.DataFrame:

@@ -106,7 +106,8 @@ def entry_signals(windows: pd.DataFrame, rules: Rules, open_arb: pd.Series | Non
     return fired & windows["short_side"].isin(("a", "b"))
 
 
-def _exit_reason(row, entry: dict, rules: Rules) -> str | None:
+def exit_reason(row, entry: dict, rules: Rules) -> str | None:
+    """Which exit rule fires at the close of window `row` for the open position `entry`, if any."""
     if rules.exit_net is not None and row.net_carry_apr < rules.exit_net:
         return "net"
     if rules.exit_sign and row.short_side in ("a", "b") and row.short_side != entry["short_side"]:
@@ -123,7 +124,7 @@ def trades(windows: pd.DataFrame, rules: Rules, range_end: datetime, open_arb: p
     out, entry = [], None
     for i, row in enumerate(windows.itertuples(index=False)):
         if entry is not None:
-            reason = _exit_reason(row, entry, rules)
+            reason = exit_reason(row, entry, rules)
             if reason:
                 out.append({**entry, "exit_time": row.window_end, "exit_reason": reason})
                 entry = None
@@ -138,3 +139,22 @@ def trades(windows: pd.DataFrame, rules: Rules, range_end: datetime, open_arb: p
     if entry is not None and pd.Timestamp(range_end) > entry["entry_time"]:
         out.append({**entry, "exit_time": pd.Timestamp(range_end), "exit_reason": "end"})
     return pd.DataFrame(out, columns=list(TRADE_COLUMNS))
+
+
+def held_from(windows: pd.DataFrame, i: int, rules: Rules, range_end: datetime) -> dict | None:
+    """The trade opened at the close of window `i` (in its direction) and held until an exit rule
+    fires at a later close, else until `range_end`; None when the window has no direction."""
+    row = windows.iloc[i]
+    if row["short_side"] not in ("a", "b"):
+        return None
+    entry = {
+        "entry_time": row["window_end"],
+        "long_side": row["long_side"],
+        "short_side": row["short_side"],
+        "entry_net_carry_apr": row["net_carry_apr"],
+    }
+    for later in windows.iloc[i + 1 :].itertuples(index=False):
+        reason = exit_reason(later, entry, rules)
+        if reason:
+            return {**entry, "exit_time": later.window_end, "exit_reason": reason}
+    return {**entry, "exit_time": pd.Timestamp(range_end), "exit_reason": "end"}

@@ -65,8 +65,11 @@ def summed_differentials(trades: pd.DataFrame, funding: dict, notional: float) -
 def test_zero_costs_and_no_spread_change_earn_the_summed_differentials(case):
     windows, funding, rule, end = case
     made = rules.trades(windows, rule, end)
-    priced, _ = pnl.price_trades(made, funding, flat_marks(made), pnl.Costs(1000, 0, 0, 0))
-    assert priced["net_pnl"].sum() == pytest.approx(summed_differentials(made, funding, 1000), abs=1e-9)
+    priced = pnl.price_trades(made, funding, flat_marks(made), pnl.Costs(1000, 0, 0, 0))
+    flows = pnl.settlement_flows(made, funding, 1000)
+    want = summed_differentials(made, funding, 1000)
+    assert priced["net_pnl"].sum() == pytest.approx(want, abs=1e-9)
+    assert flows["amount"].sum() == pytest.approx(want, abs=1e-9)  # the equity curve's settlements
     assert (priced["exit_time"] > priced["entry_time"]).all()
     assert (priced["entry_time"].iloc[1:].to_numpy() >= priced["exit_time"].iloc[:-1].to_numpy()).all()
 
@@ -77,7 +80,8 @@ def test_a_position_never_open_earns_nothing(case):
     windows, funding, rule, end = case
     never = rules.Rules(entry_net=1.0, exit_net=rule.exit_net)  # no window reaches 100 % APR
     made = rules.trades(windows, never, end)
-    priced, flows = pnl.price_trades(made, funding, flat_marks(made), pnl.Costs(1000, 0.001, 0.001, 5))
+    priced = pnl.price_trades(made, funding, flat_marks(made), pnl.Costs(1000, 0.001, 0.001, 5))
+    flows = pnl.settlement_flows(made, funding, 1000)
     figures = metrics.summary(priced, pnl.equity_events(priced, flows), START, end, 8, 1000)
     assert made.empty and flows.empty
     assert (figures["net_pnl"], figures["funding_pnl"], figures["fees"], figures["time_in_market"]) == (
