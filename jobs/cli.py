@@ -335,6 +335,31 @@ def scorecard_cmd(ctx, model, from_, to, fmt) -> None:
         db.close()
 
 
+@cli.command("export")
+@click.option(
+    "--table",
+    required=True,
+    type=click.Choice(["windows", "funding", "tickers", "backtest_trades"]),
+    help="Table.",
+)
+@click.option("--from", "from_", default=None, metavar="DATE", help="First day (default: the first row).")
+@click.option("--to", "to", default=None, metavar="DATE", help="Day after the last one (exclusive).")
+@click.option("--format", "fmt", required=True, type=click.Choice(["csv", "parquet"]))
+@click.option(
+    "--out", default=None, type=click.Path(dir_okay=False), help="File to write (CSV: default stdout)."
+)
+@click.pass_context
+def export_cmd(ctx, table, from_, to, fmt, out) -> None:
+    """Stream one table's rows in [--from, --to) as CSV or Parquet, chunk by chunk."""
+    from jobs.export import export_command
+
+    start = parse_day(from_, "--from") if from_ else None
+    end = parse_day(to, "--to") if to else None
+    if start and end and start >= end:
+        checked_range(start, end, latest_end=None)
+    export_command(get_settings(ctx), table, (start, end), fmt, out)
+
+
 # -- analyze: LLM triage of flagged windows --
 
 
