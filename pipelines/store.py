@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from pipelines import migrations, store_guard
+from pipelines import migrations, store_guard, views
 
 # name -> (columns with SQLite types, primary key, not-null columns)
 SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
@@ -305,6 +305,7 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
     if str(path) == ":memory:":
         db = sqlite_utils.Database(memory=True)
         migrations.migrate(db, Path(":memory:"), SCHEMA, INDEXES)
+        views.create_views(db)
         return db
     path = Path(path)
     store_guard.check_write_path(path)
@@ -335,7 +336,9 @@ def _prepared(path: Path, connect: Callable[[], sqlite3.Connection], write: bool
         if write:
             db.enable_wal()
             db.execute("PRAGMA synchronous = NORMAL")
+            views.drop_before_upgrade(db, migrations.SCHEMA_VERSION)
             migrations.migrate(db, path, SCHEMA, INDEXES)
+            views.create_views(db)  # pipelines.views: SQL views over the tables, kept in step
         else:
             migrations.check_readable(db, path, SCHEMA)
         return db
