@@ -24,7 +24,6 @@ from pipelines.load.minutes import read_funding
 from pipelines.pairs import Pair
 from pipelines.settings import Settings
 from pipelines.timeutil import series_from_iso, to_iso
-from pipelines.transform.windows_stage import read_windows
 
 DEFAULT_EXIT = rules.Rules(entry_net=None)  # exits: net below 0, sign change
 NOTIONAL, SLIPPAGE_BPS = 10_000.0, 2.0  # the backtest's defaults; returns do not depend on notional
@@ -66,7 +65,7 @@ def realised(
 ):
     """One row per scored-or-not verdict of `pair`: model, action, confidence, net_pnl, net_apr, hit."""
     verdicts = read_verdicts(db, pair.name, start, end, model)
-    windows = read_windows(db, pair.name, start, _LAST)
+    windows = store.read_windows(db, pair.name, start, _LAST)
     trades, scored = _held(windows, verdicts)
     trades = trades.assign(
         entry_time=series_from_iso(trades["entry_time"].map(to_iso)),

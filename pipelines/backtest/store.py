@@ -14,8 +14,7 @@ from pipelines.columns import SIDES
 from pipelines.load.minutes import read_funding
 from pipelines.pairs import Pair
 from pipelines.store import transaction, upsert
-from pipelines.timeutil import series_to_iso, to_iso
-from pipelines.transform.windows_stage import read_windows
+from pipelines.timeutil import series_from_iso, series_to_iso, to_iso
 
 # A mark older than this before an entry or exit is stale: the trade gets no spread P&L.
 MARK_STALE = timedelta(hours=1)
@@ -35,6 +34,25 @@ def run_key(pair: Pair, start: datetime, end: datetime, rules_text: str, costs) 
         costs.fee_b,
     ]
     return hashlib.sha256(orjson.dumps(fields + [costs.slippage_bps])).hexdigest()[:16]
+
+
+WINDOW_INPUTS = ("window_end", "net_carry_apr", "long_side", "short_side", "flagged")
+
+
+def read_windows(db: sqlite_utils.Database, pair: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """What the rules read of `pair`'s windows ending in (start, end], oldest first (window_end as
+    datetime64 UTC, flagged as bool): only these columns, so a year of windows reads fast."""
+    rows = db.execute(
+        f"SELECT {', '.join(WINDOW_INPUTS)} FROM windows"
+        " WHERE pair = ? AND window_end > ? AND window_end <= ? ORDER BY window_end",
+        (pair, to_iso(start), to_iso(end)),
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=list(WINDOW_INPUTS))
+    return frame.assign(
+        window_end=series_from_iso(frame["window_end"]),
+        net_carry_apr=frame["net_carry_apr"].astype(float),
+        flagged=frame["flagged"].fillna(0).astype(bool),
+    )
 
 
 def read_inputs(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> tuple:
