@@ -43,10 +43,12 @@ def backtest_pair(
     notional: float,
     slippage_bps: float,
 ) -> Backtest:
-    """Run the backtest of `pair` over windows ending in [span) (days) and store it (an upsert)."""
+    """Run the backtest of `pair` over windows ending in [span) (days) and store it (an upsert);
+    with no stored window in the range nothing is stored (`result.windows == 0`)."""
     costs = pair_costs(pair, settings.fees, notional, slippage_bps)
     result = run_backtest(db, pair, day_start(span[0]), day_start(span[1]), rules, costs)
-    save(db, result)
+    if result.windows:
+        save(db, result)
     return result
 
 
@@ -60,7 +62,15 @@ def records(trades: pd.DataFrame) -> list[dict]:
 
 
 def show(result: Backtest, fmt: str) -> str:
-    """What `arbdb backtest` prints: a summary and the trades, the trades as CSV, or all as JSON."""
+    """What `arbdb backtest` prints: a summary and the trades, the trades as CSV, or all as JSON;
+    one line saying which backfill fills the range when it holds no window."""
+    if not result.windows:
+        run = result.run
+        start, end = run["range_start"][:10], run["range_end"][:10]
+        return (
+            f"no stored windows for {run['pair']} in {start} .. {end} (exclusive); "
+            f"fill them with `arbdb backfill --from {start} --to {end}`"
+        )
     if fmt == "json":
         body = {"backtest": result.run, "trades": records(result.trades)}
         return orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()

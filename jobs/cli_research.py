@@ -42,7 +42,7 @@ def backtest_cmd(ctx, pair_name, start, end, entry, exit_, notional, slippage_bp
         result = backtest_pair(db, settings, pair, (start, end), rules, notional, slippage_bps)
     finally:
         db.close()
-    if chart:
+    if chart and result.windows:
         write_chart(result, Path(chart))
     click.echo(show(result, fmt))
 

@@ -64,11 +64,13 @@ def _typed(chunk: pd.DataFrame, table: str) -> pd.DataFrame:
 
 def write_csv(frames, out: IO[str], table: str) -> int:
     """Write the chunks as one CSV (header once, also when no row matched); returns rows written."""
-    rows = 0
-    for i, chunk in enumerate(frames):
-        chunk.to_csv(out, index=False, header=i == 0, lineterminator="\n")
-        rows += len(chunk)
-    if not rows:
+    rows, header = 0, True
+    for chunk in frames:
+        if chunk.empty:  # SQLite with no matching row still yields one empty chunk
+            continue
+        chunk.to_csv(out, index=False, header=header, lineterminator="\n")
+        rows, header = rows + len(chunk), False
+    if header:
         out.write(",".join(SCHEMA[table][0]) + "\n")
     return rows
 

@@ -22,6 +22,7 @@ class Backtest:
     run: dict
     trades: pd.DataFrame
     events: pd.DataFrame
+    windows: int = 0  # stored windows the rules read (0: nothing to backtest yet)
 
 
 def pair_costs(pair: Pair, fees: Fees, notional: float, slippage_bps: float) -> pnl.Costs:
@@ -72,7 +73,7 @@ def run_backtest(
     events = pnl.equity_events(priced, pnl.settlement_flows(made, funding, costs.notional))
     figures = metrics.summary(priced, events, start, end, pair.window_hours, costs.notional)
     run = _run_row(pair, start, end, chosen, costs) | figures
-    return Backtest(run, _trade_rows(priced, pair, costs.notional), events)
+    return Backtest(run, _trade_rows(priced, pair, costs.notional), events, len(windows))
 
 
 def _run_row(pair: Pair, start: datetime, end: datetime, chosen: rules.Rules, costs: pnl.Costs) -> dict:

@@ -89,3 +89,24 @@ def test_bad_options_are_one_line(config, args, words):
     assert result.exit_code == 2
     [line] = result.output.strip().splitlines()
     assert line.startswith("arbdb: error:") and words in line
+
+
+def test_a_range_without_windows_is_one_line_and_stores_nothing(config, tmp_path):
+    chart = tmp_path / "none.png"
+    argv = [
+        "backtest",
+        "--pair",
+        "BTC",
+        "--from",
+        "2024-04-01",
+        "--to",
+        "2024-04-02",
+        "--config",
+        str(config),
+    ]
+    result = CliRunner().invoke(cli, [*argv, "--chart", str(chart)])
+    assert result.exit_code == 0 and result.output.strip() == (
+        "no stored windows for BTC in 2024-04-01 .. 2024-04-02 (exclusive); "
+        "fill them with `arbdb backfill --from 2024-04-01 --to 2024-04-02`"
+    )
+    assert open_db(config.parent / "arbdb.db")["backtests"].count == 0 and not chart.exists()

@@ -69,3 +69,9 @@ def test_cli_export(stored, config_file, tmp_path):
     assert bad.exit_code == 2 and bad.output.strip() == (
         "arbdb: error: --format parquet needs --out PATH (Parquet is binary, not for a terminal)"
     )
+
+
+def test_no_matching_row_is_a_header_only_csv(db):
+    out = io.StringIO()
+    assert export(db, "windows", DAY, None, "csv", out) == 0
+    assert out.getvalue() == ",".join(SCHEMA["windows"][0]) + "\n"
