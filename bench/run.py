@@ -212,9 +212,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--coins", type=int, default=4, choices=range(1, 5), help="BTC, ETH, SOL, DOGE")
     parser.add_argument("--interval-seconds", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--only", choices=["extract", "windows", "llm"], action="append")
+    parser.add_argument("--only", choices=["extract", "windows", "llm", "backtest"], action="append")
     args = parser.parse_args(argv)
-    parts = args.only or ["extract", "windows", "llm"]
+    parts = args.only or ["extract", "windows", "llm", "backtest"]
     results: dict = {}
     if "extract" in parts:
         print(
@@ -232,9 +232,18 @@ def main(argv: list[str] | None = None) -> None:
 
         print("llm: batched vs one call per flagged window (loopback gateway)")
         results["llm"] = bench_llm()
+    if "backtest" in parts:
+        results["backtest"] = _backtest_part()
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print_results(results)
+
+
+def _backtest_part() -> dict:
+    from bench.backtest_bench import bench_backtest
+
+    print("backtest: one year x 4 pairs of windows and settlements (leg b hourly), scorecard, export")
+    return bench_backtest(days=365, pairs=4)
 
 
 def print_results(results: dict) -> None:

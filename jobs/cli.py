@@ -12,6 +12,7 @@ from datetime import date, timedelta
 
 import click
 
+from jobs import cli_research
 from jobs.cli_errors import exit_with_failure
 from jobs.cli_options import (
     ArbdbCommand,
@@ -268,6 +269,13 @@ def screen_cmd(ctx: click.Context, start: date, end: date, coins: str | None, fm
         click.echo(screen_text(db, settings, start, end, coins, fmt))
     finally:
         db.close()
+
+
+# -- backtest, scorecard, export: research over the stored tables (jobs/cli_research.py) --
+
+cli.add_command(cli_research.backtest_cmd)
+cli.add_command(cli_research.scorecard_cmd)
+cli.add_command(cli_research.export_cmd)
 
 
 # -- analyze: LLM triage of flagged windows --

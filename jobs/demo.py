@@ -20,6 +20,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from jobs.demo_research import print_research
 from jobs.progress import backfill_bar
 from jobs.screen import screen_text
 from pipelines import summary
@@ -141,6 +142,7 @@ def run_demo(
     )
     print_summary(db, settings, selected, console)
     console.print(screen_text(db, settings, start, end, None, "table"), markup=False, highlight=False)
+    print_research(db, settings, start, end, console, workdir / "config.yaml")
     console.print(
         f"cost report for {report.report_date}: {report.status}"
         f" -> {settings.mail.outbox_dir} ({report.subject})"

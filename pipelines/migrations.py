@@ -159,11 +159,17 @@ def _rehash(db: sqlite_utils.Database) -> None:
     )
 
 
+def _backtests(db: sqlite_utils.Database, schema: Schema, indexes: Indexes) -> None:
+    # `arbdb backtest` stores its runs and their trades; nothing older to fill them from.
+    create_missing(db, {name: schema[name] for name in ("backtests", "backtest_trades")}, indexes)
+
+
 STEPS: tuple[tuple[str, Step], ...] = (
     ("adopt a database made before schema versions (add missing tables and columns)", _adopt_unversioned),
     ("runs: pid and host of the process that ran each run", _runs_pid_host),
     ("run_pairs: the pairs of every run as rows, from the runs.pair comma lists", _run_pairs),
     ("windows: legs a and b instead of gate and bitfinex, each row naming its legs", _window_legs),
+    ("backtests, backtest_trades: stored `arbdb backtest` runs and their trades", _backtests),
 )
 SCHEMA_VERSION = len(STEPS)
 

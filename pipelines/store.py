@@ -15,7 +15,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from pipelines import migrations, store_guard
+from pipelines import migrations, store_guard, views
 
 # name -> (columns with SQLite types, primary key, not-null columns)
 SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
@@ -227,6 +227,62 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
         ("id",),
         {"created_at", "report_date", "status"},
     ),
+    "backtests": (  # one run of `arbdb backtest`; id = hash of pair, range, rules, notional, fees, slippage
+        {
+            "id": str,
+            "pair": str,
+            "a_leg": str,  # exchange:symbol
+            "b_leg": str,
+            "range_start": str,  # windows ending in (range_start, range_end]
+            "range_end": str,
+            "rules": str,  # "entry net:0.25; exit net:0,sign,end"
+            "notional": float,  # per leg, quote currency
+            "fee_a": float,  # taker fee per fill, fraction
+            "fee_b": float,
+            "slippage_bps": float,  # per fill
+            "window_hours": float,
+            "funding_pnl": float,  # quote currency, like every *_pnl, fees, slippage, max_drawdown
+            "fees": float,
+            "slippage": float,
+            "spread_pnl": float,
+            "net_pnl": float,
+            "return_on_notional": float,  # fraction
+            "annualised_return": float,  # fraction per year of range
+            "max_drawdown": float,
+            "sharpe_per_period": float,  # per window period, not annualised
+            "trades": int,
+            "time_in_market": float,  # fraction of the range
+        },
+        ("id",),
+        {"id", "pair", "range_start", "range_end", "rules"},
+    ),
+    "backtest_trades": (
+        {
+            "backtest_id": str,
+            "trade": int,  # 0, 1, ... in time order
+            "pair": str,
+            "entry_time": str,  # close of the window whose entry rule fired
+            "exit_time": str,  # close of the window whose exit rule fired, or the range end
+            "long_side": str,  # a | b
+            "short_side": str,
+            "long_leg": str,  # exchange:symbol
+            "short_leg": str,
+            "entry_net_carry_apr": float,
+            "exit_reason": str,  # net | sign | hold | end
+            "settlements": int,  # both legs' settlements paid while open
+            "funding_pnl": float,
+            "fees": float,
+            "slippage": float,
+            "spread_pnl": float,
+            "marks_missing": int,  # 1: no fresh mark at entry or exit, spread P&L taken as 0
+            "net_pnl": float,
+            "hours": float,
+            "return_on_notional": float,
+            "net_apr": float,  # return_on_notional annualised over the hours held
+        },
+        ("backtest_id", "trade"),
+        {"backtest_id", "trade", "pair", "entry_time", "exit_time"},
+    ),
 }
 
 INDEXES = {
@@ -249,6 +305,7 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
     if str(path) == ":memory:":
         db = sqlite_utils.Database(memory=True)
         migrations.migrate(db, Path(":memory:"), SCHEMA, INDEXES)
+        views.create_views(db)
         return db
     path = Path(path)
     store_guard.check_write_path(path)
@@ -279,7 +336,9 @@ def _prepared(path: Path, connect: Callable[[], sqlite3.Connection], write: bool
         if write:
             db.enable_wal()
             db.execute("PRAGMA synchronous = NORMAL")
+            views.drop_before_upgrade(db, migrations.SCHEMA_VERSION)
             migrations.migrate(db, path, SCHEMA, INDEXES)
+            views.create_views(db)  # pipelines.views: SQL views over the tables, kept in step
         else:
             migrations.check_readable(db, path, SCHEMA)
         return db

@@ -41,6 +41,7 @@ class ReportData:
     warnings: list[str]
     daily_cost: pd.DataFrame  # index: day; columns: model; USD
     funding_diff: pd.DataFrame = field(default_factory=pd.DataFrame)  # index: window end; columns: pair
+    verdict_worth: list[dict] = field(default_factory=list)  # per model: cost per verdict vs realised carry
 
     @property
     def active(self) -> bool:

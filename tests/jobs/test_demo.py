@@ -50,6 +50,10 @@ def test_demo_writes_a_config_that_status_and_windows_use(config_file, tmp_path)
         cross = conn.execute("SELECT COUNT(*) FROM windows WHERE pair = 'ETH-BIN-BYB'").fetchone()[0]
         tickers = conn.execute("SELECT COUNT(*) FROM tickers").fetchone()[0]
     assert windows > 0 and cross == windows
+    assert "Backtest BTC (gate-io-futures:BTC_USDT vs bitfinex-derivatives:BTCF0:USTF0)" in demo.output
+    assert "no stored verdicts in the range" in demo.output  # one day: nothing flagged yet
+    with sqlite3.connect(settings.database) as conn:  # the demo's backtest is stored
+        assert conn.execute("SELECT COUNT(*) FROM backtests WHERE pair = 'BTC'").fetchone()[0] == 1
 
     status = CliRunner().invoke(cli, ["--config", str(written), "status"], prog_name="arbdb")
     assert "arbdb: error" not in status.output

@@ -1,0 +1,117 @@
+"""The backtest's reads (windows, settlements, marks, verdicts) and writes (`backtests`,
+`backtest_trades`). A run is keyed by a hash of what decides its result, so a rerun is an upsert."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+import orjson
+import pandas as pd
+import sqlite_utils
+
+from pipelines.columns import SIDES
+from pipelines.load.minutes import read_funding
+from pipelines.pairs import Pair
+from pipelines.store import transaction, upsert
+from pipelines.timeutil import series_from_iso, series_to_iso, to_iso
+
+# A mark older than this before an entry or exit is stale: the trade gets no spread P&L.
+MARK_STALE = timedelta(hours=1)
+
+
+def run_key(pair: Pair, start: datetime, end: datetime, rules_text: str, costs) -> str:
+    """sha256 (first 16 hex) of the pair's legs, the range, the rules, notional, fees and slippage."""
+    legs = [f"{leg.exchange}:{leg.symbol}" for leg in pair.legs]
+    fields = [
+        pair.name,
+        legs,
+        to_iso(start),
+        to_iso(end),
+        rules_text,
+        costs.notional,
+        costs.fee_a,
+        costs.fee_b,
+    ]
+    return hashlib.sha256(orjson.dumps(fields + [costs.slippage_bps])).hexdigest()[:16]
+
+
+WINDOW_INPUTS = ("window_end", "net_carry_apr", "long_side", "short_side", "flagged")
+
+
+def read_windows(db: sqlite_utils.Database, pair: str, start: datetime, end: datetime) -> pd.DataFrame:
+    """What the rules read of `pair`'s windows ending in (start, end], oldest first (window_end as
+    datetime64 UTC, flagged as bool): only these columns, so a year of windows reads fast."""
+    rows = db.execute(
+        f"SELECT {', '.join(WINDOW_INPUTS)} FROM windows"
+        " WHERE pair = ? AND window_end > ? AND window_end <= ? ORDER BY window_end",
+        (pair, to_iso(start), to_iso(end)),
+    ).fetchall()
+    frame = pd.DataFrame(rows, columns=list(WINDOW_INPUTS))
+    return frame.assign(
+        window_end=series_from_iso(frame["window_end"]),
+        net_carry_apr=frame["net_carry_apr"].astype(float),
+        flagged=frame["flagged"].fillna(0).astype(bool),
+    )
+
+
+def read_inputs(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> tuple:
+    """(windows ending in (start, end], per side its settlements with start < funding_time <= end)."""
+    windows = read_windows(db, pair.name, start, end)
+    second = timedelta(seconds=1)
+    funding = {
+        side: read_funding(db, leg.exchange, leg.symbol, start + second, end + second)
+        for side, leg in zip(SIDES, pair.legs, strict=True)
+    }
+    return windows, funding
+
+
+def read_open_arb(db: sqlite_utils.Database, pair: str, model: str, start: datetime, end: datetime) -> set:
+    """Window ends (ISO) in (start, end] whose latest verdict from `model` says OPEN_ARB."""
+    rows = db.execute(
+        "SELECT window_end, action FROM verdicts WHERE pair = ? AND model = ? AND window_end > ?"
+        " AND window_end <= ? ORDER BY window_end, created_at",
+        (pair, model, to_iso(start), to_iso(end)),
+    ).fetchall()
+    latest = dict(rows)  # the last row of a window (its latest verdict) wins
+    return {end_ for end_, action in latest.items() if action == "OPEN_ARB"}
+
+
+def _mark_before(db: sqlite_utils.Database, exchange: str, symbol: str, time: pd.Timestamp) -> float:
+    # The last minute before `time`: its last mark is the price at the window's close.
+    row = db.execute(
+        "SELECT mark_price FROM tickers WHERE exchange = ? AND symbol = ? AND ts < ? AND ts >= ?"
+        " AND mark_price IS NOT NULL ORDER BY ts DESC LIMIT 1",
+        (exchange, symbol, to_iso(time), to_iso(time - MARK_STALE)),
+    ).fetchone()
+    return float(row[0]) if row else float("nan")
+
+
+def read_marks(db: sqlite_utils.Database, pair: Pair, trades: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Per side, `entry_mark` and `exit_mark` of every trade (NaN where no fresh mark is stored)."""
+    out = {}
+    for side, leg in zip(SIDES, pair.legs, strict=True):
+        marks = {
+            kind: [_mark_before(db, leg.exchange, leg.symbol, t) for t in trades[f"{kind}_time"]]
+            for kind in ("entry", "exit")
+        }
+        out[side] = pd.DataFrame({"entry_mark": marks["entry"], "exit_mark": marks["exit"]}, dtype=float)
+    return out
+
+
+def write_run(db: sqlite_utils.Database, run: dict, trades: pd.DataFrame) -> None:
+    """Upsert the run and replace its trades, in one transaction (a rerun writes the same rows)."""
+    rows = trades.assign(
+        backtest_id=run["id"],
+        trade=range(len(trades)),
+        entry_time=series_to_iso(trades["entry_time"]),
+        exit_time=series_to_iso(trades["exit_time"]),
+    )
+    records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    with transaction(db):
+        upsert(db, "backtests", [run])
+        db.execute(
+            "DELETE FROM backtest_trades WHERE backtest_id = ? AND trade >= ?", (run["id"], len(trades))
+        )
+        if records:
+            upsert(db, "backtest_trades", records)

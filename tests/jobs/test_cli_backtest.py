@@ -1,0 +1,112 @@
+"""`arbdb backtest` through click on a seeded database: figures by hand, the store, the chart, errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from jobs.cli import cli
+from pipelines.store import open_db
+from tests.pipelines.backtest.seed import A, B, mark, seed, settlement, window
+
+T = "2024-03-0{}T{}:00:00Z".format
+
+
+@pytest.fixture
+def config(config_file):
+    """The small config with explicit fees; BTC: enter 03-01 08:00, exit 03-01 16:00 (net < 0)."""
+    config_file.write_text(
+        config_file.read_text() + "fees:\n  taker: {gate-io-futures: 0.0004, bitfinex-derivatives: 0.0006}\n"
+    )
+    db = open_db(config_file.parent / "arbdb.db")
+    seed(
+        db,
+        [window(T(1, "08"), 0.3, short="b"), window(T(1, "16"), -0.1, short="b"), window(T(2, "00"), 0.1)],
+        [settlement(A, T(1, "16"), 0.0001, 8), settlement(B, T(1, "16"), 0.0005, 8)],
+        [mark(A, "2024-03-01T07:59:00Z", 100), mark(B, "2024-03-01T07:59:00Z", 100)]
+        + [mark(A, "2024-03-01T15:59:00Z", 100), mark(B, "2024-03-01T15:59:00Z", 100)],
+    )
+    db.close()
+    return config_file
+
+
+def backtest(config, *args):
+    argv = [
+        "backtest",
+        "--pair",
+        "BTC",
+        "--from",
+        "2024-03-01",
+        "--to",
+        "2024-03-03",
+        "--config",
+        str(config),
+    ]
+    return CliRunner().invoke(cli, argv + list(args))
+
+
+def test_json_shows_the_hand_computed_trade_and_a_rerun_stores_nothing_new(config):
+    result = backtest(config, "--format", "json", "--notional", "1000", "--slippage-bps", "1")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    [trade] = body["trades"]
+    funding = 1000 * (0.0005 - 0.0001)  # short Bitfinex, long Gate, one settlement each
+    costs = 2 * 1000 * (0.0004 + 0.0006) + 4 * 1000 * 1 / 1e4
+    assert (trade["entry_time"], trade["exit_time"], trade["exit_reason"]) == (T(1, "08"), T(1, "16"), "net")
+    assert trade["net_pnl"] == pytest.approx(funding - costs)
+    assert body["backtest"]["net_pnl"] == pytest.approx(funding - costs)
+    assert body["backtest"]["time_in_market"] == pytest.approx(8 / 48)
+    again = backtest(config, "--format", "json", "--notional", "1000", "--slippage-bps", "1")
+    assert json.loads(again.output) == body
+    db = open_db(config.parent / "arbdb.db")
+    assert (db["backtests"].count, db["backtest_trades"].count) == (1, 1)
+
+
+def test_table_csv_and_chart(config, tmp_path):
+    chart = tmp_path / "charts" / "btc.png"
+    table = backtest(config, "--chart", str(chart))
+    assert table.exit_code == 0, table.output
+    assert "1 trades" in table.output and "2024-03-01T08:00" in table.output
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
+    csv = backtest(config, "--format", "csv", "--entry", "net:0.05", "--exit", "hold:24")
+    lines = csv.output.splitlines()
+    assert csv.exit_code == 0 and lines[0].startswith("entry_time,exit_time") and len(lines) == 2
+    assert ",end," in lines[1]  # 03-01 08:00 on; the last window (03-02 00:00) is 16 h in: to the end
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--entry", "carry:1"], "--entry 'carry:1' is not a rule"),
+        (["--exit", "hold:x"], "--exit 'hold:x': expected a number"),
+        (["--pair", "XRP"], "XRP"),
+    ],
+)
+def test_bad_options_are_one_line(config, args, words):
+    result = backtest(config, *args)
+    assert result.exit_code == 2
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("arbdb: error:") and words in line
+
+
+def test_a_range_without_windows_is_one_line_and_stores_nothing(config, tmp_path):
+    chart = tmp_path / "none.png"
+    argv = [
+        "backtest",
+        "--pair",
+        "BTC",
+        "--from",
+        "2024-04-01",
+        "--to",
+        "2024-04-02",
+        "--config",
+        str(config),
+    ]
+    result = CliRunner().invoke(cli, [*argv, "--chart", str(chart)])
+    assert result.exit_code == 0 and result.output.strip() == (
+        "no stored windows for BTC in 2024-04-01 .. 2024-04-02 (exclusive); "
+        "fill them with `arbdb backfill --from 2024-04-01 --to 2024-04-02`"
+    )
+    assert open_db(config.parent / "arbdb.db")["backtests"].count == 0 and not chart.exists()

@@ -1,0 +1,67 @@
+"""A backtest does not depend on how its history was backfilled: two split backfills of four days
+from the loopback Tardis server give the same backtest rows as one backfill of the same days."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from loopback.generator import SampleFeed
+from loopback.tardis_server import start_in_thread
+from pipelines.backtest.engine import pair_costs, run_backtest, save
+from pipelines.backtest.rules import Rules
+from pipelines.columns import BITFINEX, GATE
+from pipelines.run import backfill
+from pipelines.settings import load_settings
+from pipelines.store import open_db
+from tests.conftest import SMALL_CONFIG
+from tests.fixtures.tables import snapshot
+
+START = date(2024, 3, 1)
+NOW = datetime(2024, 4, 1, tzinfo=UTC)
+# Enter whenever a window has a direction; leave on a sign change or after 16 h: several trades.
+RULES = Rules(entry_net=-10.0, exit_net=None, exit_sign=True, max_hold_hours=16)
+
+
+@pytest.fixture(scope="module")
+def cfg(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("split")
+    feed = SampleFeed(seed=5, interval_seconds=60, symbols={GATE: ["BTC_USDT"], BITFINEX: ["BTCF0:USTF0"]})
+    config = tmp / "config.yaml"
+    config.write_text(SMALL_CONFIG.format(db=tmp / "unused.db", tmp=tmp))
+    base = load_settings(config, env={})
+    with start_in_thread(feed, data_dir=tmp / "tardis") as server:
+        tardis = base.tardis.model_copy(
+            update={"endpoint": server.url, "datasets_endpoint": server.datasets_url}
+        )
+        yield base.model_copy(update={"tardis": tardis, "pairs": [base.pair("BTC")]})
+
+
+def backtested(cfg, path, splits) -> dict:
+    db = open_db(path)
+    pair = cfg.pair("BTC")
+    for first, last in splits:
+        backfill(
+            db,
+            cfg,
+            START + timedelta(days=first),
+            START + timedelta(days=last),
+            pairs=(pair,),
+            source="replay",
+            llm=False,
+            now=NOW,
+        )
+    lo, hi = (datetime(2024, 3, d, tzinfo=UTC) for d in (1, 5))
+    save(db, run_backtest(db, pair, lo, hi, RULES, pair_costs(pair, cfg.fees, 10_000, 2)))
+    priced = db.execute("SELECT count(*) FROM backtest_trades WHERE marks_missing = 0 AND spread_pnl != 0")
+    assert priced.fetchone()[0] >= 3  # the sample's marks price the spread of every trade
+    db.close()
+    return snapshot(path, ("backtests", "backtest_trades"))
+
+
+def test_split_backfills_give_the_same_backtest_as_one(cfg, tmp_path):
+    whole = backtested(cfg, tmp_path / "whole.db", [(0, 4)])
+    split = backtested(cfg, tmp_path / "split.db", [(2, 4), (0, 2)])
+    assert len(whole["backtest_trades"]) >= 3
+    assert split == whole
