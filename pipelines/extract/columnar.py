@@ -33,8 +33,10 @@ class MinuteColumns:
     names: tuple[str, ...]  # symbol of each code
     codes: np.ndarray  # int16, a row's symbol
     minutes: np.ndarray  # int64, minutes since the epoch
-    values: dict[str, np.ndarray] = field(default_factory=dict)  # field -> int64 / float64
-    present: dict[str, np.ndarray] = field(default_factory=dict)  # field -> bool (False = None)
+    # field -> int64 / float64; a field no row has is left out (all None).
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+    # field -> bool (False = None); a field every row has is left out.
+    present: dict[str, np.ndarray] = field(default_factory=dict)
     messages: int = 0
     malformed: int = 0
     symbols: dict[str, int] = field(default_factory=dict)
@@ -49,7 +51,8 @@ class MinuteColumns:
         """The `Extracted` this was packed from, rows as (symbol, minute, record tuple)."""
         out = Extracted(self.exchange, self.start, self.end, self.source)
         out.messages, out.malformed, out.symbols = self.messages, self.malformed, dict(self.symbols)
-        columns = [_as_python(self.values[f], self.present[f]) for f in _FIELDS]
+        n = len(self.minutes)
+        columns = [_as_python(self.values.get(f), self.present.get(f), n) for f in _FIELDS]
         symbols = [self.names[c] for c in self.codes.tolist()]
         out.rows = [
             (symbol, minute, (self.exchange, symbol, *fields))
@@ -58,7 +61,11 @@ class MinuteColumns:
         return out
 
 
-def _as_python(values: np.ndarray, present: np.ndarray) -> list:
+def _as_python(values: np.ndarray | None, present: np.ndarray | None, n: int) -> list:
+    if values is None:
+        return [None] * n
+    if present is None:
+        return values.tolist()
     return [v if ok else None for v, ok in zip(values.tolist(), present.tolist(), strict=True)]
 
 
@@ -80,8 +87,15 @@ def pack(extracted: Extracted) -> MinuteColumns:
         symbols=dict(extracted.symbols),
     )
     for i, name in enumerate(_FIELDS, start=2):
-        raw = [rec[i] for _, _, rec in rows]
-        packed.present[name] = np.array([v is not None for v in raw], dtype=bool)
-        dtype, blank = (np.int64, 0) if name in _INTS else (np.float64, 0.0)
-        packed.values[name] = np.array([blank if v is None else v for v in raw], dtype=dtype)
+        _add_column(packed, name, [rec[i] for _, _, rec in rows])
     return packed
+
+
+def _add_column(packed: MinuteColumns, name: str, raw: list) -> None:
+    present = np.array([v is not None for v in raw], dtype=bool)
+    if raw and not present.any():
+        return  # a field this venue never gives (Gate's funding time): nothing to send
+    dtype, blank = (np.int64, 0) if name in _INTS else (np.float64, 0.0)
+    packed.values[name] = np.array([blank if v is None else v for v in raw], dtype=dtype)
+    if not present.all():
+        packed.present[name] = present
