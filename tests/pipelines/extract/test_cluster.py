@@ -95,8 +95,8 @@ def test_rerun_on_the_cluster_changes_nothing_and_submits_nothing(
 
 
 def data(path: Path) -> dict[str, list[tuple]]:
-    """`contents` but the runs (a rerun is a run of its own, with its own counts)."""
-    return {table: rows for table, rows in contents(path).items() if table != "runs"}
+    """`contents` but the runs (a rerun is a run of its own, with its own counts and id)."""
+    return {table: rows for table, rows in contents(path).items() if table not in ("runs", "run_pairs")}
 
 
 def test_replays_on_the_cluster_never_exceed_the_limit(tardis_settings, tardis_server, cluster, tmp_path):
@@ -156,3 +156,22 @@ def test_a_worker_without_the_tardis_key_stops_the_backfill_in_one_line(
     with pytest.raises(AuthError, match=f"scheduler {cluster.scheduler_address}.*no TARDIS_API_KEY"):
         run_backfill(on_cluster(keyed, cluster), tmp_path / "dask.db")
     assert not [r for r in tardis_server.requests if "data-feeds" in r.path]
+
+
+def test_backfill_scheduler_option_runs_on_the_cluster(
+    config_file, tardis_settings, tardis_server, cluster, tmp_path
+):
+    from click.testing import CliRunner
+
+    from jobs.cli import cli
+    from tests.jobs.test_cli_backfill import write_config
+
+    run_backfill(tardis_settings, tmp_path / "local.db")
+    config = write_config(config_file, tardis_server)  # executor: local in the file; the option wins
+    args = ["--from", str(START), "--to", str(END), "--pairs", "BTC", "--no-llm"]
+    result = CliRunner().invoke(
+        cli, ["--config", str(config), "backfill", *args, "--scheduler", cluster.scheduler_address]
+    )
+    assert result.exit_code == 0, result.output
+    assert "4 exchange-days fetched, 0 skipped" in result.output
+    assert data(tmp_path / "arbdb.db") == data(tmp_path / "local.db")
