@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pairs", type=int, default=4, choices=range(1, 5))
     parser.add_argument("--interval-seconds", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--only", choices=["extract", "windows", "llm"], action="append")
+    parser.add_argument("--only", choices=["extract", "windows", "llm", "dask"], action="append")
     args = parser.parse_args(argv)
     parts = args.only or ["extract", "windows", "llm"]
     results: dict = {}
@@ -199,6 +199,10 @@ def main(argv: list[str] | None = None) -> None:
 
         print("llm: batched vs one call per flagged window (loopback gateway)")
         results["llm"] = bench_llm()
+    if "dask" in parts:
+        results["dask"] = __import__("bench.dask_bench", fromlist=["bench_dask"]).bench_dask(
+            min(args.days, 3)
+        )
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print_results(results)
