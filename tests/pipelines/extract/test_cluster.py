@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -47,11 +47,11 @@ def on_cluster(settings, cluster, **tardis):
     return settings.model_copy(update={"tardis": settings.tardis.model_copy(update={**update, **tardis})})
 
 
-def run_backfill(settings, path: Path, **kwargs):
+def run_backfill(settings, path: Path, end: date = END, **kwargs):
     db = open_db(path)
     try:
         pairs = (settings.pair("BTC"),)
-        return backfill(db, settings, START, END, pairs=pairs, source="replay", llm=False, now=NOW, **kwargs)
+        return backfill(db, settings, START, end, pairs=pairs, source="replay", llm=False, now=NOW, **kwargs)
     finally:
         db.close()
 
@@ -124,7 +124,8 @@ def _processing(cluster) -> tuple[str, str] | None:
 
 
 def test_a_worker_killed_mid_task_is_retried_and_its_day_loaded_once(tardis_settings, cluster, tmp_path):
-    run_backfill(tardis_settings, tmp_path / "local.db")
+    end = END + timedelta(days=1)  # 6 exchange-days: some are still running after the first is loaded
+    run_backfill(tardis_settings, tmp_path / "local.db", end)
     pids = {w.worker_address: w.process.pid for w in cluster.workers.values()}
     killed: list[str] = []
 
@@ -135,9 +136,11 @@ def test_a_worker_killed_mid_task_is_retried_and_its_day_loaded_once(tardis_sett
             os.kill(pids[running[0]], signal.SIGKILL)
             killed.append(running[1])
 
-    result = run_backfill(on_cluster(tardis_settings, cluster), tmp_path / "dask.db", on_progress=kill_one)
+    result = run_backfill(
+        on_cluster(tardis_settings, cluster), tmp_path / "dask.db", end, on_progress=kill_one
+    )
     assert killed, "no arbdb task was running after the first day was loaded"
-    assert result.counts["days_loaded"] == 4
+    assert result.counts["days_loaded"] == 6
     with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
         story = client.run_on_scheduler(lambda dask_scheduler, key=killed[0]: dask_scheduler.story(key))
     assert sum(1 for event in story if event[2] == "processing") >= 2, "the killed task ran again"
