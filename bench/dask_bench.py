@@ -53,7 +53,11 @@ def one_run(server, workers: int, days: int) -> dict:
 
     work = Path(tempfile.mkdtemp(prefix="arbdb-bench-dask-"))
     cluster = distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address="127.0.0.1:0",
     )
     try:
         settings = _settings(server, work, cluster.scheduler_address)

@@ -179,7 +179,11 @@ def _result(client, tardis: Tardis, task: DayTask, future) -> Result:
     while True:
         try:
             return task, future.result(timeout=POLL_SECONDS).unpack()
-        except TimeoutError:
+        except TimeoutError as err:
+            if future.done():  # the task's own time-out, not this poll's
+                return task, ExtractError(
+                    f"{task.exchange} {task.day} failed on a Dask worker: {_first_line(err)}"
+                )
             alone = alone + POLL_SECONDS if not client.scheduler_info(n_workers=1)["workers"] else 0.0
             if alone >= tardis.dask_timeout_seconds:
                 raise ClusterError(

@@ -36,7 +36,7 @@ def test_an_unreachable_scheduler_is_one_line_naming_it(config_file, tardis_serv
 
 def test_a_scheduler_without_workers_is_one_line_saying_to_start_one(config_file, tardis_server, tmp_path):
     config = write_config(config_file, tardis_server, dask_timeout_seconds=1)
-    with distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=None) as c:
+    with distributed.LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address="127.0.0.1:0") as c:
         result = invoke(config, "backfill", *ARGS, "--scheduler", c.scheduler_address)
     assert result.exit_code == 1
     line = error_line(result)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.errors import AuthError
-from pipelines.extract.cluster import SEMAPHORE
+from pipelines.extract.cluster import SEMAPHORE, ClusterError
 from pipelines.run import backfill
 from pipelines.store import open_db
 
@@ -34,8 +34,7 @@ def cluster():
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
-            worker_dashboard_address=None,
+            dashboard_address="127.0.0.1:0",
         )
         with local, distributed.Client(local, set_as_default=False) as client:
             client.wait_for_workers(2, timeout=60)
@@ -56,6 +55,18 @@ def run_backfill(settings, path: Path, end: date = END, **kwargs):
         db.close()
 
 
+_REFERENCE: dict[date, Path] = {}
+
+
+def local_reference(settings, tmp_path_factory, end: date = END) -> dict[str, list[tuple]]:
+    """`contents` of a local backfill of [START, end), made once per module (the feed is seeded)."""
+    if end not in _REFERENCE:
+        path = tmp_path_factory.mktemp("local") / "local.db"
+        run_backfill(settings, path, end)
+        _REFERENCE[end] = path
+    return contents(_REFERENCE[end])
+
+
 def contents(path: Path) -> dict[str, list[tuple]]:
     """Every table's rows with each value's SQLite type (5 and 5.0 differ), bookkeeping left out."""
     conn = sqlite3.connect(path)
@@ -73,11 +84,11 @@ def contents(path: Path) -> dict[str, list[tuple]]:
         conn.close()
 
 
-def test_dask_backfill_gives_the_tables_of_a_local_one(tardis_settings, cluster, tmp_path):
-    run_backfill(tardis_settings, tmp_path / "local.db")
+def test_dask_backfill_gives_the_tables_of_a_local_one(tardis_settings, cluster, tmp_path, tmp_path_factory):
+    local = local_reference(tardis_settings, tmp_path_factory)
     result = run_backfill(on_cluster(tardis_settings, cluster), tmp_path / "dask.db")
     assert result.counts["days_loaded"] == 4
-    local, dask = contents(tmp_path / "local.db"), contents(tmp_path / "dask.db")
+    dask = contents(tmp_path / "dask.db")
     assert len(local["tickers"]) == 2 * 2 * 1440 and local["funding"] and local["windows"]
     assert dask == local
 
@@ -123,9 +134,11 @@ def _processing(cluster) -> tuple[str, str] | None:
     return None
 
 
-def test_a_worker_killed_mid_task_is_retried_and_its_day_loaded_once(tardis_settings, cluster, tmp_path):
+def test_a_worker_killed_mid_task_is_retried_and_its_day_loaded_once(
+    tardis_settings, cluster, tmp_path, tmp_path_factory
+):
     end = END + timedelta(days=1)  # 6 exchange-days: some are still running after the first is loaded
-    run_backfill(tardis_settings, tmp_path / "local.db", end)
+    local = local_reference(tardis_settings, tmp_path_factory, end)
     pids = {w.worker_address: w.process.pid for w in cluster.workers.values()}
     killed: list[str] = []
 
@@ -144,7 +157,7 @@ def test_a_worker_killed_mid_task_is_retried_and_its_day_loaded_once(tardis_sett
     with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
         story = client.run_on_scheduler(lambda dask_scheduler, key=killed[0]: dask_scheduler.story(key))
     assert sum(1 for event in story if event[2] == "processing") >= 2, "the killed task ran again"
-    assert contents(tmp_path / "dask.db") == contents(tmp_path / "local.db")
+    assert contents(tmp_path / "dask.db") == local
     with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
         client.wait_for_workers(2, timeout=60)  # the nanny restarted it, for the next test
 
@@ -162,14 +175,14 @@ def test_a_worker_without_the_tardis_key_stops_the_backfill_in_one_line(
 
 
 def test_backfill_scheduler_option_runs_on_the_cluster(
-    config_file, tardis_settings, tardis_server, cluster, tmp_path
+    config_file, tardis_settings, tardis_server, cluster, tmp_path, tmp_path_factory
 ):
     from click.testing import CliRunner
 
     from jobs.cli import cli
     from tests.jobs.test_cli_backfill import write_config
 
-    run_backfill(tardis_settings, tmp_path / "local.db")
+    local = local_reference(tardis_settings, tmp_path_factory)
     config = write_config(config_file, tardis_server)  # executor: local in the file; the option wins
     args = ["--from", str(START), "--to", str(END), "--pairs", "BTC", "--no-llm"]
     result = CliRunner().invoke(
@@ -177,4 +190,26 @@ def test_backfill_scheduler_option_runs_on_the_cluster(
     )
     assert result.exit_code == 0, result.output
     assert "4 exchange-days fetched, 0 skipped" in result.output
-    assert data(tmp_path / "arbdb.db") == data(tmp_path / "local.db")
+    assert data(tmp_path / "arbdb.db") == {
+        t: rows for t, rows in local.items() if t not in ("runs", "run_pairs")
+    }
+
+
+def test_every_worker_leaving_mid_run_is_one_error_not_a_hang(tardis_settings, tmp_path):
+    """A cluster of its own (one worker, closed after the first day): the waiting client gives up
+    after tardis.dask_timeout_seconds with the scheduler's address and what to do."""
+    with distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+    ) as alone:
+        settings = on_cluster(tardis_settings, alone, dask_timeout_seconds=2)
+
+        def close_the_worker(progress):
+            if progress.tasks_done == 1:
+                alone.scale(0)  # the worker and its nanny close: nothing restarts it
+
+        with pytest.raises(
+            ClusterError, match=f"every worker of the Dask scheduler at {alone.scheduler_address} left"
+        ):
+            run_backfill(settings, tmp_path / "dask.db", on_progress=close_the_worker)
+    with sqlite3.connect(tmp_path / "dask.db") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM extracted").fetchone()[0] == 1  # the loaded day is kept
