@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--coins", type=int, default=4, choices=range(1, 5), help="BTC, ETH, SOL, DOGE")
     parser.add_argument("--interval-seconds", type=float, default=1.0)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--only", choices=["extract", "windows", "llm", "backtest"], action="append")
+    parser.add_argument("--only", choices=["extract", "windows", "llm", "backtest", "dask"], action="append")
     args = parser.parse_args(argv)
     parts = args.only or ["extract", "windows", "llm", "backtest"]
     results: dict = {}
@@ -234,6 +234,10 @@ def main(argv: list[str] | None = None) -> None:
         results["llm"] = bench_llm()
     if "backtest" in parts:
         results["backtest"] = _backtest_part()
+    if "dask" in parts:  # 1 vs 2 local Dask workers (bench/dask_bench.py)
+        from bench.dask_bench import bench_dask
+
+        results["dask"] = bench_dask(min(args.days, 3))
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "results.json").write_text(json.dumps(results, indent=2, default=str))
     print_results(results)

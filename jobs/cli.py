@@ -342,8 +342,14 @@ def status_cmd(ctx: click.Context, fmt: str) -> None:
     help="Tardis source (default: tardis.source in config).",
 )
 @click.option("--no-llm", is_flag=True, help="Skip the LLM stage (windows are still computed).")
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="tcp://HOST:8786",
+    help="Extract on this Dask scheduler's workers (default: tardis.executor in config).",
+)
 @click.pass_context
-def backfill(ctx, start, end, pairs, source, no_llm):
+def backfill(ctx, start, end, pairs, source, no_llm, scheduler):
     """Load history for [--from, --to) and compute windows and verdicts. Resumable and idempotent."""
     from jobs.progress import backfill_bar, console
     from pipelines.run import backfill as run_backfill
@@ -351,6 +357,8 @@ def backfill(ctx, start, end, pairs, source, no_llm):
     from pipelines.timeutil import utcnow
 
     settings = get_settings(ctx)
+    if scheduler is not None:
+        settings = _on_scheduler(settings, scheduler)
     selected = settings.select_pairs(pairs)
     db = open_db(settings.database)
     with backfill_bar() as update:
@@ -380,6 +388,17 @@ def backfill(ctx, start, end, pairs, source, no_llm):
         from pipelines.errors import LLMError
 
         raise LLMError(c["llm_error"])
+
+
+def _on_scheduler(settings, address: str):
+    """`settings` extracting on the Dask scheduler at `address` (--scheduler implies executor dask)."""
+    from pipelines.errors import UsageError
+
+    try:
+        tardis = settings.tardis.on_scheduler(address)
+    except ValueError as err:
+        raise UsageError(f"--scheduler: {err}") from None
+    return settings.model_copy(update={"tardis": tardis})
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ the event loop keeps serving); stored days are opened once and kept memory-mappe
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -47,6 +47,35 @@ class ServerState:
         self._lock = threading.Lock()
         self._days: OrderedDict[tuple[str, date], PreparedDay] = OrderedDict()
         self._day_locks: dict[tuple[str, date], threading.Lock] = {}
+        # Concurrency, as Tardis' rate limits see it: requests, and replays (or dataset days).
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._units: Counter[str] = Counter()
+        self.max_units_in_flight = 0
+
+    # -- concurrency -------------------------------------------------------------------------------
+
+    def request_started(self, unit: str) -> None:
+        """A request of `unit` began: one replay (path and `from`) or one dataset day."""
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            self._units[unit] += 1
+            self.max_units_in_flight = max(self.max_units_in_flight, len(self._units))
+
+    def request_ended(self, unit: str) -> None:
+        """The request of `unit` was answered (or failed)."""
+        with self._lock:
+            self.in_flight -= 1
+            self._units[unit] -= 1
+            if self._units[unit] <= 0:
+                del self._units[unit]
+
+    def reset_concurrency(self) -> None:
+        """Start counting the maxima afresh (requests in flight keep being counted)."""
+        with self._lock:
+            self.max_in_flight = self.in_flight
+            self.max_units_in_flight = len(self._units)
 
     # -- faults ------------------------------------------------------------------------------------
 

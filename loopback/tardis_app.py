@@ -50,14 +50,25 @@ def make_app(state: ServerState) -> web.Application:
 async def _record(request: web.Request, handler):
     """Log (path, query, status) of every request; a reset mid-body is logged as RESET_STATUS."""
     state = request.app[STATE]
+    unit = _unit(request)
+    state.request_started(unit)
     try:
         response = await handler(request)
     except web.HTTPException as err:
         state.requests.append(RequestRecord(request.path, dict(request.query), err.status))
         raise
+    finally:
+        state.request_ended(unit)
     status = RESET_STATUS if request.get(RESET) else response.status
     state.requests.append(RequestRecord(request.path, dict(request.query), status))
     return response
+
+
+def _unit(request: web.Request) -> str:
+    """What one client download is: a replay (its slices share `from`) or a dataset day (its files)."""
+    if request.path.startswith("/v1/datasets/"):
+        return request.path.rsplit("/", 1)[0]
+    return f"{request.path}?from={request.query.get('from', '')}"
 
 
 def _exchange(state: ServerState, request: web.Request) -> str:

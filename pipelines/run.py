@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -209,13 +210,29 @@ def _legs(pairs: tuple[Pair, ...], legs: tuple[Leg, ...] | None) -> list[Leg]:
     return list(out.values())
 
 
-def _load_days(db, settings, tasks, source, intervals, progress, on_progress) -> list:
-    """Load every task's result as it comes; returns the (task, error) of the days that failed."""
+@contextmanager
+def _day_results(settings: Settings, tasks: list[DayTask], source: str):
+    """(task, Extracted or error) in task order: from local worker processes, or a Dask cluster."""
+    if settings.tardis.executor == "dask" and tasks:
+        from pipelines.extract.cluster import cluster_results
+
+        with cluster_results(settings.tardis, tasks, source) as results:
+            yield results
+        return
     workers = min(settings.tardis.workers, max(len(tasks), 1))
     executor = worker_pool(workers) if workers > 1 else None
-    failures: list[tuple[DayTask, ArbdbError]] = []
     try:
-        for task, extracted in ordered_results(executor, settings, tasks, source, ahead=workers * 2):
+        yield ordered_results(executor, settings, tasks, source, ahead=workers * 2)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _load_days(db, settings, tasks, source, intervals, progress, on_progress) -> list:
+    """Load every task's result as it comes; returns the (task, error) of the days that failed."""
+    failures: list[tuple[DayTask, ArbdbError]] = []
+    with _day_results(settings, tasks, source) as results:
+        for task, extracted in results:
             if isinstance(extracted, ArbdbError):
                 if isinstance(extracted, STOP_ALL):
                     raise extracted
@@ -234,9 +251,6 @@ def _load_days(db, settings, tasks, source, intervals, progress, on_progress) ->
             progress.malformed += loaded["malformed"]
             progress.current = f"{task.exchange} {task.day}"
             on_progress(progress)
-    finally:
-        if executor is not None:
-            executor.shutdown(wait=True, cancel_futures=True)
     return failures
 
 
