@@ -135,6 +135,48 @@ class ModelPrice(_Strict):
     output_per_mtok: float = Field(ge=0)
 
 
+# A tier's `when`: an action, a risk, or `confidence < X` (the verdict of the tier before).
+_CONFIDENCE_BELOW = re.compile(r"^confidence\s*<\s*(\d*\.?\d+)$")
+
+
+def _condition(text: str) -> str:
+    from pipelines.analyze.verdicts import ACTIONS, RISKS
+
+    word = " ".join(str(text).split())
+    if word.upper() in ACTIONS + RISKS:
+        return word.upper()
+    below = _CONFIDENCE_BELOW.match(word.lower())
+    if below and 0 < float(below[1]) <= 1:
+        return f"confidence < {float(below[1]):g}"
+    raise ValueError(
+        f"when {text!r}: give an action ({'/'.join(ACTIONS)}), a risk ({'/'.join(RISKS)}) "
+        "or 'confidence < 0.6'"
+    )
+
+
+class Tier(_Strict):
+    """One model of the analyzer; a later tier sees the windows whose verdict from the tier before
+    matches any condition of `when`. `budget_share`: fraction of the daily budget kept for it."""
+
+    model: str = Field(min_length=1)
+    when: tuple[str, ...] = ()
+    fallback_model: str | None = None
+    budget_share: float | None = Field(None, gt=0, le=1)
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _conditions(cls, when):
+        if when is None:
+            return ()
+        items = [when] if isinstance(when, str) else list(when)
+        return tuple(_condition(item) for item in items)
+
+    @property
+    def models(self) -> list[str]:
+        """The model, then its fallback, each once."""
+        return list(dict.fromkeys(m for m in (self.model, self.fallback_model) if m))
+
+
 class LLM(_Strict):
     base_url: str = "https://api.holysheep.ai/v1"
     model: str = "deepseek-v3.2"
@@ -150,6 +192,7 @@ class LLM(_Strict):
     prices: dict[str, ModelPrice] = Field(
         default_factory=lambda: {"deepseek-v3.2": ModelPrice(input_per_mtok=0.28, output_per_mtok=0.42)}
     )
+    tiers: tuple[Tier, ...] = ()
     api_key: str = Field("", repr=False)
 
     @field_validator("base_url")
@@ -163,6 +206,37 @@ class LLM(_Strict):
             if model not in self.prices:
                 raise ValueError(f"model {model!r} has no entry in llm.prices")
         return self
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_routed(cls, tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
+        for i, tier in enumerate(tiers):
+            if i == 0 and tier.when:
+                raise ValueError("tier 1 sees every flagged window: give it no 'when'")
+            if i > 0 and not tier.when:
+                raise ValueError(f"tier {i + 1} ({tier.model}) needs a 'when' (e.g. OPEN_ARB, HIGH)")
+        if sum(t.budget_share or 0 for t in tiers) > 1 + 1e-9:
+            raise ValueError("budget_share of the tiers adds up to more than 1")
+        return tiers
+
+    @model_validator(mode="after")
+    def _tier_models_priced(self) -> LLM:
+        for i, tier in enumerate(self.tiers):
+            for model in tier.models:
+                if model not in self.prices:
+                    raise ValueError(f"tiers.{i}: model {model!r} has no entry in llm.prices")
+        return self
+
+    def tier_list(self) -> tuple[Tier, ...]:
+        """The configured tiers; without `tiers`, `model` (+ `fallback_model`) is the single tier."""
+        if self.tiers:  # a tier without its own fallback keeps llm.fallback_model's cover
+            fallback = {"fallback_model": self.fallback_model}
+            return tuple(t if t.fallback_model else t.model_copy(update=fallback) for t in self.tiers)
+        return (Tier(model=self.model, fallback_model=self.fallback_model),)
+
+    def tier_models(self) -> list[str]:
+        """Every model the tiers may call (primaries and fallbacks), each once, in tier order."""
+        return list(dict.fromkeys(m for t in self.tier_list() for m in t.models))
 
     @property
     def offline(self) -> bool:
