@@ -41,6 +41,7 @@ class ReportData:
     warnings: list[str]
     daily_cost: pd.DataFrame  # index: day; columns: model; USD
     funding_diff: pd.DataFrame = field(default_factory=pd.DataFrame)  # index: window end; columns: pair
+    tier_costs: dict[str, list[dict]] = field(default_factory=dict)  # period label -> per tier (tier_costs)
 
     @property
     def active(self) -> bool:
