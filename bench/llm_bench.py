@@ -110,7 +110,7 @@ def _tier_figures(one: dict, two: dict, strong: dict, flagged: int) -> dict:
         "cost_usd_per_window_tier_2": two["by_tier"].get(2, {}).get("cost_usd", 0.0) / flagged,
         "cost_usd_per_window_strong_only": strong["cost_usd"] / flagged,
         "cost_ratio_two_tiers": two["cost_usd"] / one["cost_usd"],
-        "cost_ratio_two_tiers_vs_strong_only": two["cost_usd"] / strong["cost_usd"],
+        "cost_ratio_tiers_vs_strong_only": two["cost_usd"] / strong["cost_usd"],
     }
 
 

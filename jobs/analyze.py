@@ -59,6 +59,8 @@ def print_result(console: Console, result: AnalyzeResult) -> None:
     table.add_column("count")
     table.add_column("value", justify="right")
     for key, value in result.counts().items():
+        if key == "tiers":  # one line per tier below
+            continue
         table.add_row(key, f"{value:.6f}" if key == "cost_usd" else str(value))
     if result.dry_run:
         table.add_row("batches", str(len(result.batches)))

@@ -120,3 +120,4 @@ def test_a_tiered_run_shows_what_each_tier_did(config_file, db, llm_server):
         f"  tier 2 gpt-4.1 (when OPEN_ARB or HIGH): {asked} window(s), {asked} analysed, 0 cached"
         in out.output
     )
+    assert "'tier': 1" not in out.output  # the per-tier counts are lines, not a dict in the table
