@@ -35,7 +35,7 @@ def budget_stop(
             f"next call ~${estimate:.4f}); remaining windows skipped{_standing(number)}"
         )
     allowance, counted = tier_allowance(llm, number)
-    if len(llm.tier_list()) == 1 or allowance >= budget:
+    if allowance >= budget:  # no share anywhere: the total above is the only limit
         return None
     spent = spent_on_day(db, when, counted)
     if spent + estimate > allowance:
