@@ -6,7 +6,10 @@ its default mode, each in a fresh SQLite file. Figures come from the `llm_calls`
 the usage the gateway reports, priced with the default model's prices from config.yaml.
 
 Two views: a backfill (every flagged window of the range in one pass: batches fill up) and the
-scheduler (one pass per funding cycle: a batch holds at most that cycle's flagged pairs).
+scheduler (one pass per funding cycle: a batch holds at most that cycle's flagged pairs). Then
+tiers on the same windows: one tier (the configured model) vs two tiers (that model as triage, and
+`STRONG_MODEL` on the windows whose triage verdict is OPEN_ARB or HIGH), calls and cost per flagged
+window; the loopback gateway's default verdicts escalate about two windows in five.
 
     python -m bench.llm_bench [--windows 48]
 """
@@ -30,6 +33,9 @@ from tests.fixtures.llm_windows import sample_windows
 PAIRS = ("BTC", "ETH", "SOL", "DOGE")
 FIRST_END = datetime(2024, 3, 1, 8, tzinfo=UTC)
 NOW = datetime(2024, 6, 1, tzinfo=UTC)
+STRONG_MODEL = "gpt-4.1"
+STRONG_PRICE = {"input_per_mtok": 2.0, "output_per_mtok": 8.0}  # config.yaml's, when it has none
+ESCALATE_ON = ["OPEN_ARB", "HIGH"]
 
 
 def bench_llm(n_windows: int = 48, config: Path | str | None = "config.yaml") -> dict:
@@ -48,6 +54,8 @@ def bench_llm(n_windows: int = 48, config: Path | str | None = "config.yaml") ->
             "batched": _run(base, rows, Path(tmp) / "batched.db", batch, per_cycle=False),
             "per_window": _run(base, rows, Path(tmp) / "per_window.db", 1, per_cycle=False),
             "scheduled_batched": _run(base, rows, Path(tmp) / "sched.db", batch, per_cycle=True),
+            "two_tiers": _run(_two_tiers(base), rows, Path(tmp) / "tiers.db", batch, per_cycle=False),
+            "strong_only": _run(_two_tiers(base, 0), rows, Path(tmp) / "strong.db", batch, per_cycle=False),
         }
     quiet.setLevel(level)
     b, w, s = runs["batched"], runs["per_window"], runs["scheduled_batched"]
@@ -72,6 +80,37 @@ def bench_llm(n_windows: int = 48, config: Path | str | None = "config.yaml") ->
         "prompt_tokens_ratio": w["prompt_tokens"] / b["prompt_tokens"],
         "cost_ratio": w["cost_usd"] / b["cost_usd"],
         "calls_ratio_scheduled": w["calls"] / s["calls"],
+        **_tier_figures(b, runs["two_tiers"], runs["strong_only"], len(flagged)),
+    }
+
+
+def _two_tiers(settings: Settings, n: int = 2) -> Settings:
+    """Triage + STRONG_MODEL on ESCALATE_ON; with n=0, STRONG_MODEL alone on every window."""
+    llm = settings.llm
+    prices = {STRONG_MODEL: STRONG_PRICE} | {m: p.model_dump() for m, p in llm.prices.items()}
+    tiers = (
+        [{"model": llm.model}, {"model": STRONG_MODEL, "when": ESCALATE_ON}]
+        if n
+        else [{"model": STRONG_MODEL}]
+    )
+    data = llm.model_dump() | {"prices": prices, "tiers": tiers}
+    return settings.model_copy(update={"llm": type(llm).model_validate(data)})
+
+
+def _tier_figures(one: dict, two: dict, strong: dict, flagged: int) -> dict:
+    """Calls and cost per flagged window with one tier vs two tiers (and the strong model alone),
+    on the same windows."""
+    return {
+        "tiers_strong_model": STRONG_MODEL,
+        "tiers_escalated_windows": two["by_tier"].get(2, {}).get("windows", 0),
+        "calls_per_window_one_tier": one["calls"] / flagged,
+        "calls_per_window_two_tiers": two["calls"] / flagged,
+        "cost_usd_per_window_one_tier": one["cost_usd"] / flagged,
+        "cost_usd_per_window_two_tiers": two["cost_usd"] / flagged,
+        "cost_usd_per_window_tier_2": two["by_tier"].get(2, {}).get("cost_usd", 0.0) / flagged,
+        "cost_usd_per_window_strong_only": strong["cost_usd"] / flagged,
+        "cost_ratio_two_tiers": two["cost_usd"] / one["cost_usd"],
+        "cost_ratio_tiers_vs_strong_only": two["cost_usd"] / strong["cost_usd"],
     }
 
 
@@ -100,8 +139,21 @@ def _run(settings: Settings, rows: list[dict], path: Path, batch_size: int, per_
         "SELECT COUNT(*), SUM(prompt_tokens), SUM(cost_usd) FROM llm_calls WHERE status = 'ok'"
     ).fetchone()
     verdicts = db["verdicts"].count
+    by_tier = {
+        tier: {"cost_usd": spent, "windows": windows}
+        for tier, spent, windows in db.execute(
+            "SELECT COALESCE(tier, 1), SUM(cost_usd), SUM(batch_size) FROM llm_calls WHERE status = 'ok'"
+            " GROUP BY 1"
+        ).fetchall()
+    }
     db.close()
-    return {"calls": calls, "prompt_tokens": prompt, "cost_usd": cost, "verdicts": verdicts}
+    return {
+        "calls": calls,
+        "prompt_tokens": prompt,
+        "cost_usd": cost,
+        "verdicts": verdicts,
+        "by_tier": by_tier,
+    }
 
 
 def main() -> None:

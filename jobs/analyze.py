@@ -59,11 +59,35 @@ def print_result(console: Console, result: AnalyzeResult) -> None:
     table.add_column("count")
     table.add_column("value", justify="right")
     for key, value in result.counts().items():
+        if key == "tiers":  # one line per tier below
+            continue
         table.add_row(key, f"{value:.6f}" if key == "cost_usd" else str(value))
     if result.dry_run:
         table.add_row("batches", str(len(result.batches)))
         table.add_row("estimated prompt tokens", str(sum(b.prompt_tokens for b in result.batches)))
         table.add_row("estimated cost_usd", f"{sum(b.cost_usd for b in result.batches):.6f}")
     console.print(table)
+    if len(result.tiers) > 1:
+        console.print("\n".join(tier_lines(result)), markup=False)
     if result.budget_note:
         console.print(result.budget_note, markup=False)
+
+
+def tier_lines(result: AnalyzeResult) -> list[str]:
+    """One line per tier: a dry run's expected windows, tokens and cost (and how the windows were
+    estimated), or what each tier did."""
+    lines = ["tiers (expected):" if result.dry_run else "tiers:"]
+    for t in result.tiers:
+        head = f"  tier {t.tier} {t.model} ({f'when {t.when}' if t.when else 'every flagged window'}):"
+        if result.dry_run:
+            tokens = t.prompt_tokens + t.completion_tokens
+            lines.append(
+                f"{head} ~{t.expected_windows:.1f} window(s) [{t.basis}], {t.cached} cached, "
+                f"~{tokens} tokens, ~${t.cost_usd:.6f}"
+            )
+        else:
+            lines.append(
+                f"{head} {t.windows} window(s), {t.analysed} analysed, {t.cached} cached, {t.failed} failed, "
+                f"{t.skipped_budget} skipped (budget), {t.calls} calls, ${t.cost_usd:.6f}"
+            )
+    return lines

@@ -295,6 +295,7 @@ def analyze(ctx, start, end, pair, dry_run):
     from pipelines.timeutil import utcnow
 
     settings = get_settings(ctx)
+    _warn_unlisted_models(settings, dry_run)
     result = analyze_job(
         open_db(settings.database),
         settings,
@@ -305,6 +306,28 @@ def analyze(ctx, start, end, pair, dry_run):
         dry_run=dry_run,
     )
     print_result(Console(highlight=False, soft_wrap=True), result)
+
+
+def _warn_unlisted_models(settings, dry_run: bool) -> None:
+    from pipelines.analyze.models import unlisted_warning
+
+    warning = None if dry_run else unlisted_warning(settings.llm)  # a dry run calls nothing
+    if warning:
+        click.echo(f"arbdb: warning: {warning}", err=True)
+
+
+@cli.group("llm", cls=ArbdbGroup)
+def llm_group() -> None:
+    """The LLM gateway: `arbdb llm models`."""
+
+
+@llm_group.command("models")
+@click.pass_context
+def llm_models(ctx: click.Context) -> None:
+    """Models the gateway offers (GET {base_url}/models), with their configured prices and tiers."""
+    from jobs.llm_models import print_models
+
+    print_models(get_settings(ctx).llm)
 
 
 @cli.command("run-scheduler")

@@ -26,6 +26,7 @@ from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from jobs import funding_cycle
+from pipelines.analyze.models import unlisted_warning
 from pipelines.errors import AlreadyRunning
 from pipelines.runs import record_run
 from pipelines.settings import Settings, load_settings
@@ -182,6 +183,9 @@ def run_scheduler(config_path: Path | str) -> None:
     """Run until SIGTERM/SIGINT: lock the database, catch up once, then fire on schedule."""
     settings = load_settings(config_path)
     lock = acquire_lock(settings.database)
+    warning = unlisted_warning(settings.llm)
+    if warning:
+        log.warning("%s", warning)
     try:
         funding_cycle.clear_stop()
         scheduler = build_scheduler(settings, config_path)

@@ -164,12 +164,32 @@ def _backtests(db: sqlite_utils.Database, schema: Schema, indexes: Indexes) -> N
     create_missing(db, {name: schema[name] for name in ("backtests", "backtest_trades")}, indexes)
 
 
+def _verdict_tiers(db: sqlite_utils.Database, schema: Schema, indexes: Indexes) -> None:
+    # LLM tiers: every tier's verdict in verdict_tiers, the tier of each call, failure and final
+    # verdict. Verdicts stored so far were tier 1's (one model): they become its cached verdicts,
+    # so nothing is analysed again.
+    create_missing(db, {"verdict_tiers": schema["verdict_tiers"]}, indexes)
+    add_columns(db, "verdicts", schema["verdicts"][0])
+    add_columns(db, "llm_calls", schema["llm_calls"][0])
+    add_columns(db, "llm_failures", schema["llm_failures"][0])
+    db.execute(
+        "INSERT OR IGNORE INTO verdict_tiers (pair, window_end, prompt_version, tier, model, risk, action,"
+        " confidence, rationale, alert, feature_hash, run_id, created_at)"
+        " SELECT pair, window_end, prompt_version, 1, model, risk, action, confidence, rationale, alert,"
+        " feature_hash, run_id, created_at FROM verdicts"
+    )
+    db.execute("UPDATE verdicts SET tier = 1, models = json_array(model) WHERE tier IS NULL")
+    db.execute("UPDATE llm_calls SET tier = 1 WHERE tier IS NULL")
+    db.execute("UPDATE llm_failures SET tier = 1 WHERE tier IS NULL")
+
+
 STEPS: tuple[tuple[str, Step], ...] = (
     ("adopt a database made before schema versions (add missing tables and columns)", _adopt_unversioned),
     ("runs: pid and host of the process that ran each run", _runs_pid_host),
     ("run_pairs: the pairs of every run as rows, from the runs.pair comma lists", _run_pairs),
     ("windows: legs a and b instead of gate and bitfinex, each row naming its legs", _window_legs),
     ("backtests, backtest_trades: stored `arbdb backtest` runs and their trades", _backtests),
+    ("LLM tiers: verdict_tiers from stored verdicts, tier and gateway cost in the ledger", _verdict_tiers),
 )
 SCHEMA_VERSION = len(STEPS)
 

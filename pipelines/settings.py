@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipelines.columns import BITFINEX, GATE
 from pipelines.errors import ConfigError, UsageError
 from pipelines.pairs import Leg, Market, Pair, pairs_config
+from pipelines.tier_settings import Tier
 from pipelines.venues.registry import VENUES
 
 DEFAULT_CONFIG = Path("config.yaml")
@@ -199,6 +200,7 @@ class LLM(_Strict):
     prices: dict[str, ModelPrice] = Field(
         default_factory=lambda: {"deepseek-v3.2": ModelPrice(input_per_mtok=0.28, output_per_mtok=0.42)}
     )
+    tiers: tuple[Tier, ...] = ()
     api_key: str = Field("", repr=False)
 
     @field_validator("base_url")
@@ -212,6 +214,37 @@ class LLM(_Strict):
             if model not in self.prices:
                 raise ValueError(f"model {model!r} has no entry in llm.prices")
         return self
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers_routed(cls, tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
+        for i, tier in enumerate(tiers):
+            if i == 0 and tier.when:
+                raise ValueError("tier 1 sees every flagged window: give it no 'when'")
+            if i > 0 and not tier.when:
+                raise ValueError(f"tier {i + 1} ({tier.model}) needs a 'when' (e.g. OPEN_ARB, HIGH)")
+        if sum(t.budget_share or 0 for t in tiers) > 1 + 1e-9:
+            raise ValueError("budget_share of the tiers adds up to more than 1")
+        return tiers
+
+    @model_validator(mode="after")
+    def _tier_models_priced(self) -> LLM:
+        for i, tier in enumerate(self.tiers):
+            for model in tier.models:
+                if model not in self.prices:
+                    raise ValueError(f"tiers.{i}: model {model!r} has no entry in llm.prices")
+        return self
+
+    def tier_list(self) -> tuple[Tier, ...]:
+        """The configured tiers; without `tiers`, `model` (+ `fallback_model`) is the single tier."""
+        if self.tiers:  # a tier without its own fallback keeps llm.fallback_model's cover
+            fallback = {"fallback_model": self.fallback_model}
+            return tuple(t if t.fallback_model else t.model_copy(update=fallback) for t in self.tiers)
+        return (Tier(model=self.model, fallback_model=self.fallback_model),)
+
+    def tier_models(self) -> list[str]:
+        """Every model the tiers may call (primaries and fallbacks), each once, in tier order."""
+        return list(dict.fromkeys(m for t in self.tier_list() for m in t.models))
 
     @property
     def offline(self) -> bool:

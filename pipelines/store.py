@@ -145,12 +145,34 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "rationale": str,
             "alert": str,
             "model": str,  # gateway model id, or "rules"
+            "tier": int,  # the tier whose verdict this is (the last that gave one)
+            "models": str,  # JSON list: the model of every tier that judged the window, in order
             "feature_hash": str,
             "run_id": str,
             "created_at": str,
         },
         ("pair", "window_end", "prompt_version"),
         {"pair", "window_end", "prompt_version", "risk", "action", "confidence", "model", "feature_hash"},
+    ),
+    "verdict_tiers": (  # every tier's verdict on a window; `verdicts` holds the last tier's
+        {
+            "pair": str,
+            "window_end": str,
+            "prompt_version": str,
+            "tier": int,  # 1 = triage (every flagged window), 2.. = escalations
+            "model": str,
+            "risk": str,
+            "action": str,
+            "confidence": float,
+            "rationale": str,
+            "alert": str,
+            "feature_hash": str,
+            "run_id": str,
+            "created_at": str,
+        },
+        ("pair", "window_end", "prompt_version", "tier"),
+        {"pair", "window_end", "prompt_version", "tier", "model", "risk", "action", "confidence"}
+        | {"feature_hash"},
     ),
     "llm_calls": (
         {
@@ -167,6 +189,8 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "status": str,  # ok | invalid | error | skipped
             "error": str,
             "usage_estimated": int,  # 1 when the reply had no usage and tokens were estimated
+            "tier": int,  # the analyzer tier the call was made for (NULL before tiers: tier 1)
+            "gateway_cost_usd": float,  # the cost the gateway reported in `usage`, NULL when none
         },
         ("id",),
         {"ts", "model", "batch_size", "status"},
@@ -180,6 +204,7 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "model": str,
             "reason": str,  # invalid verdict, gateway error, or "budget: ..." when skipped
             "ts": str,
+            "tier": int,  # the tier that gave no verdict (NULL before tiers: tier 1)
         },
         ("pair", "window_end", "prompt_version", "run_id"),
         {"pair", "window_end", "prompt_version", "run_id", "reason", "ts"},

@@ -8,7 +8,6 @@ import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pipelines.analyze.alerts import raise_alerts
 from pipelines.analyze.client import ChatResult, GatewayClient, RequestRejected
 from pipelines.analyze.ledger import (
     COMPLETION_TOKENS_PER_WINDOW,
@@ -18,17 +17,18 @@ from pipelines.analyze.ledger import (
     record_failures,
     record_result,
     record_unbilled,
-    spent_on_day,
 )
 from pipelines.analyze.prompt import CONTEXT_WINDOWS, build_messages, prompt_tokens
+from pipelines.analyze.tier_budget import budget_stop
+from pipelines.analyze.verdict_store import store_verdicts
 from pipelines.analyze.verdicts import Verdict, parse_reply
 from pipelines.errors import AuthError, LLMError
-from pipelines.settings import Mail, Settings
-from pipelines.store import transaction, upsert
-from pipelines.timeutil import to_iso
+from pipelines.settings import Settings, Tier
 
 if TYPE_CHECKING:
-    from pipelines.analyze.result import AnalyzeResult
+    from pipelines.analyze.result import AnalyzeResult, TierResult
+
+__all__ = ["GatewayRun", "batches", "store_verdicts", "window_context"]
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +56,19 @@ class GatewayRun:
     ):
         self.db, self.settings, self.llm, self.client = db, settings, settings.llm, client
         self.run_id, self.now, self.result, self.columns = run_id, now, result, columns
-        self.models = [m for m in (self.llm.model, self.llm.fallback_model) if m]
-        self.models = list(dict.fromkeys(self.models))
         self._started = time.monotonic()
         self.down: str | None = None  # set once the gateway is deemed down for this pass
         self._failed_in_a_row = 0
+        self.use_tier(1, settings.llm.tier_list()[0], None)
+
+    def use_tier(self, number: int, tier: Tier, escalates, tier_result: TierResult | None = None) -> None:
+        """Send the next windows to `tier` (its model, then its fallback); `escalates(verdict)` says
+        whether a verdict goes on to the next tier (its alert waits for that tier's verdict)."""
+        self.number, self.tier, self.escalates = number, tier, escalates
+        self.models = tier.models
+        self.model = tier.model
+        self.tier_result = tier_result
+        self.stored: dict[str, tuple[Verdict, str]] = {}  # id -> (verdict, model) stored for this tier
 
     def run(self, pending: list[dict]) -> None:
         groups = batches(pending, self.llm.batch_size)
@@ -68,7 +76,7 @@ class GatewayRun:
             if self.down:
                 # Asking again now would only wait for the same failure; the next run retries.
                 rows = [r for group in groups[i:] for r in group]
-                self._fail(rows, {r["id"]: f"gateway: not tried, {self.down}" for r in rows}, self.llm.model)
+                self._fail(rows, {r["id"]: f"gateway: not tried, {self.down}" for r in rows}, self.model)
                 return
             try:
                 self._batch(batch)
@@ -81,8 +89,9 @@ class GatewayRun:
         if invalid:
             log.info("retrying %d window(s) with bad verdicts: %s", len(invalid), ", ".join(invalid))
             still = self._ask([r for r in rows if r["id"] in invalid])
-            self._fail(rows, {i: f"invalid after retry: {why}" for i, why in still.items()}, self.llm.model)
-            self.result.invalid += len(still)
+            self._fail(rows, {i: f"invalid after retry: {why}" for i, why in still.items()}, self.model)
+            if self.number == 1:
+                self.result.invalid += len(still)
 
     def _ask(self, rows: list[dict]) -> dict[str, str]:
         """One request (fallback model on gateway failure); stores good verdicts, returns the bad ones."""
@@ -91,7 +100,7 @@ class GatewayRun:
         errors, failure = [], None
         for model in self.models:
             self._check_budget(model, messages, rows)
-            base = call_base(self._ts(), self.run_id, model, ids)
+            base = call_base(self._ts(), self.run_id, model, ids, self.number)
             try:
                 reply = self.client.chat(model, messages, self.llm.temperature, self.llm.json_mode)
             except (AuthError, LLMError, RequestRejected) as err:
@@ -110,7 +119,7 @@ class GatewayRun:
         """Ledger a failed call's attempts; bad credentials end the whole pass at once."""
         attempts = getattr(err, "attempts", ())
         record_attempts(self.db, base, attempts)
-        self.result.calls += len(attempts)
+        self._account(len(attempts), 0, 0, 0.0)
         if isinstance(err, AuthError):
             raise err
         log.warning("LLM call to %s failed for %d window(s): %s", model, windows, err)
@@ -124,7 +133,13 @@ class GatewayRun:
         cost = record_result(self.db, self.llm, base, reply, status, parsed.problems())
         self._account(len(reply.failed_attempts) + 1, reply.prompt_tokens, reply.completion_tokens, cost)
         valid = list(parsed.valid.values())
-        store_verdicts(self.db, self.settings.mail, self.result, self.run_id, self.now, rows, valid, model)
+        stored = store_verdicts(
+            self.db, self.settings.mail, self.result, self.run_id, self.now, rows, valid, model,
+            self.number, self.escalates,
+        )  # fmt: skip
+        self.stored.update({v.id: (v, model) for v in stored})
+        if self.tier_result:
+            self.tier_result.analysed += len(stored)
         return parsed.bad
 
     def _gateway_failed(self, err: Exception) -> None:
@@ -148,13 +163,9 @@ class GatewayRun:
         estimate = call_cost(
             self.llm, model, prompt_tokens(messages), COMPLETION_TOKENS_PER_WINDOW * len(rows)
         )
-        spent = spent_on_day(self.db, self._ts())
-        if spent + estimate > self.llm.daily_budget_usd:
-            raise _BudgetReached(
-                f"daily LLM budget ${self.llm.daily_budget_usd:.2f} reached (${spent:.4f} spent today, "
-                f"next call ~${estimate:.4f}); remaining windows skipped",
-                rows,
-            )
+        note = budget_stop(self.db, self.llm, self.number, self._ts(), estimate)
+        if note:
+            raise _BudgetReached(note, rows)
 
     def _skip(self, batches: list[list[dict]], note: str) -> None:
         log.warning("%s", note)
@@ -162,17 +173,21 @@ class GatewayRun:
         for rows in batches:
             if not rows:
                 continue
-            base = call_base(self._ts(), self.run_id, self.llm.model, [r["id"] for r in rows])
+            base = call_base(self._ts(), self.run_id, self.model, [r["id"] for r in rows], self.number)
             record_unbilled(self.db, base, "skipped", note)
             record_failures(
                 self.db,
                 {(r["pair"], r["window_end"]): f"budget: {note}" for r in rows},
                 self.result.prompt_version,
                 self.run_id,
-                self.llm.model,
+                self.model,
                 self._ts(),
+                self.number,
             )
-            self.result.skipped_budget += len(rows)
+            if self.number == 1:
+                self.result.skipped_budget += len(rows)
+            if self.tier_result:
+                self.tier_result.skipped_budget += len(rows)
 
     def _fail(self, rows: list[dict], reasons: dict[str, str], model: str) -> None:
         if not reasons:
@@ -181,69 +196,24 @@ class GatewayRun:
         for ident, reason in reasons.items():
             log.warning("no verdict for %s: %s", ident, reason)
         failures = {(by_id[i]["pair"], by_id[i]["window_end"]): why for i, why in reasons.items()}
-        record_failures(self.db, failures, self.result.prompt_version, self.run_id, model, self._ts())
-        self.result.failed += len(reasons)
+        version = self.result.prompt_version
+        record_failures(self.db, failures, version, self.run_id, model, self._ts(), self.number)
+        # A later tier's failure leaves the window the earlier tier's verdict: not a window unanalysed.
+        if self.number == 1:
+            self.result.failed += len(reasons)
+        if self.tier_result:
+            self.tier_result.failed += len(reasons)
 
     def _account(self, calls: int, prompt: int, completion: int, cost: float) -> None:
-        self.result.calls += calls
-        self.result.prompt_tokens += prompt
-        self.result.completion_tokens += completion
-        self.result.cost_usd += cost
+        for target in filter(None, (self.result, self.tier_result)):
+            target.calls += calls
+            target.prompt_tokens += prompt
+            target.completion_tokens += completion
+            target.cost_usd += cost
 
     def _ts(self) -> datetime:
         """`now` advanced by the time this pass has run: the ledger shows when each call happened."""
         return self.now + timedelta(seconds=time.monotonic() - self._started)
-
-
-def store_verdicts(
-    db,
-    mail: Mail,
-    result: AnalyzeResult,
-    run_id: str,
-    now: datetime,
-    rows: list[dict],
-    verdicts: list[Verdict],
-    model: str,
-) -> None:
-    """Upsert `verdicts` (one transaction), count them, and raise alerts for the new ones."""
-    if not verdicts:
-        return
-    by_id = {r["id"]: r for r in rows}
-    stamp = {"prompt_version": result.prompt_version, "model": model, "run_id": run_id}
-    records = [_verdict_record(v, by_id[v.id]) | stamp | {"created_at": to_iso(now)} for v in verdicts]
-    with transaction(db):
-        # Another run may have recomputed a window since it was read: store only verdicts on the
-        # features the windows have now (that run analyses the new ones).
-        current = _current_hashes(db, records)
-        fresh = [current.get((r["pair"], r["window_end"])) in (None, r["feature_hash"]) for r in records]
-        records = [r for r, ok in zip(records, fresh, strict=True) if ok]
-        verdicts = [v for v, ok in zip(verdicts, fresh, strict=True) if ok]
-        upsert(db, "verdicts", records)
-    result.analysed += len(records)
-    result.alerts += raise_alerts(mail, db, verdicts, model, now)
-
-
-def _verdict_record(verdict: Verdict, row: dict) -> dict:
-    """The `verdicts` columns of `verdict` on window `row` (the run's own columns are added after)."""
-    return {
-        "pair": row["pair"],
-        "window_end": row["window_end"],
-        "risk": verdict.risk,
-        "action": verdict.action,
-        "confidence": verdict.confidence,
-        "rationale": verdict.rationale,
-        "alert": verdict.alert,
-        "feature_hash": row["_hash"],
-    }
-
-
-def _current_hashes(db, records: list[dict]) -> dict[tuple[str, str], str]:
-    keys = {(r["pair"], r["window_end"]) for r in records}
-    rows = db.execute(
-        "SELECT pair, window_end, features_hash FROM windows WHERE window_end >= ? AND window_end <= ?",
-        [min(k[1] for k in keys), max(k[1] for k in keys)],
-    ).fetchall()
-    return {(pair, end): fhash for pair, end, fhash in rows if (pair, end) in keys}
 
 
 def window_context(db, rows: list[dict]) -> dict[str, list[dict]]:

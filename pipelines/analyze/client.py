@@ -48,6 +48,7 @@ class ChatResult:
     latency_ms: float
     usage_missing: bool
     failed_attempts: tuple[Attempt, ...] = field(default=())
+    gateway_cost: float | None = None  # USD the gateway reported in `usage`, if it did
 
 
 class _Retry(Exception):
@@ -179,7 +180,22 @@ def _parse_body(resp: requests.Response, messages: list[dict], latency: float) -
     if missing:
         prompt = sum(estimate_tokens(str(m.get("content", ""))) for m in messages)
         completion = estimate_tokens(content)
-    return ChatResult(content, prompt, completion, latency, missing)
+    return ChatResult(content, prompt, completion, latency, missing, gateway_cost=reported_cost(usage))
+
+
+# Where OpenAI-compatible gateways put their own price of a call (OpenRouter: `usage.cost`).
+COST_FIELDS = ("cost", "total_cost", "cost_usd", "total_cost_usd")
+
+
+def reported_cost(usage) -> float | None:
+    """The USD cost a reply's `usage` reports, None when it reports none."""
+    if not isinstance(usage, dict):
+        return None
+    for name in COST_FIELDS:
+        value = usage.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return float(value)
+    return None
 
 
 def _unreachable(err: requests.ConnectionError) -> str | None:

@@ -2,7 +2,9 @@
 
 Cost of a call = prompt tokens x input price + completion tokens x output price, per million, from
 `llm.prices[model]`. A failed HTTP attempt (429, 5xx, timeout, reset, 401) is billed 0: the gateway
-returns no usage for it. The daily budget sums `cost_usd` over the UTC day of the call.
+returns no usage for it. The daily budget sums `cost_usd` over the UTC day of the call (per tier
+when tiers have a `budget_share`). When the gateway reports its own cost in `usage`, it is kept
+beside ours in `gateway_cost_usd`; the budget stays on configured prices, known before a call.
 """
 
 from __future__ import annotations
@@ -30,14 +32,16 @@ def call_cost(llm: LLM, model: str, prompt_tokens: int, completion_tokens: int) 
     return (prompt_tokens * price.input_per_mtok + completion_tokens * price.output_per_mtok) / 1e6
 
 
-def spent_on_day(db: sqlite_utils.Database, when: datetime) -> float:
-    """USD recorded in `llm_calls` on the UTC day holding `when`."""
+def spent_on_day(db: sqlite_utils.Database, when: datetime, tiers: Sequence[int] | None = None) -> float:
+    """USD recorded in `llm_calls` on the UTC day holding `when` (only `tiers`' calls when given;
+    a call from before tiers counts as tier 1's)."""
     start = day_start(when)
-    row = db.execute(
-        "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE ts >= ? AND ts < ?",
-        [to_iso(start), to_iso(start + timedelta(days=1))],
-    ).fetchone()
-    return float(row[0])
+    sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE ts >= ? AND ts < ?"
+    params: list = [to_iso(start), to_iso(start + timedelta(days=1))]
+    if tiers is not None:
+        sql += f" AND COALESCE(tier, 1) IN ({', '.join('?' * len(tiers))})"
+        params += list(tiers)
+    return float(db.execute(sql, params).fetchone()[0])
 
 
 def calls_on_day(db: sqlite_utils.Database, when: datetime) -> tuple[float, int]:
@@ -91,20 +95,22 @@ def record_result(
             "status": status,
             "error": error,
             "usage_estimated": int(result.usage_missing),
+            "gateway_cost_usd": result.gateway_cost,
         }
     )
     return cost
 
 
-def call_base(ts: datetime, run_id: str, model: str, ids: Sequence[str]) -> dict:
-    """Columns shared by every ledger row of one request."""
-    return {
+def call_base(ts: datetime, run_id: str, model: str, ids: Sequence[str], tier: int | None = None) -> dict:
+    """Columns shared by every ledger row of one request (its `tier` when given)."""
+    base = {
         "ts": to_iso(ts),
         "run_id": run_id,
         "model": model,
         "batch_size": len(ids),
         "window_ids": json.dumps(list(ids)),
     }
+    return base if tier is None else base | {"tier": tier}
 
 
 def record_failures(
@@ -114,8 +120,9 @@ def record_failures(
     run_id: str,
     model: str,
     ts: datetime,
+    tier: int = 1,
 ) -> None:
-    """Windows `(pair, window_end)` that got no verdict in this run, with the reason."""
+    """Windows `(pair, window_end)` that got no verdict from `tier` in this run, with the reason."""
     rows = [
         {
             "pair": pair,
@@ -125,6 +132,7 @@ def record_failures(
             "model": model,
             "reason": reason[:500],
             "ts": to_iso(ts),
+            "tier": tier,
         }
         for (pair, end), reason in failures.items()
     ]

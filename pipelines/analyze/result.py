@@ -21,6 +21,32 @@ class PromptBatch:
 
 
 @dataclass
+class TierResult:
+    """What one tier did (or, in a dry run, is expected to do). `windows`: windows that reached it."""
+
+    tier: int
+    model: str
+    when: str = ""
+    windows: int = 0
+    analysed: int = 0
+    cached: int = 0
+    failed: int = 0
+    skipped_budget: int = 0
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    expected_windows: float | None = None  # dry run: windows expected to reach the tier
+    basis: str = ""  # dry run: how `expected_windows` was estimated
+    batches: list[PromptBatch] = field(default_factory=list)
+
+    def counts(self) -> dict:
+        """The tier's counters, for `runs.counts` and the CLI table."""
+        keys = ("tier", "model", "windows", "analysed", "cached", "failed", "skipped_budget", "calls")
+        return {**{k: getattr(self, k) for k in keys}, "cost_usd": round(self.cost_usd, 6)}
+
+
+@dataclass
 class AnalyzeResult:
     """What one analyze pass did. `analyzer` is "llm" or "rules"; `model` the primary model or "rules"."""
 
@@ -42,6 +68,7 @@ class AnalyzeResult:
     budget_note: str | None = None
     dry_run: bool = False
     batches: list[PromptBatch] = field(default_factory=list)
+    tiers: list[TierResult] = field(default_factory=list)  # one per configured tier
 
     def counts(self) -> dict:
         """The counters, for `runs.counts` and the CLI table."""
@@ -62,6 +89,8 @@ class AnalyzeResult:
             **{k: getattr(self, k) for k in keys},
             "cost_usd": round(self.cost_usd, 6),
         }
+        if len(self.tiers) > 1:  # a single tier's figures are the pass's own
+            counts["tiers"] = [t.counts() for t in self.tiers]
         error = self.error_line()
         return {**counts, "llm_error": error} if error else counts
 

@@ -1,9 +1,11 @@
 """Analyze stage: flagged windows -> validated verdicts, via the LLM gateway in batches or offline rules.
 
-Only flagged windows are analysed, and only once per feature hash and prompt version: a verdict in
-`verdicts` with the window's current `features_hash` and the current prompt version is a cache hit,
-so a rerun or a backfill over analysed windows makes no call. With a key configured, verdicts of
-the offline rules analyzer do not count as hits: they are upgraded to gateway verdicts.
+Only flagged windows are analysed, and only once per feature hash and prompt version: a tier's
+verdict in `verdict_tiers` with the window's current `features_hash` and the current prompt version
+is a cache hit, so a rerun or a backfill over analysed windows makes no call. With a key
+configured, verdicts of the offline rules analyzer do not count as hits: they are upgraded to
+gateway verdicts. With `llm.tiers`, later tiers see only the windows their `when` picks
+(`pipelines.analyze.tiers`); everything below holds per tier.
 
 With a key, windows go to the gateway `llm.batch_size` at a time; bad verdicts are retried once as
 a smaller batch, then recorded in `llm_failures` and never stored. A gateway failure after its own
@@ -26,6 +28,7 @@ import sqlite_utils
 
 from pipelines.analyze.batches import GatewayRun, batches, store_verdicts, window_context
 from pipelines.analyze.client import GatewayClient
+from pipelines.analyze.estimate import estimate_tiers
 from pipelines.analyze.ledger import COMPLETION_TOKENS_PER_WINDOW, call_cost
 from pipelines.analyze.prompt import (
     build_messages,
@@ -36,6 +39,7 @@ from pipelines.analyze.prompt import (
 )
 from pipelines.analyze.result import AnalyzeResult, PromptBatch
 from pipelines.analyze.rules import rules_params, rules_verdict
+from pipelines.analyze.tiers import cached_verdicts, run_tiers
 from pipelines.settings import LLM, Pair, Settings
 from pipelines.timeutil import day_start, to_iso
 from pipelines.transform.scoring import features_hash
@@ -106,7 +110,7 @@ def analyze_windows(
     rows = [r for r in _records(windows_df) if _truthy(r.get("flagged"))]
     result = AnalyzeResult(
         "rules" if llm.offline else "llm",
-        "rules" if llm.offline else llm.model,
+        "rules" if llm.offline else llm.tier_list()[0].model,
         current_prompt_version(settings),
         flagged=len(rows),
         dry_run=dry_run,
@@ -114,34 +118,34 @@ def analyze_windows(
     pending, result.cached = _split_cached(db, settings, rows)
     columns = feature_columns(windows_df)
     if dry_run:
-        result.batches = [
-            _estimate(llm, b, columns, window_context(db, b)) for b in batches(pending, llm.batch_size)
-        ]
+        _dry_run(db, llm, result, rows, columns)
         return result
     if llm.offline:
         rules = rules_params(settings)
         verdicts = [rules_verdict(r["id"], r, rules) for r in pending]
         store_verdicts(db, settings.mail, result, run_id, now, pending, verdicts, "rules")
-    elif pending:
-        GatewayRun(db, settings, client or make_client(settings), run_id, now, result, columns).run(pending)
+    elif rows:  # a later tier may have work even when tier 1's verdicts are all cached
+        gateway = GatewayRun(db, settings, client or make_client(settings), run_id, now, result, columns)
+        run_tiers(gateway, llm.tier_list(), rows)
     log.info("analyze %s: %s", run_id, result.summary())
     return result
 
 
+def _dry_run(db, llm: LLM, result: AnalyzeResult, rows: list[dict], columns: list[str]) -> None:
+    def build(pending: list[dict], model: str) -> list[PromptBatch]:
+        return [
+            _estimate(llm, b, columns, window_context(db, b), model) for b in batches(pending, llm.batch_size)
+        ]
+
+    result.tiers = estimate_tiers(db, llm, result.prompt_version, rows, build)
+    result.batches = [b for tier in result.tiers for b in tier.batches]
+
+
 def _split_cached(db, settings: Settings, rows: list[dict]) -> tuple[list[dict], int]:
-    """(rows still to analyse, number of cache hits)."""
-    if not rows:
-        return [], 0
+    """(rows still to analyse at tier 1, number of tier-1 cache hits)."""
     version = current_prompt_version(settings)
-    sql = "SELECT pair, window_end, feature_hash, model FROM verdicts WHERE prompt_version = ?"
-    sql += " AND window_end >= ? AND window_end <= ?"
-    ends = [r["window_end"] for r in rows]
-    hits = {
-        (pair, end, fhash)
-        for pair, end, fhash, model in db.execute(sql, [version, min(ends), max(ends)]).fetchall()
-        if settings.llm.offline or model != "rules"
-    }
-    pending = [r for r in rows if (r["pair"], r["window_end"], r["_hash"]) not in hits]
+    hits = cached_verdicts(db, version, 1, rows, settings.llm.offline)
+    pending = [r for r in rows if r["id"] not in hits]
     return pending, len(rows) - len(pending)
 
 
@@ -158,11 +162,11 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return sorted(rows, key=lambda r: (r["window_end"], r["pair"]))
 
 
-def _estimate(llm: LLM, rows: list[dict], columns: list[str], context: dict) -> PromptBatch:
+def _estimate(llm: LLM, rows: list[dict], columns: list[str], context: dict, model: str) -> PromptBatch:
     messages = build_messages(rows, columns, context, llm.language)
     prompt, completion = prompt_tokens(messages), COMPLETION_TOKENS_PER_WINDOW * len(rows)
-    cost = call_cost(llm, llm.model, prompt, completion)
-    return PromptBatch([r["id"] for r in rows], llm.model, messages, prompt, completion, cost)
+    cost = call_cost(llm, model, prompt, completion)
+    return PromptBatch([r["id"] for r in rows], model, messages, prompt, completion, cost)
 
 
 def _truthy(value) -> bool:

@@ -25,6 +25,7 @@ from pipelines.report.mailer import deliver, drain_outbox
 from pipelines.report.model import PeriodFigures, ReportData, ReportResult
 from pipelines.report.quality import day_warnings
 from pipelines.report.render import compose_message, render_chart, render_report
+from pipelines.report.tier_costs import tier_costs
 from pipelines.report.worth import verdict_worth
 from pipelines.settings import Settings
 from pipelines.timeutil import day_start, series_from_iso, to_iso
@@ -188,6 +189,7 @@ def build_report(
         daily_cost=_daily_cost(calls, [report_date - timedelta(days=i) for i in range(6, -1, -1)]),
         funding_diff=_funding_diff(windows),
         verdict_worth=verdict_worth(db, settings, week_from, end, calls),
+        tier_costs=tier_costs(calls, [(p.label, p.start, p.end) for p in (day, week)]),
     )
 
 

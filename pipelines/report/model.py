@@ -42,6 +42,7 @@ class ReportData:
     daily_cost: pd.DataFrame  # index: day; columns: model; USD
     funding_diff: pd.DataFrame = field(default_factory=pd.DataFrame)  # index: window end; columns: pair
     verdict_worth: list[dict] = field(default_factory=list)  # per model: cost per verdict vs realised carry
+    tier_costs: dict[str, list[dict]] = field(default_factory=dict)  # period label -> per tier (tier_costs)
 
     @property
     def active(self) -> bool:

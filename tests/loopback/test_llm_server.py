@@ -71,3 +71,36 @@ def test_dropped_connection_and_delay(llm_server):
 def test_unknown_route_is_404(llm_server):
     resp = requests.post(f"{llm_server.base_url}/embeddings", json={}, timeout=5)
     assert resp.status_code == 404
+
+
+def _chat(server: LLMServer, model: str):
+    payload = {"model": model, "messages": [{"role": "user", "content": IDS[0]}]}
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    return requests.post(f"{server.base_url}/chat/completions", json=payload, headers=headers, timeout=5)
+
+
+def test_replies_are_scripted_per_model_and_a_model_can_have_a_standing_answer(llm_server):
+    llm_server.script(Reply(status=503), model="gpt-4.1")
+    llm_server.answer("claude-sonnet-4.5", Reply(status=500))
+    assert _chat(llm_server, "deepseek-v3.2").status_code == 200  # gpt-4.1's fault is not its own
+    assert _chat(llm_server, "gpt-4.1").status_code == 503
+    assert _chat(llm_server, "gpt-4.1").status_code == 200  # script used up: default mode
+    assert [_chat(llm_server, "claude-sonnet-4.5").status_code for _ in range(2)] == [500, 500]
+    assert llm_server.asked("gpt-4.1") == [IDS[0], IDS[0]]
+
+
+def test_a_reply_can_carry_the_gateways_own_cost(llm_server):
+    llm_server.script(Reply(cost=0.0042))
+    assert _chat(llm_server, "deepseek-v3.2").json()["usage"]["cost"] == 0.0042
+    assert "cost" not in _chat(llm_server, "deepseek-v3.2").json()["usage"]
+
+
+def test_models_are_listed_and_the_route_can_be_absent(llm_server):
+    headers = {"Authorization": f"Bearer {llm_server.api_key}"}
+    llm_server.models = ["deepseek-v3.2", "gpt-4.1"]
+    body = requests.get(f"{llm_server.base_url}/models", headers=headers, timeout=5).json()
+    assert [m["id"] for m in body["data"]] == ["deepseek-v3.2", "gpt-4.1"] and body["object"] == "list"
+    assert requests.get(f"{llm_server.base_url}/models", timeout=5).status_code == 401
+    llm_server.models = None
+    assert requests.get(f"{llm_server.base_url}/models", headers=headers, timeout=5).status_code == 404
+    assert llm_server.model_requests == 2 and llm_server.requests == []

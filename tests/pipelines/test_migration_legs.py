@@ -12,6 +12,7 @@ import sqlite_utils
 
 from pipelines.analyze.stage import analyze_range, make_client
 from pipelines.columns import BITFINEX, GATE
+from pipelines.migrations import SCHEMA_VERSION
 from pipelines.store import SCHEMA, open_db
 from pipelines.transform.scoring import add_features_hash
 from pipelines.transform.windows_stage import update_windows
@@ -89,7 +90,7 @@ def test_step_4_renames_fills_the_legs_and_keeps_cached_verdicts_valid(settings,
         assert "gate_rate" in [r[1] for r in conn.execute("PRAGMA table_info(windows)")]
 
     db = open_db(settings.database)  # migrates: step 4
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     after = {r["window_end"]: r for r in db["windows"].rows}
     assert after == before  # names, sides, identity and hashes as the current code writes them
     assert {(r["a_exchange"], r["a_symbol"], r["b_exchange"], r["b_symbol"]) for r in after.values()} == {

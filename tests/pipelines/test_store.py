@@ -161,12 +161,12 @@ def test_a_database_newer_than_the_code_is_refused(tmp_path, opener):
 def test_a_version_0_database_is_migrated_with_its_rows(tmp_path):
     path = version0(tmp_path / "arbdb.db", older=True)
     db = open_db(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION == 6
     assert "usage_estimated" in db["llm_calls"].columns_dict and db["llm_failures"].exists()
     assert db["tickers"].count == 10 and db["llm_calls"].get(1)["model"] == "m"
     db.close()
     open_db(path).close()  # a second open finds it current and changes nothing
-    assert user_version(path) == 5
+    assert user_version(path) == migrations.SCHEMA_VERSION
 
 
 def test_a_complete_version_0_database_is_read_without_writing(tmp_path):
@@ -225,7 +225,8 @@ def test_a_version_1_database_gets_the_runs_pid_and_host_with_its_rows(tmp_path)
     with pytest.raises(StoreError, match=r"schema version 1\), lacks column runs.pid, column runs.host"):
         open_readonly(path)  # a read never migrates
     migrated = open_db(path)
-    assert user_version(path) == 5 and {"pid", "host"} <= set(migrated["runs"].columns_dict)
+    assert user_version(path) == migrations.SCHEMA_VERSION
+    assert {"pid", "host"} <= set(migrated["runs"].columns_dict)
     assert migrated["runs"].get("r1")["status"] == "running" and migrated["tickers"].count == 10
     migrated.close()
 
@@ -246,7 +247,7 @@ def test_a_version_2_database_gets_run_pairs_filled_from_the_comma_lists(tmp_pat
     with pytest.raises(StoreError, match=r"schema version 2\), lacks table run_pairs"):
         open_readonly(path)  # a read never migrates
     migrated = open_db(path)
-    assert user_version(path) == 5
+    assert user_version(path) == migrations.SCHEMA_VERSION
     pairs = sorted((row["run_id"], row["pair"]) for row in migrated["run_pairs"].rows)
     assert pairs == [("b1", "BTC"), ("b1", "ETH"), ("f1", "SOL")]
     assert migrated["runs"].get("b1")["pair"] == "BTC,ETH"  # kept as display text

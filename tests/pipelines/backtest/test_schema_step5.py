@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 
+from pipelines.migrations import SCHEMA_VERSION
 from pipelines.store import open_db
 from tests.pipelines.backtest.seed import A, settlement
 
@@ -20,7 +21,7 @@ def test_a_version_4_database_gets_the_backtest_tables(tmp_path):
         conn.execute("PRAGMA user_version = 4")
         conn.commit()
     db = open_db(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # step 5, then the later ones
     assert {"backtests", "backtest_trades"} <= set(db.table_names())
     assert db["backtest_trades"].pks == ["backtest_id", "trade"]
     assert [r["rate"] for r in db["funding"].rows] == [0.0001]
