@@ -42,7 +42,7 @@ def tier_verdict(end, tier, model, action, created="2024-03-05T00:00:00Z", versi
 def call(i, tier, model, windows, cost, status="ok"):
     return {
         "id": i,
-        "ts": "2024-03-03T01:00:00Z",
+        "ts": "2024-03-02T01:00:00Z",
         "model": model,
         "batch_size": len(windows),
         "window_ids": json.dumps([f"BTC@{w}" for w in windows]),
