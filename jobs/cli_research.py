@@ -58,8 +58,15 @@ def backtest_cmd(ctx, pair_name, start, end, entry, exit_, notional, slippage_bp
 @click.option(
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
+@click.option(
+    "--by",
+    type=click.Choice(["action", "tier"]),
+    default="action",
+    show_default=True,
+    help="tier: each LLM tier's verdicts, its cost per verdict and how often its overrules were right.",
+)
 @click.pass_context
-def scorecard_cmd(ctx, model, from_, to, fmt) -> None:
+def scorecard_cmd(ctx, model, from_, to, fmt, by) -> None:
     """Every stored verdict scored by the carry it would have realised: hit rate, APR, calibration."""
     from jobs.scorecard import scorecard_text, span_of
     from pipelines.store import open_readonly
@@ -71,7 +78,7 @@ def scorecard_cmd(ctx, model, from_, to, fmt) -> None:
     settings = get_settings(ctx)
     db = open_readonly(settings.database)
     try:
-        click.echo(scorecard_text(db, settings, span_of(start, end), model, fmt))
+        click.echo(scorecard_text(db, settings, span_of(start, end), model, fmt, by))
     finally:
         db.close()
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.scorecard import scorecard
+from pipelines.scorecard_tiers import tier_scorecard
 from pipelines.settings import Settings
 
 ACTION_TABLE = (
@@ -24,6 +25,29 @@ ACTION_TABLE = (
     ("Mean net\nAPR %", lambda r: _pct(r["mean_net_apr"], 1)),
     ("Missed", lambda r: "-" if _none(r["missed"]) else str(int(r["missed"]))),
     ("Missed mean\nnet APR %", lambda r: _pct(r["missed_mean_net_apr"], 1)),
+)
+TIER_TABLE = (("Tier", lambda r: str(r["tier"])), *ACTION_TABLE)
+COST_TABLE = (
+    ("Tier", lambda r: str(r["tier"])),
+    ("Model", lambda r: r["models"]),
+    ("Verdicts", lambda r: str(r["verdicts"])),
+    ("Calls", lambda r: str(r["calls"])),
+    ("Cost USD", lambda r: f"{r['cost_usd']:.4f}"),
+    ("USD per\nverdict", lambda r: f"{r['cost_per_verdict']:.4f}"),
+)
+OVERRULE_TABLE = (
+    ("Tier", lambda r: str(r["tier"])),
+    ("Overruled", lambda r: str(r["overruled"])),
+    ("Scored", lambda r: str(r["scored"])),
+    ("Tier right", lambda r: str(r["right"])),
+    ("Tier before\nright", lambda r: str(r["earlier_right"])),
+    ("Right %", lambda r: _pct(r["right_rate"], 0)),
+    ("Before\nright %", lambda r: _pct(r["earlier_right_rate"], 0)),
+)
+TIER_NOTE = (
+    "Each tier's verdicts scored like the final ones; cost: the tier's LLM calls on these windows."
+    "\nOverruled: windows where the tier's action differs from the tier before's. Right: OPEN_ARB and"
+    " the trade earned, or HOLD/WATCH and it would have lost; both tiers share the window's trade."
 )
 CALIBRATION_TABLE = (
     ("Model", lambda r: r["model"]),
@@ -64,9 +88,12 @@ def scorecard_text(
     span: tuple[datetime, datetime],
     model: str | None,
     fmt: str,
+    by: str = "action",
 ) -> str:
     """What `arbdb scorecard` prints: the by-action and calibration tables, their CSV (by action),
-    or both as JSON; one line when no verdict is stored in the range."""
+    or both as JSON; one line when no verdict is stored in the range. `by="tier"`: `tier_text`."""
+    if by == "tier":
+        return tier_text(db, settings, span, model, fmt)
     per_verdict, actions, buckets = scorecard(db, settings, span[0], span[1], model)
     if per_verdict.empty:
         who = f" from model {model!r}" if model else ""
@@ -88,6 +115,35 @@ def scorecard_text(
             note,
         ]
     )
+
+
+def tier_text(
+    db: sqlite_utils.Database, settings: Settings, span: tuple[datetime, datetime], model, fmt: str
+) -> str:
+    """`arbdb scorecard --by tier`: per tier, model and action, the cost per tier and the overrules
+    as tables or JSON; CSV: the by-tier rows with their tier's cost and cost per verdict."""
+    tiers, costs, overruled = tier_scorecard(db, settings, span[0], span[1], model)
+    if tiers.empty:
+        who = f" from model {model!r}" if model else ""
+        return (
+            f"no stored tier verdicts{who} on the windows' current features in the range;"
+            " `arbdb analyze` makes them"
+        )
+    if fmt == "json":
+        body = {"by_tier": _records(tiers), "tier_costs": _records(costs), "overrules": _records(overruled)}
+        return orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
+    if fmt == "csv":
+        cost = costs[["tier", "cost_usd", "cost_per_verdict"]].rename(columns={"cost_usd": "tier_cost_usd"})
+        return tiers.merge(cost, on="tier", how="left").to_csv(index=False).rstrip("\n")
+    parts = [
+        _table(tiers, TIER_TABLE, "Verdict scorecard by tier, model and action"),
+        _table(costs, COST_TABLE, "LLM cost per tier"),
+    ]
+    if len(overruled):
+        parts.append(
+            _table(overruled, OVERRULE_TABLE, "Overrules: a tier's action differs from the tier before's")
+        )
+    return "\n".join([*parts, TIER_NOTE])
 
 
 def span_of(start: date | None, end: date | None) -> tuple[datetime, datetime]:

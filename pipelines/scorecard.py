@@ -64,7 +64,12 @@ def realised(
     db: sqlite_utils.Database, settings: Settings, pair: Pair, start: datetime, end: datetime, model=None
 ):
     """One row per scored-or-not verdict of `pair`: model, action, confidence, net_pnl, net_apr, hit."""
-    verdicts = read_verdicts(db, pair.name, start, end, model)
+    return score(db, settings, pair, start, read_verdicts(db, pair.name, start, end, model))
+
+
+def score(db: sqlite_utils.Database, settings: Settings, pair: Pair, start: datetime, verdicts: pd.DataFrame):
+    """`verdicts` of `pair` (window_end ISO, after `start`) with their realised net_pnl, net_apr and hit:
+    the trade each window opens, held by the default exit (the per-tier scorecard scores alike)."""
     windows = store.read_windows(db, pair.name, start, _LAST)
     trades, scored = _held(windows, verdicts)
     trades = trades.assign(

@@ -4,6 +4,10 @@ realised carry of the verdicts (`pipelines.scorecard`), per model, `rules` (free
 Worth: the summed realised net P&L of a model's OPEN_ARB verdicts at the scorecard's 10,000
 notional per leg (held by the default exit, at most to the last stored window, so a recent verdict
 counts what it earned so far). A model whose worth exceeds its cost pays for itself.
+
+With LLM tiers (more than one tier's verdicts in `verdict_tiers`), one more row per tier (it has
+a `tier` key): that tier's verdicts scored alike (`pipelines.scorecard_tiers`) beside its calls'
+cost (a NULL tier is tier 1), so the report shows whether escalation earns its cost.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import pandas as pd
 import sqlite_utils
 
 from pipelines.scorecard import NOTIONAL, realised
+from pipelines.scorecard_tiers import tier_scored
 from pipelines.settings import Settings
 
 
@@ -27,7 +32,25 @@ def verdict_worth(
     if scored.empty:
         return []
     cost = calls.groupby("model")["cost_usd"].sum() if len(calls) else pd.Series(dtype=float)
-    return [_row(model, group, float(cost.get(model, 0.0))) for model, group in scored.groupby("model")]
+    rows = [_row(model, group, float(cost.get(model, 0.0))) for model, group in scored.groupby("model")]
+    return rows + tier_worth(db, settings, start, end, calls)
+
+
+def tier_worth(
+    db: sqlite_utils.Database, settings: Settings, start: datetime, end: datetime, calls: pd.DataFrame
+) -> list[dict]:
+    """One row per tier (the model rows' figures, `tier` and `model` = "tier N (its models)") when
+    verdicts of more than one tier lie in (start, end]; none otherwise."""
+    scored = tier_scored(db, settings, start, end)
+    if scored["tier"].nunique() < 2:
+        return []
+    tiers = calls["tier"].fillna(1) if "tier" in calls else pd.Series(1, index=calls.index)
+    cost = calls.groupby(tiers)["cost_usd"].sum() if len(calls) else pd.Series(dtype=float)
+    rows = []
+    for tier, group in scored.groupby("tier"):
+        label = f"tier {int(tier)} ({', '.join(sorted(group['model'].unique()))})"
+        rows.append(_row(label, group, float(cost.get(tier, 0.0))) | {"tier": int(tier)})
+    return rows
 
 
 def _row(model: str, group: pd.DataFrame, cost: float) -> dict:

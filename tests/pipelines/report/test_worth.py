@@ -44,3 +44,49 @@ def test_cost_per_verdict_beside_the_realised_carry(config):  # noqa: F811
     assert "WHAT THE VERDICTS WERE WORTH" in text and "What the verdicts were worth" in html
     line = next(x for x in text.splitlines() if x.startswith("gpt-4.1") and "0.0133" in x)
     assert line.split()[-1] == f"{OPEN_NET:.4f}"
+
+
+def test_one_row_per_tier_when_tiers_exist(config):  # noqa: F811
+    from tests.pipelines.test_scorecard_tiers import HOLD_NET, WATCH_NET, store_tiers
+
+    store_tiers(config)  # tier 1 deepseek, tier 2 gpt-4.1 overruling W1, W2, W4
+    settings = load_settings(config, env={})
+    data = build_report(
+        open_db(settings.database), settings, date(2024, 3, 2), datetime(2024, 3, 3, 6, tzinfo=UTC)
+    )
+    first, second = (w for w in data.verdict_worth if "tier" in w)
+    assert (first["model"], first["verdicts"], first["scored"], first["open_arb"]) == (
+        "tier 1 (deepseek-v3.2)",
+        4,
+        3,
+        2,
+    )
+    assert first["cost_usd"] == pytest.approx(0.004) and first["cost_per_verdict"] == pytest.approx(0.001)
+    assert first["hit_rate"] == pytest.approx(2 / 3) and first["worth_usd"] == pytest.approx(
+        HOLD_NET + WATCH_NET
+    )
+    assert (second["model"], second["verdicts"], second["scored"], second["open_arb"]) == (
+        "tier 2 (gpt-4.1)",
+        4,
+        3,
+        1,
+    )
+    # the report's 7 days of calls by time, as its model rows: 0.04 + the 9.0 call on older windows
+    assert second["cost_usd"] == pytest.approx(9.04) and second["cost_per_verdict"] == pytest.approx(9.04 / 4)
+    assert second["worth_usd"] == pytest.approx(OPEN_NET)
+    _, text, html = render_report(data)
+    line = next(x for x in text.splitlines() if x.startswith("tier 2 (gpt-4.1)"))
+    assert line.split()[5] == "2.2600" and line.split()[-1] == f"{OPEN_NET:.4f}"
+    assert "Tier rows:" in text and "tier 1 (deepseek-v3.2)" in html
+
+
+def test_a_single_tier_adds_no_tier_rows(config):  # noqa: F811
+    from tests.pipelines.test_scorecard_tiers import CALLS, TIER_1, store_tiers
+
+    store_tiers(config, tiers=(TIER_1,), calls=CALLS[:2])
+    settings = load_settings(config, env={})
+    data = build_report(
+        open_db(settings.database), settings, date(2024, 3, 2), datetime(2024, 3, 3, 6, tzinfo=UTC)
+    )
+    assert [w["model"] for w in data.verdict_worth] == ["gpt-4.1", "rules"]
+    assert "Tier rows:" not in render_report(data)[1]
