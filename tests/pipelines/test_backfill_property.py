@@ -22,6 +22,7 @@ from pipelines.store import open_db
 from pipelines.window import windows_between
 from tests.conftest import SMALL_CONFIG
 from tests.fixtures.tables import differences, snapshot
+from tests.fixtures.tardis import pointed_at
 
 START = date(2024, 3, 1)
 DAYS = 4
@@ -41,9 +42,7 @@ def cfg(tmp_path_factory):
     config.write_text(SMALL_CONFIG.format(db=tmp / "unused.db", tmp=tmp))
     base = load_settings(config, env={})
     with start_in_thread(feed, data_dir=tmp / "tardis") as server:
-        tardis = base.tardis.model_copy(
-            update={"endpoint": server.url, "datasets_endpoint": server.datasets_url}
-        )
+        tardis = pointed_at(base.tardis, server)
         transform = Transform(lookback_windows=6, min_periods=3, z_threshold=1.5, net_carry_apr_floor=0.2)
         yield base.model_copy(update={"tardis": tardis, "transform": transform, "pairs": [base.pair("BTC")]})
 

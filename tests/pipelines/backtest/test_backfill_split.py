@@ -17,6 +17,7 @@ from pipelines.settings import load_settings
 from pipelines.store import open_db
 from tests.conftest import SMALL_CONFIG
 from tests.fixtures.tables import snapshot
+from tests.fixtures.tardis import pointed_at
 
 START = date(2024, 3, 1)
 NOW = datetime(2024, 4, 1, tzinfo=UTC)
@@ -32,9 +33,7 @@ def cfg(tmp_path_factory):
     config.write_text(SMALL_CONFIG.format(db=tmp / "unused.db", tmp=tmp))
     base = load_settings(config, env={})
     with start_in_thread(feed, data_dir=tmp / "tardis") as server:
-        tardis = base.tardis.model_copy(
-            update={"endpoint": server.url, "datasets_endpoint": server.datasets_url}
-        )
+        tardis = pointed_at(base.tardis, server)
         yield base.model_copy(update={"tardis": tardis, "pairs": [base.pair("BTC")]})
 
 

@@ -19,6 +19,7 @@ from pipelines.columns import BYBIT
 from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding, read_minutes
 from pipelines.store import open_db
+from tests.fixtures.tardis import pointed_at
 
 SYMBOLS = ["BTCUSDT", "SOLUSDT"]
 FEED = SampleFeed(seed=7, interval_seconds=10, symbols={BYBIT: SYMBOLS})
@@ -36,9 +37,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def tardis(settings, server):
-    return settings.tardis.model_copy(
-        update={"endpoint": server.url, "datasets_endpoint": server.datasets_url}
-    )
+    return pointed_at(settings.tardis, server)
 
 
 def load(tardis, path, source: str):

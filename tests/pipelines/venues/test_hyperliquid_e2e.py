@@ -16,6 +16,7 @@ from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding, read_minutes
 from pipelines.store import open_db
 from pipelines.venues.registry import venue
+from tests.fixtures.tardis import pointed_at
 
 DAY = datetime(2024, 11, 7, tzinfo=UTC)  # both days have a websocket disconnect (seed 7)
 COINS = ["BTC", "ETH"]
@@ -35,9 +36,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def tardis(settings, server):
-    return settings.tardis.model_copy(
-        update={"endpoint": server.url, "datasets_endpoint": server.datasets_url}
-    )
+    return pointed_at(settings.tardis, server)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding, read_minutes
 from pipelines.store import open_db
 from pipelines.units import apr
+from tests.fixtures.tardis import pointed_at
 
 SYMBOLS = ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]
 SEED = 7
@@ -36,9 +37,7 @@ def okx_server(tmp_path_factory):
 
 @pytest.fixture
 def okx_tardis(settings, okx_server):
-    return settings.tardis.model_copy(
-        update={"endpoint": okx_server.url, "datasets_endpoint": okx_server.datasets_url}
-    )
+    return pointed_at(settings.tardis, okx_server)
 
 
 @pytest.fixture
