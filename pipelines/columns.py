@@ -46,7 +46,42 @@ MINUTE = (
     "predicted_funding_rate",
     "funding_timestamp",
     "open_interest",
+    "stated_rate",
+    "stated_time",
 )
+# A venue whose feed states settled funding (OKX `settFundingRate` at `prevFundingTime`) appends
+# these two to its records, after the DERIVATIVE_TICKER fields: the rate (float) and the funding
+# time it was settled at (int microseconds). Records of other venues stop at DERIVATIVE_TICKER.
+STATED = ("stated_rate", "stated_time")
 
-# Settled funding (`funding` table).
-FUNDING = ("exchange", "symbol", "funding_time", "rate", "predicted_rate", "interval_hours", "apr")
+# Settled funding (`funding` table). `stated_rate` is the settled rate where the venue's feed states
+# it (NaN elsewhere); `predicted_kind` says what `predicted_rate` means (PREDICTED_KINDS);
+# `evidence` what decided the settlement's time, rate and interval (EVIDENCE); `warning` is text a
+# trader reads wherever the evidence is ambiguous or disagrees with the configuration (None if not).
+FUNDING = (
+    "exchange",
+    "symbol",
+    "funding_time",
+    "rate",
+    "predicted_rate",
+    "interval_hours",
+    "apr",
+    "stated_rate",
+    "predicted_kind",
+    "evidence",
+    "warning",
+)
+# What `funding.predicted_rate` is, per settlement (it depends on the venue and its era):
+# - "settled": the venue shows the settled rate itself as the prediction (Gate since 2022-08): its
+#   forecast error is 0 by construction and says nothing;
+# - "estimate": the running estimate the venue showed when the period opened (Binance, Bybit V5,
+#   Hyperliquid, Bitfinex's accrued funding);
+# - "forecast": a rate the venue fixed or forecast one period ahead (OKX `next_period`, Bybit
+#   before V5, Gate before 2022-08).
+PREDICTED_KINDS = ("settled", "estimate", "forecast")
+# What decided a settlement (`funding.evidence`):
+# - "data": the venue's data shows the funding time, the rate paid and the interval;
+# - "stated": as "data", and the feed states the settled rate itself (OKX `settFundingRate`);
+# - "hint": some part rests on the configured interval alone, unconfirmed by the data. A window
+#   holding such a settlement is never complete, and carries the settlement's warning.
+EVIDENCE = ("data", "stated", "hint")

@@ -183,6 +183,16 @@ def _verdict_tiers(db: sqlite_utils.Database, schema: Schema, indexes: Indexes) 
     db.execute("UPDATE llm_failures SET tier = 1 WHERE tier IS NULL")
 
 
+def _settlement_evidence(db: sqlite_utils.Database, schema: Schema, indexes: Indexes) -> None:
+    # Settlements say what decided them and what their prediction means; the tickers keep a rate the
+    # feed states as settled; windows say what their legs' predictions mean. Rows stored before
+    # were derived from the data by older rules: they are marked "data" with no kind, and the next
+    # load of their days re-derives them.
+    for table in ("funding", "tickers", "windows"):
+        add_columns(db, table, schema[table][0])
+    db.execute("UPDATE funding SET evidence = 'data' WHERE evidence IS NULL")
+
+
 STEPS: tuple[tuple[str, Step], ...] = (
     ("adopt a database made before schema versions (add missing tables and columns)", _adopt_unversioned),
     ("runs: pid and host of the process that ran each run", _runs_pid_host),
@@ -190,6 +200,7 @@ STEPS: tuple[tuple[str, Step], ...] = (
     ("windows: legs a and b instead of gate and bitfinex, each row naming its legs", _window_legs),
     ("backtests, backtest_trades: stored `arbdb backtest` runs and their trades", _backtests),
     ("LLM tiers: verdict_tiers from stored verdicts, tier and gateway cost in the ledger", _verdict_tiers),
+    ("settlement evidence: stated rates, prediction kinds, evidence and warnings", _settlement_evidence),
 )
 SCHEMA_VERSION = len(STEPS)
 

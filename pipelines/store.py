@@ -31,6 +31,8 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "predicted_funding_rate": float,
             "funding_timestamp": str,
             "open_interest": float,
+            "stated_rate": float,  # a settled rate the feed states in this minute (OKX settFundingRate)
+            "stated_time": str,  # the funding time it was settled at (OKX prevFundingTime)
         },
         ("exchange", "symbol", "ts"),
         {"exchange", "symbol", "ts"},
@@ -44,6 +46,10 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "predicted_rate": float,  # last predicted rate before settlement
             "interval_hours": float,
             "apr": float,  # rate * 8760 / interval_hours, fraction
+            "stated_rate": float,  # the settled rate as the venue's feed states it, where it does
+            "predicted_kind": str,  # settled | estimate | forecast (pipelines.columns.PREDICTED_KINDS)
+            "evidence": str,  # data | stated | hint (pipelines.columns.EVIDENCE)
+            "warning": str,  # ambiguous evidence, or evidence against the configuration
         },
         ("exchange", "symbol", "funding_time"),
         {"exchange", "symbol", "funding_time", "rate", "interval_hours", "apr"},

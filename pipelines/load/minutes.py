@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import sqlite_utils
 
-from pipelines.columns import FUNDING, MINUTE
+from pipelines.columns import DERIVATIVE_TICKER, FUNDING, MINUTE
 from pipelines.extract.replay import Extracted
 from pipelines.load.settlement import evidence_reach
 from pipelines.store import transaction, upsert
@@ -44,6 +44,9 @@ def minute_dicts(extracted: Extracted) -> list[dict]:
         for column, i in _REC.items():
             row[column] = rec[i]
         row["funding_timestamp"] = _iso_us(rec[4])
+        stated = len(rec) > len(DERIVATIVE_TICKER)  # records of a venue stating settled funding
+        row["stated_rate"] = rec[len(DERIVATIVE_TICKER)] if stated else None
+        row["stated_time"] = _iso_us(rec[len(DERIVATIVE_TICKER) + 1]) if stated else None
         rows.append(row)
     return rows
 
@@ -75,7 +78,8 @@ def read_minutes(
     return frame.assign(
         ts=series_from_iso(frame["ts"]),
         funding_timestamp=series_from_iso(frame["funding_timestamp"]),
-    ).astype({c: "float64" for c in _REC if c != "funding_timestamp"})
+        stated_time=series_from_iso(frame["stated_time"]),
+    ).astype({c: "float64" for c in (*_REC, "stated_rate") if c != "funding_timestamp"})
 
 
 def read_funding(
@@ -103,10 +107,19 @@ def rederive_funding(
     reach = evidence_reach(max(interval_hours, usual)).to_pytimedelta()
     minutes = read_minutes(db, exchange, symbol, start - 2 * reach, end + 2 * reach)
     found = settlements(minutes, exchange, symbol, interval_hours)
-    found = found[(found["funding_time"] > start - reach) & (found["funding_time"] <= end + reach)]
+    lo, hi = start - reach, end + reach
+    found = found[(found["funding_time"] > lo) & (found["funding_time"] <= hi)]
+    # Every minute deciding a settlement in (lo, hi] was read, so a stored one the minutes no longer
+    # give (derived earlier from less evidence) goes: any order of loads ends with the same rows.
+    times = series_to_iso(found["funding_time"])
+    db.execute(
+        "DELETE FROM funding WHERE exchange = ? AND symbol = ? AND funding_time > ? AND funding_time <= ?"
+        f" AND funding_time NOT IN ({','.join('?' * len(times))})",
+        [exchange, symbol, to_iso(lo), to_iso(hi), *times],
+    )
     if found.empty:
         return 0
-    upsert(db, "funding", found.assign(funding_time=series_to_iso(found["funding_time"])).to_dict("records"))
+    upsert(db, "funding", found.assign(funding_time=times).to_dict("records"))
     return len(found)
 
 

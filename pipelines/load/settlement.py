@@ -18,19 +18,40 @@ from pipelines.units import apr
 MAX_GAP = pd.Timedelta(minutes=30)
 
 
+_TEXT = ("exchange", "symbol", "predicted_kind", "evidence", "warning")
+
+
 def _empty() -> pd.DataFrame:
     frame = pd.DataFrame({c: pd.Series(dtype="float64") for c in FUNDING})
-    return frame.astype({"exchange": object, "symbol": object, "funding_time": "datetime64[ns, UTC]"})
+    return frame.astype({**dict.fromkeys(_TEXT, object), "funding_time": "datetime64[ns, UTC]"})
 
 
-def _finish(frame: pd.DataFrame, exchange: str, symbol: str, interval_hours: float) -> pd.DataFrame:
+def with_evidence(frame: pd.DataFrame, predicted_kind, evidence="data", warning=None) -> pd.DataFrame:
+    """`frame` with the evidence columns of FUNDING it lacks: `predicted_kind` and `evidence` (a word
+    or a per-row Series), `warning` (text or None), `stated_rate` NaN. Columns already there stay."""
+    defaults = {
+        "stated_rate": float("nan"),
+        "predicted_kind": predicted_kind,
+        "evidence": evidence,
+        "warning": warning,
+    }
+    missing = {k: v for k, v in defaults.items() if k not in frame.columns}
+    out = frame.assign(**missing)
+    return out.astype(
+        {"stated_rate": "float64", "predicted_kind": object, "evidence": object, "warning": object}
+    )
+
+
+def _finish(
+    frame: pd.DataFrame, exchange: str, symbol: str, interval_hours: float, predicted_kind="estimate"
+) -> pd.DataFrame:
     out = frame.assign(
         exchange=exchange,
         symbol=symbol,
         interval_hours=float(interval_hours),
         apr=lambda f: apr(f["rate"], float(interval_hours)),
     )
-    return out.loc[:, list(FUNDING)].reset_index(drop=True)
+    return with_evidence(out, predicted_kind).loc[:, list(FUNDING)].reset_index(drop=True)
 
 
 def _last_before(rated: pd.DataFrame, probes: pd.DatetimeIndex, column: str) -> pd.Series:

@@ -293,4 +293,6 @@ def pair_funding(db: sqlite_utils.Database, pair: Pair, start: datetime, end: da
     second = timedelta(seconds=1)
     frames = [read_funding(db, leg.exchange, leg.symbol, start + second, end + second) for leg in pair.legs]
     frame = pd.concat(frames, ignore_index=True).sort_values("funding_time", kind="stable", ignore_index=True)
-    return frame.astype({c: float for c in ("rate", "predicted_rate", "interval_hours", "apr")})
+    return frame.astype(
+        {c: float for c in ("rate", "predicted_rate", "interval_hours", "apr", "stated_rate")}
+    )

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.columns import BINANCE, FUNDING
-from pipelines.load.settlement import MAX_GAP, _empty
+from pipelines.load.settlement import MAX_GAP, _empty, with_evidence
 from pipelines.units import apr
 
 MAX_INTERVAL = pd.Timedelta(hours=8)  # Binance's longest funding interval (others: 4 h, 1 h)
@@ -53,7 +53,7 @@ def binance_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: floa
         symbol=symbol,
         apr=lambda f: apr(f["rate"], f["interval_hours"]),
     )
-    return frame.loc[:, list(FUNDING)].reset_index(drop=True)
+    return with_evidence(frame, "estimate").loc[:, list(FUNDING)].reset_index(drop=True)
 
 
 def _settle_all(ts: np.ndarray, shown: np.ndarray, rates: np.ndarray) -> list[tuple]:

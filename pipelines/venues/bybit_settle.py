@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.columns import BYBIT, FUNDING
-from pipelines.load.settlement import MAX_GAP, _empty, _last_before, evidence_reach
+from pipelines.load.settlement import MAX_GAP, _empty, _last_before, evidence_reach, with_evidence
 from pipelines.units import apr
 
 _MINUTE = pd.Timedelta(minutes=1)
@@ -64,7 +64,9 @@ def bybit_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float)
             "apr": apr(settled["funding_rate"], hours.astype(float)),
         }
     )
-    return frame.loc[:, list(FUNDING)].reset_index(drop=True)
+    # Before V5 the feed sent a forecast of the next period; V5 sends the running rate only.
+    kind = settled["predicted_funding_rate"].notna().map({True: "forecast", False: "estimate"})
+    return with_evidence(frame, kind.to_numpy()).loc[:, list(FUNDING)].reset_index(drop=True)
 
 
 def _last_rates(rows: pd.DataFrame) -> pd.DataFrame:

@@ -179,6 +179,8 @@ def gate_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) 
             "funding_time": found["funding_time"],
             "rate": found["funding_rate"],
             "predicted_rate": found["predicted_funding_rate"],
+            # Since the cut-over Gate shows the settled rate itself as the prediction.
+            "predicted_kind": old_era.loc[found.index].map({True: "forecast", False: "settled"}),
         }
     )
     return _finish(frame, GATE, symbol, interval_hours)

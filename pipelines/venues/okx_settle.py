@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from pipelines.columns import FUNDING, OKX
-from pipelines.load.settlement import MAX_GAP, _empty
+from pipelines.load.settlement import MAX_GAP, _empty, with_evidence
 from pipelines.units import apr
 
 _MINUTE = pd.Timedelta(minutes=1)
@@ -62,7 +62,8 @@ def okx_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) -
             "interval_hours": hours.to_numpy(dtype=float),
         }
     )
-    return out.assign(apr=apr(out["rate"], out["interval_hours"])).loc[:, list(FUNDING)]
+    out = with_evidence(out.assign(apr=apr(out["rate"], out["interval_hours"])), "forecast")
+    return out.loc[:, list(FUNDING)]
 
 
 def _spans(rows: pd.DataFrame) -> pd.DataFrame:

@@ -161,7 +161,7 @@ def test_a_database_newer_than_the_code_is_refused(tmp_path, opener):
 def test_a_version_0_database_is_migrated_with_its_rows(tmp_path):
     path = version0(tmp_path / "arbdb.db", older=True)
     db = open_db(path)
-    assert db.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION == 6
+    assert db.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION == 7
     assert "usage_estimated" in db["llm_calls"].columns_dict and db["llm_failures"].exists()
     assert db["tickers"].count == 10 and db["llm_calls"].get(1)["model"] == "m"
     db.close()
