@@ -16,7 +16,8 @@ T = "2024-03-0{}T{}:00:00Z".format
 
 @pytest.fixture
 def config(config_file):
-    """The small config with explicit fees; BTC: enter 03-01 08:00, exit 03-01 16:00 (net < 0)."""
+    """The small config with explicit fees; BTC: enter 03-01 08:00, exit 03-01 16:00 (net < 0). The
+    last stored window ends 03-02 00:00, both legs' settlements are stored to it."""
     config_file.write_text(
         config_file.read_text() + "fees:\n  taker: {gate-io-futures: 0.0004, bitfinex-derivatives: 0.0006}\n"
     )
@@ -24,7 +25,8 @@ def config(config_file):
     seed(
         db,
         [window(T(1, "08"), 0.3, short="b"), window(T(1, "16"), -0.1, short="b"), window(T(2, "00"), 0.1)],
-        [settlement(A, T(1, "16"), 0.0001, 8), settlement(B, T(1, "16"), 0.0005, 8)],
+        [settlement(A, T(1, "16"), 0.0001, 8), settlement(B, T(1, "16"), 0.0005, 8)]
+        + [settlement(A, T(2, "00"), 0.0002, 8), settlement(B, T(2, "00"), 0.0001, 8)],
         [mark(A, "2024-03-01T07:59:00Z", 100), mark(B, "2024-03-01T07:59:00Z", 100)]
         + [mark(A, "2024-03-01T15:59:00Z", 100), mark(B, "2024-03-01T15:59:00Z", 100)],
     )
@@ -57,7 +59,10 @@ def test_json_shows_the_hand_computed_trade_and_a_rerun_stores_nothing_new(confi
     assert (trade["entry_time"], trade["exit_time"], trade["exit_reason"]) == (T(1, "08"), T(1, "16"), "net")
     assert trade["net_pnl"] == pytest.approx(funding - costs)
     assert body["backtest"]["net_pnl"] == pytest.approx(funding - costs)
-    assert body["backtest"]["time_in_market"] == pytest.approx(8 / 48)
+    # asked to 03-03, but the stored windows end 03-02 00:00: the range is (03-01 00:00, 03-02 00:00]
+    assert body["backtest"]["range_end"] == T(2, "00")
+    assert body["backtest"]["time_in_market"] == pytest.approx(8 / 24)
+    assert body["backtest"]["annualised_return"] == pytest.approx((funding - costs) / 1000 * 8760 / 24)
     again = backtest(config, "--format", "json", "--notional", "1000", "--slippage-bps", "1")
     assert json.loads(again.output) == body
     db = open_db(config.parent / "arbdb.db")
