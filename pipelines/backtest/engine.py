@@ -24,6 +24,7 @@ class Backtest:
     events: pd.DataFrame
     windows: int = 0  # stored windows the rules read (0: nothing to backtest yet)
     notes: list[str] = field(default_factory=list)  # why the range ends before the one asked
+    asked_end: str = ""  # the range end asked (ISO); `run["range_end"]` is where it really ends
 
 
 def pair_costs(pair: Pair, fees: Fees, notional: float, slippage_bps: float) -> pnl.Costs:
@@ -63,7 +64,7 @@ def run_backtest(
     """Backtest `pair` over windows ending in (start, end], the end held to the stored data
     (`coverage.usable_span`, its notes say where and why): the trades, their P&L and the figures."""
     span = coverage.usable_span(db, pair, start, end)
-    end = span.end
+    asked, end = to_iso(end), span.end
     windows, funding = store.read_inputs(db, pair, start, end)
     open_arb = None
     if chosen.entry_model:
@@ -77,7 +78,7 @@ def run_backtest(
     events = pnl.equity_events(priced, pnl.settlement_flows(made, funding, costs.notional))
     figures = metrics.summary(priced, events, start, end, pair.window_hours, costs.notional)
     run = _run_row(pair, start, end, chosen, costs) | figures
-    return Backtest(run, _trade_rows(priced, pair, costs.notional), events, len(windows), span.notes)
+    return Backtest(run, _trade_rows(priced, pair, costs.notional), events, len(windows), span.notes, asked)
 
 
 def _run_row(pair: Pair, start: datetime, end: datetime, chosen: rules.Rules, costs: pnl.Costs) -> dict:

@@ -49,7 +49,6 @@ class Rules:
         exits = [words[name] for name in self.exit_names() if words[name]]
         return f"entry {','.join(entry) or 'none'}; exit {','.join(exits + ['end'])}"
 
-
     def exit_names(self) -> tuple[str, ...]:
         """The exit rules in the order they are tried: the order given, then any it leaves out
         (a Rules built in code) in the default order."""
@@ -136,7 +135,9 @@ def _fires(name: str, row, entry: dict, rules: Rules) -> bool:
     if name == "net":
         return rules.exit_net is not None and row.net_carry_apr < rules.exit_net
     if name == "sign":
-        return bool(rules.exit_sign and row.short_side in ("a", "b") and row.short_side != entry["short_side"])
+        return bool(
+            rules.exit_sign and row.short_side in ("a", "b") and row.short_side != entry["short_side"]
+        )
     held = (row.window_end - entry["entry_time"]).total_seconds() / 3600
     return bool(rules.max_hold_hours and held >= rules.max_hold_hours)
 
