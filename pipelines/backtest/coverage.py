@@ -27,6 +27,7 @@ class Span:
 
     start: datetime
     end: datetime
+    asked: datetime
     notes: list[str] = field(default_factory=list)
 
 
@@ -62,7 +63,7 @@ def next_due(db: sqlite_utils.Database, exchange: str, symbol: str, end: datetim
 def usable_span(db: sqlite_utils.Database, pair: Pair, start: datetime, end: datetime) -> Span:
     """(start, end] held to the last stored window, then to the last window end by which both legs'
     settlements are stored; a note for each cut."""
-    span = Span(start, end)
+    span = Span(start, end, end)
     last = _last_window(db, pair.name, start, end)
     if last is None:
         return span  # nothing stored in the range: the caller says so

@@ -104,8 +104,11 @@ def read_marks(db: sqlite_utils.Database, pair: Pair, trades: pd.DataFrame) -> d
     }
 
 
-def write_run(db: sqlite_utils.Database, run: dict, trades: pd.DataFrame) -> None:
-    """Upsert the run and replace its trades, in one transaction (a rerun writes the same rows)."""
+def write_run(
+    db: sqlite_utils.Database, run: dict, trades: pd.DataFrame, replaces: str | None = None
+) -> None:
+    """Upsert the run and replace its trades, in one transaction (a rerun writes the same rows);
+    the run keyed `replaces` (another key for the same command) is deleted with its trades."""
     rows = trades.assign(
         backtest_id=run["id"],
         trade=range(len(trades)),
@@ -114,6 +117,9 @@ def write_run(db: sqlite_utils.Database, run: dict, trades: pd.DataFrame) -> Non
     )
     records = rows.astype(object).where(rows.notna(), None).to_dict("records")
     with transaction(db):
+        if replaces and replaces != run["id"]:
+            db.execute("DELETE FROM backtest_trades WHERE backtest_id = ?", (replaces,))
+            db.execute("DELETE FROM backtests WHERE id = ?", (replaces,))
         upsert(db, "backtests", [run])
         db.execute(
             "DELETE FROM backtest_trades WHERE backtest_id = ? AND trade >= ?", (run["id"], len(trades))

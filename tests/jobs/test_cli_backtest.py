@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
+from pipelines.backtest.engine import pair_costs
+from pipelines.backtest.rules import Rules
+from pipelines.backtest.store import run_key
+from pipelines.settings import load_settings
 from pipelines.store import open_db
 from tests.pipelines.backtest.seed import A, B, mark, seed, settlement, window
 
@@ -155,3 +160,31 @@ def test_ranges_past_the_stored_data_are_one_stored_run(config):
     ]
     assert "arbdb: note: range ends at the last stored window 2024-03-02 00:00" in later.stderr
     assert open_db(config.parent / "arbdb.db")["backtests"].count == 1
+
+
+def test_a_run_stored_under_the_asked_range_is_replaced(config):
+    """A run of the same command stored before ranges were cut (keyed by --to 03-03, as arbdb stored
+    it then) is replaced by the run keyed by where the range ends: one row per command."""
+    settings = load_settings(config, env={})
+    pair = settings.pair("BTC")
+    costs = pair_costs(pair, settings.fees, 10_000.0, 2.0)  # as click passes them
+    old = run_key(
+        pair, datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 3, tzinfo=UTC), Rules().text(), costs
+    )
+    db = open_db(config.parent / "arbdb.db")
+    row = {
+        "id": old,
+        "pair": "BTC",
+        "range_start": T(1, "00"),
+        "range_end": T(3, "00"),
+        "rules": Rules().text(),
+    }
+    db["backtests"].insert(row)
+    trade = {"backtest_id": old, "trade": 0, "pair": "BTC", "entry_time": T(1, "08"), "exit_time": T(3, "00")}
+    db["backtest_trades"].insert(trade)
+    db.close()
+    result = backtest(config, "--format", "json")
+    assert result.exit_code == 0, result.output
+    db = open_db(config.parent / "arbdb.db")
+    assert [r["range_end"] for r in db["backtests"].rows] == [T(2, "00")]
+    assert db.execute("SELECT count(*) FROM backtest_trades WHERE backtest_id = ?", (old,)).fetchone()[0] == 0
