@@ -63,12 +63,14 @@ def records(trades: pd.DataFrame) -> list[dict]:
 
 
 def empty_note(result: Backtest) -> str:
-    """Why a run has nothing to backtest, and the backfill that fills its range."""
+    """Why a run has nothing to backtest (no window, or the range cut to none), and the backfill
+    that fills its range."""
     run = result.run
     start, end = run["range_start"][:10], result.asked_end[:10]
+    what = "nothing to backtest" if result.notes else "no stored windows"
     return "; ".join(
         [
-            f"no stored windows for {run['pair']} ending in ({start} 00:00, {end} 00:00]",
+            f"{what} for {run['pair']} ending in ({start} 00:00, {end} 00:00]",
             *result.notes,
             f"fill them with `arbdb backfill --from {start} --to {end}`",
         ]
@@ -79,7 +81,7 @@ def show(result: Backtest, fmt: str) -> str:
     """What `arbdb backtest` prints on stdout: a summary and the trades (table), the trades as CSV,
     or the run and its trades as JSON. A range with no window prints the note (`empty_note`) as
     the table, and stays valid under csv (the header only) and json (`backtest` null, no trades);
-    `notes` (`notes_text`) go to stderr there."""
+    the notes (`notes_of`) go to stderr there."""
     if fmt == "json":
         run = result.run if result.windows else None
         body = {"backtest": run, "trades": records(result.trades), "notes": notes_of(result)}
@@ -140,7 +142,7 @@ def _trade_table(trades: pd.DataFrame) -> str:
         table.add_row(*(cell(row) for _, cell in TRADE_TABLE))
     buffer = io.StringIO()
     Console(file=buffer, width=140, color_system=None, soft_wrap=False).print(table)
-    note = "* no fresh mark at entry or exit: spread P&L taken as 0"
+    note = "* no minute in the hour before entry or exit with both legs marked: spread P&L taken as 0"
     return buffer.getvalue().rstrip("\n") + ("\n" + note if trades["marks_missing"].any() else "")
 
 

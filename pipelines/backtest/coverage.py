@@ -84,8 +84,9 @@ def usable_span(db: sqlite_utils.Database, pair: Pair, start: datetime, end: dat
             if due[0]
             else "are not stored"
         )
+        which = "a later" if due[0] else "every"
         span.notes.append(
-            f"{held}: {leg.exchange}:{leg.symbol} settlements {stored}, so a later close would count"
+            f"{held}: {leg.exchange}:{leg.symbol} settlements {stored}, so {which} close would count"
             " one leg's funding only"
         )
         span.end = cut or start

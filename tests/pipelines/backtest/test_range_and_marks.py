@@ -118,3 +118,15 @@ def test_legs_marked_in_no_common_minute_are_flagged(db, settings):
     marks += [mark(A, M(1, "15:59:00"), 99.0), mark(B, M(1, "15:59:00"), 101.0)]
     trade = marked_trade(db, settings, marks)
     assert (trade["marks_missing"], trade["spread_pnl"]) == (1, 0.0)
+
+
+def test_a_leg_with_no_settlement_stored_leaves_nothing_to_backtest(db, settings):
+    """Windows and Gate's settlements are stored, Bitfinex's not at all: every trade would be one
+    leg's funding, so no window is backtested and the note names the leg."""
+    seed(db, [window(T(1, "08"), 0.3), window(T(1, "16"), -0.1)], [settlement(A, T(1, "16"), 0.0001, 8)])
+    result = run_backtest(db, settings.pair("BTC"), START, datetime(2024, 3, 2, tzinfo=UTC), Rules(), FREE)
+    assert (result.windows, len(result.trades)) == (0, 0)
+    assert result.notes[-1] == (
+        "no window to backtest: bitfinex-derivatives:BTCF0:USTF0 settlements are not stored,"
+        " so every close would count one leg's funding only"
+    )
