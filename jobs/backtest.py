@@ -43,8 +43,9 @@ def backtest_pair(
     notional: float,
     slippage_bps: float,
 ) -> Backtest:
-    """Run the backtest of `pair` over windows ending in [span) (days) and store it (an upsert);
-    with no stored window in the range nothing is stored (`result.windows == 0`)."""
+    """Run the backtest of `pair` over windows ending in (span[0], span[1]] (days, at 00:00 UTC),
+    the end held to the stored data (`result.notes` say why), and store it (an upsert); with no
+    stored window in the range nothing is stored (`result.windows == 0`)."""
     costs = pair_costs(pair, settings.fees, notional, slippage_bps)
     result = run_backtest(db, pair, day_start(span[0]), day_start(span[1]), rules, costs)
     if result.windows:
@@ -61,22 +62,46 @@ def records(trades: pd.DataFrame) -> list[dict]:
     return frame.where(frame.notna(), None).to_dict("records")
 
 
+def empty_note(result: Backtest) -> str:
+    """Why a run has nothing to backtest (no window, or the range cut to none), and the backfill
+    that fills its range."""
+    run = result.run
+    start, end = run["range_start"][:10], result.asked_end[:10]
+    what = "nothing to backtest" if result.notes else "no stored windows"
+    return "; ".join(
+        [
+            f"{what} for {run['pair']} ending in ({start} 00:00, {end} 00:00]",
+            *result.notes,
+            f"fill them with `arbdb backfill --from {start} --to {end}`",
+        ]
+    )
+
+
 def show(result: Backtest, fmt: str) -> str:
-    """What `arbdb backtest` prints: a summary and the trades, the trades as CSV, or all as JSON;
-    one line saying which backfill fills the range when it holds no window."""
-    if not result.windows:
-        run = result.run
-        start, end = run["range_start"][:10], run["range_end"][:10]
-        return (
-            f"no stored windows for {run['pair']} in {start} .. {end} (exclusive); "
-            f"fill them with `arbdb backfill --from {start} --to {end}`"
-        )
+    """What `arbdb backtest` prints on stdout: a summary and the trades (table), the trades as CSV,
+    or the run and its trades as JSON. A range with no window prints the note (`empty_note`) as
+    the table, and stays valid under csv (the header only) and json (`backtest` null, no trades);
+    the notes (`notes_of`) go to stderr there."""
     if fmt == "json":
-        body = {"backtest": result.run, "trades": records(result.trades)}
+        run = result.run if result.windows else None
+        body = {"backtest": run, "trades": records(result.trades), "notes": notes_of(result)}
         return orjson.dumps(body, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode()
     if fmt == "csv":
-        return pd.DataFrame(records(result.trades)).to_csv(index=False).rstrip("\n")
-    return summary_text(result.run) + "\n" + _trade_table(result.trades)
+        return (
+            pd.DataFrame(records(result.trades), columns=result.trades.columns)
+            .to_csv(index=False)
+            .rstrip("\n")
+        )
+    if not result.windows:
+        return empty_note(result)
+    return "\n".join(
+        [summary_text(result.run), *(f"  note: {n}" for n in result.notes), _trade_table(result.trades)]
+    )
+
+
+def notes_of(result: Backtest) -> list[str]:
+    """The run's notes: why its range ends before the one asked, or why it has no window."""
+    return list(result.notes) if result.windows else [empty_note(result)]
 
 
 def summary_text(run: dict) -> str:
@@ -84,8 +109,9 @@ def summary_text(run: dict) -> str:
     sharpe = run["sharpe_per_period"]
     return "\n".join(
         [
-            f"Backtest {run['pair']} ({run['a_leg']} vs {run['b_leg']}) {run['range_start'][:10]} .. "
-            f"{run['range_end'][:10]} (exclusive), notional {run['notional']:,.0f} per leg, {run['rules']}",
+            f"Backtest {run['pair']} ({run['a_leg']} vs {run['b_leg']}), windows ending in"
+            f" ({_minute(run['range_start'])}, {_minute(run['range_end'])}], notional"
+            f" {run['notional']:,.0f} per leg, {run['rules']}",
             f"  funding {run['funding_pnl']:,.2f} - fees {run['fees']:,.2f} - slippage {run['slippage']:,.2f}"
             f" + spread {run['spread_pnl']:,.2f} = net {run['net_pnl']:,.2f}",
             f"  return {run['return_on_notional'] * 100:.3f} %"
@@ -96,6 +122,10 @@ def summary_text(run: dict) -> str:
             f" (id {run['id']})",
         ]
     )
+
+
+def _minute(iso: str) -> str:
+    return iso[:16].replace("T", " ")
 
 
 def _pct(value) -> str:
@@ -112,7 +142,7 @@ def _trade_table(trades: pd.DataFrame) -> str:
         table.add_row(*(cell(row) for _, cell in TRADE_TABLE))
     buffer = io.StringIO()
     Console(file=buffer, width=140, color_system=None, soft_wrap=False).print(table)
-    note = "* no fresh mark at entry or exit: spread P&L taken as 0"
+    note = "* no minute in the hour before entry or exit with both legs marked: spread P&L taken as 0"
     return buffer.getvalue().rstrip("\n") + ("\n" + note if trades["marks_missing"].any() else "")
 
 

@@ -15,7 +15,13 @@ from jobs.cli_options import ArbdbCommand, checked_range, day_range, get_setting
 @click.option("--pair", "pair_name", required=True, metavar="BTC", help="Configured pair name.")
 @day_range(days_after_today=1)
 @click.option("--entry", default=None, metavar="net:0.25,flag,verdict:MODEL", help="Entry rules, any fires.")
-@click.option("--exit", "exit_", default=None, metavar="net:0,sign,hold:HOURS", help="Exit rules, any fires.")
+@click.option(
+    "--exit",
+    "exit_",
+    default=None,
+    metavar="net:0,sign,hold:HOURS",
+    help="Exit rules, any fires; when several fire at one close, the first listed names the exit.",
+)
 @click.option("--notional", default=10_000.0, show_default=True, type=click.FloatRange(min=0, min_open=True))
 @click.option(
     "--slippage-bps", default=2.0, show_default=True, type=click.FloatRange(min=0), help="Per fill."
@@ -28,10 +34,15 @@ from jobs.cli_options import ArbdbCommand, checked_range, day_range, get_setting
 )
 @click.pass_context
 def backtest_cmd(ctx, pair_name, start, end, entry, exit_, notional, slippage_bps, fmt, chart) -> None:
-    """Carry backtest of one pair over windows ending in [--from, --to): stored, then shown."""
+    """Carry backtest of one pair over windows ending in (--from, --to] (00:00 UTC): stored, then shown.
+
+    The range ends at the last stored window, and at the last window by which both legs'
+    settlements are stored; a note says so (stderr under --format csv|json, whose output stays
+    valid: with no window, CSV is the header only, JSON has "backtest": null and no trades; exit 0).
+    """
     from pathlib import Path
 
-    from jobs.backtest import backtest_pair, show, write_chart
+    from jobs.backtest import backtest_pair, notes_of, show, write_chart
     from pipelines.backtest.rules import parse_rules
     from pipelines.store import open_db
 
@@ -45,6 +56,9 @@ def backtest_cmd(ctx, pair_name, start, end, entry, exit_, notional, slippage_bp
     if chart and result.windows:
         write_chart(result, Path(chart))
     click.echo(show(result, fmt))
+    if fmt != "table":
+        for note in notes_of(result):
+            click.echo(f"arbdb: note: {note}", err=True)
 
 
 @click.command("scorecard", cls=ArbdbCommand)

@@ -7,13 +7,17 @@ import io
 import pandas as pd
 from matplotlib.figure import Figure
 
+from pipelines.backtest.metrics import instant_equity
+
 
 def equity_png(events: pd.DataFrame, title: str, start, end) -> bytes:
-    """PNG of the running P&L (quote currency) over [start, end]; ^ entries, v exits."""
+    """PNG of the running P&L (quote currency, one point per instant as the drawdown counts it) over
+    [start, end]; ^ entries, v exits."""
     fig = Figure(figsize=(9, 4), dpi=100, layout="constrained")
     ax = fig.subplots()
-    times = [pd.Timestamp(start)] + list(pd.to_datetime(events["time"], utc=True)) + [pd.Timestamp(end)]
-    equity = [0.0] + list(events["equity"]) + [events["equity"].iloc[-1] if len(events) else 0.0]
+    curve = instant_equity(events)
+    times = [pd.Timestamp(start)] + list(pd.to_datetime(curve.index, utc=True)) + [pd.Timestamp(end)]
+    equity = [0.0] + list(curve) + [curve.iloc[-1] if len(curve) else 0.0]
     ax.step(times, equity, where="post", color="tab:blue", linewidth=1.2, label="equity")
     for kind, marker, color in (("entry", "^", "tab:green"), ("exit", "v", "tab:red")):
         rows = events[events["kind"] == kind]

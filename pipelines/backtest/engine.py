@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import pandas as pd
 import sqlite_utils
 
-from pipelines.backtest import metrics, pnl, rules, store
+from pipelines.backtest import coverage, metrics, pnl, rules, store
 from pipelines.columns import SIDES
 from pipelines.pairs import Pair
 from pipelines.settings import Fees
@@ -23,6 +23,9 @@ class Backtest:
     trades: pd.DataFrame
     events: pd.DataFrame
     windows: int = 0  # stored windows the rules read (0: nothing to backtest yet)
+    notes: list[str] = field(default_factory=list)  # why the range ends before the one asked
+    asked_end: str = ""  # the range end asked (ISO); `run["range_end"]` is where it really ends
+    replaces: str | None = None  # the key of the run asked (cut: stored before the cut existed)
 
 
 def pair_costs(pair: Pair, fees: Fees, notional: float, slippage_bps: float) -> pnl.Costs:
@@ -59,7 +62,10 @@ def run_backtest(
     chosen: rules.Rules,
     costs: pnl.Costs,
 ) -> Backtest:
-    """Backtest `pair` over windows ending in (start, end]: the trades, their P&L and the figures."""
+    """Backtest `pair` over windows ending in (start, end], the end held to the stored data
+    (`coverage.usable_span`, its notes say where and why): the trades, their P&L and the figures."""
+    span = coverage.usable_span(db, pair, start, end)
+    asked, end = to_iso(end), span.end
     windows, funding = store.read_inputs(db, pair, start, end)
     open_arb = None
     if chosen.entry_model:
@@ -73,7 +79,13 @@ def run_backtest(
     events = pnl.equity_events(priced, pnl.settlement_flows(made, funding, costs.notional))
     figures = metrics.summary(priced, events, start, end, pair.window_hours, costs.notional)
     run = _run_row(pair, start, end, chosen, costs) | figures
-    return Backtest(run, _trade_rows(priced, pair, costs.notional), events, len(windows))
+    # A range cut short is keyed by where it ends, so every --to past the data is one stored run;
+    # a run of the same command stored before ranges were cut (keyed by the --to asked) goes.
+    replaces = (
+        store.run_key(pair, start, span.asked, chosen.text(), costs) if span.end != span.asked else None
+    )
+    trades = _trade_rows(priced, pair, costs.notional)
+    return Backtest(run, trades, events, len(windows), span.notes, asked, replaces)
 
 
 def _run_row(pair: Pair, start: datetime, end: datetime, chosen: rules.Rules, costs: pnl.Costs) -> dict:
@@ -96,5 +108,5 @@ def _run_row(pair: Pair, start: datetime, end: datetime, chosen: rules.Rules, co
 
 
 def save(db: sqlite_utils.Database, result: Backtest) -> None:
-    """Store the run and its trades (an upsert keyed by the run's hash)."""
-    store.write_run(db, result.run, result.trades)
+    """Store the run and its trades (an upsert keyed by the run's hash), dropping the run it replaces."""
+    store.write_run(db, result.run, result.trades, result.replaces)

@@ -10,9 +10,18 @@ import pandas as pd
 HOURS_PER_YEAR = 8760
 
 
+def instant_equity(events: pd.DataFrame) -> pd.Series:
+    """The running equity after each instant (time-indexed): every cash event of one instant (both
+    legs' settlements, an exit's costs and spread) netted into one point, so the curve does not
+    depend on the order the legs or events of one instant are listed in."""
+    if events.empty:
+        return pd.Series(dtype=float)
+    return events.groupby("time", sort=True)["amount"].sum().cumsum()
+
+
 def max_drawdown(equity: pd.Series) -> float:
-    """Largest fall of the running equity from its previous peak (quote currency, >= 0); the
-    curve starts at 0 before the first event."""
+    """Largest fall of the running equity (one point per instant, `instant_equity`) from its previous
+    peak (quote currency, >= 0); the curve starts at 0 before the first event."""
     if equity.empty:
         return 0.0
     curve = np.concatenate([[0.0], equity.to_numpy(dtype=float)])
@@ -59,7 +68,7 @@ def summary(
         "net_pnl": net,
         "return_on_notional": total_return,
         "annualised_return": total_return * HOURS_PER_YEAR / range_hours if range_hours else None,
-        "max_drawdown": max_drawdown(events["equity"]) if len(events) else 0.0,
+        "max_drawdown": max_drawdown(instant_equity(events)),
         "sharpe_per_period": sharpe(period_returns(events, start, end, hours, notional)),
         "trades": len(priced),
         "time_in_market": held / range_hours if range_hours else 0.0,

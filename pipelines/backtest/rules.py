@@ -3,7 +3,9 @@
 Timing: a rule is evaluated on a window's features, known at its close (`window_end`). A position
 opens at the close of the window whose entry rule fired, long the leg with the lower funding in
 that window (`long_side`) and short the higher one. It closes at the close of the first later window
-whose exit rule fires, else at the range end. A window where a position closed opens none.
+whose exit rule fires, else at the range end. A window where a position closed opens none. When
+several exit rules fire at one close, the first in `exit_order` (the order `--exit` lists them)
+names the exit.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 
 from pipelines.errors import UsageError
 
+EXIT_RULES = ("net", "sign", "hold")  # the default order, and `--exit`'s words
 TRADE_COLUMNS = ("entry_time", "exit_time", "long_side", "short_side", "entry_net_carry_apr", "exit_reason")
 
 
@@ -22,7 +25,8 @@ TRADE_COLUMNS = ("entry_time", "exit_time", "long_side", "short_side", "entry_ne
 class Rules:
     """Entry: net carry APR >= `entry_net`, or a flag, or an OPEN_ARB verdict of `entry_model`
     (any that is set). Exit: net carry APR < `exit_net`, the differential changing sign, or
-    `max_hold_hours` held (any that is set); always at the range end."""
+    `max_hold_hours` held (any that is set); always at the range end. `exit_order`: the exit
+    rules in the order given, the first that fires at a close names the exit."""
 
     entry_net: float | None = 0.25
     entry_flag: bool = False
@@ -30,16 +34,25 @@ class Rules:
     exit_net: float | None = 0.0
     exit_sign: bool = True
     max_hold_hours: float | None = None
+    exit_order: tuple[str, ...] = EXIT_RULES
 
     def text(self) -> str:
         """The rules as the `--entry`/`--exit` words that give them (stable: part of the run key)."""
         entry = [f"net:{self.entry_net:g}"] if self.entry_net is not None else []
         entry += ["flag"] if self.entry_flag else []
         entry += [f"verdict:{self.entry_model}"] if self.entry_model else []
-        exits = [f"net:{self.exit_net:g}"] if self.exit_net is not None else []
-        exits += ["sign"] if self.exit_sign else []
-        exits += [f"hold:{self.max_hold_hours:g}"] if self.max_hold_hours else []
+        words = {
+            "net": f"net:{self.exit_net:g}" if self.exit_net is not None else None,
+            "sign": "sign" if self.exit_sign else None,
+            "hold": f"hold:{self.max_hold_hours:g}" if self.max_hold_hours else None,
+        }
+        exits = [words[name] for name in self.exit_names() if words[name]]
         return f"entry {','.join(entry) or 'none'}; exit {','.join(exits + ['end'])}"
+
+    def exit_names(self) -> tuple[str, ...]:
+        """The exit rules in the order they are tried: the order given, then any it leaves out
+        (a Rules built in code) in the default order."""
+        return tuple(dict.fromkeys(self.exit_order + EXIT_RULES))
 
 
 def parse_rules(entry: str | None, exit_: str | None) -> Rules:
@@ -52,8 +65,11 @@ def parse_rules(entry: str | None, exit_: str | None) -> Rules:
             fields.update(_entry_word(word))
     if exit_ is not None:
         fields.update(exit_net=None, exit_sign=False, max_hold_hours=None)
+        order = []
         for word in _words(exit_):
             fields.update(_exit_word(word))
+            order.append(word.split(":", 1)[0])
+        fields["exit_order"] = tuple(dict.fromkeys(order))  # a word given twice: its first place
     return Rules(**fields)
 
 
@@ -107,15 +123,23 @@ def entry_signals(windows: pd.DataFrame, rules: Rules, open_arb: pd.Series | Non
 
 
 def exit_reason(row, entry: dict, rules: Rules) -> str | None:
-    """Which exit rule fires at the close of window `row` for the open position `entry`, if any."""
-    if rules.exit_net is not None and row.net_carry_apr < rules.exit_net:
-        return "net"
-    if rules.exit_sign and row.short_side in ("a", "b") and row.short_side != entry["short_side"]:
-        return "sign"
-    held = (row.window_end - entry["entry_time"]).total_seconds() / 3600
-    if rules.max_hold_hours and held >= rules.max_hold_hours:
-        return "hold"
+    """Which exit rule fires at the close of window `row` for the open position `entry`, if any:
+    of several, the first in the rules' order (`--exit`'s)."""
+    for name in rules.exit_names():
+        if _fires(name, row, entry, rules):
+            return name
     return None
+
+
+def _fires(name: str, row, entry: dict, rules: Rules) -> bool:
+    if name == "net":
+        return rules.exit_net is not None and row.net_carry_apr < rules.exit_net
+    if name == "sign":
+        return bool(
+            rules.exit_sign and row.short_side in ("a", "b") and row.short_side != entry["short_side"]
+        )
+    held = (row.window_end - entry["entry_time"]).total_seconds() / 3600
+    return bool(rules.max_hold_hours and held >= rules.max_hold_hours)
 
 
 def trades(windows: pd.DataFrame, rules: Rules, range_end: datetime, open_arb: pd.Series | None = None):

@@ -16,7 +16,8 @@ from pipelines.pairs import Pair
 from pipelines.store import transaction, upsert
 from pipelines.timeutil import series_from_iso, series_to_iso, to_iso
 
-# A mark older than this before an entry or exit is stale: the trade gets no spread P&L.
+# A mark older than this before an entry or exit is stale: the trade gets no spread P&L. Both legs'
+# marks come from one minute (the latest in which both have one) within this span.
 MARK_STALE = timedelta(hours=1)
 
 
@@ -77,30 +78,37 @@ def read_open_arb(db: sqlite_utils.Database, pair: str, model: str, start: datet
     return {end_ for end_, action in latest.items() if action == "OPEN_ARB"}
 
 
-def _mark_before(db: sqlite_utils.Database, exchange: str, symbol: str, time: pd.Timestamp) -> float:
-    # The last minute before `time`: its last mark is the price at the window's close.
+def _marks_before(db: sqlite_utils.Database, pair: Pair, time: pd.Timestamp) -> tuple[float, float]:
+    # The last minute before `time` in which both legs have a mark (its last mark is the price at
+    # the window's close): both legs priced at one instant, never up to MARK_STALE apart.
+    (ex_a, sym_a), (ex_b, sym_b) = ((leg.exchange, leg.symbol) for leg in pair.legs)
     row = db.execute(
-        "SELECT mark_price FROM tickers WHERE exchange = ? AND symbol = ? AND ts < ? AND ts >= ?"
-        " AND mark_price IS NOT NULL ORDER BY ts DESC LIMIT 1",
-        (exchange, symbol, to_iso(time), to_iso(time - MARK_STALE)),
+        "SELECT a.mark_price, b.mark_price FROM tickers a JOIN tickers b"
+        " ON b.exchange = ? AND b.symbol = ? AND b.ts = a.ts AND b.mark_price IS NOT NULL"
+        " WHERE a.exchange = ? AND a.symbol = ? AND a.ts < ? AND a.ts >= ? AND a.mark_price IS NOT NULL"
+        " ORDER BY a.ts DESC LIMIT 1",
+        (ex_b, sym_b, ex_a, sym_a, to_iso(time), to_iso(time - MARK_STALE)),
     ).fetchone()
-    return float(row[0]) if row else float("nan")
+    return (float(row[0]), float(row[1])) if row else (float("nan"), float("nan"))
 
 
 def read_marks(db: sqlite_utils.Database, pair: Pair, trades: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """Per side, `entry_mark` and `exit_mark` of every trade (NaN where no fresh mark is stored)."""
-    out = {}
-    for side, leg in zip(SIDES, pair.legs, strict=True):
-        marks = {
-            kind: [_mark_before(db, leg.exchange, leg.symbol, t) for t in trades[f"{kind}_time"]]
-            for kind in ("entry", "exit")
-        }
-        out[side] = pd.DataFrame({"entry_mark": marks["entry"], "exit_mark": marks["exit"]}, dtype=float)
-    return out
+    """Per side, `entry_mark` and `exit_mark` of every trade, both legs' from the same minute (the
+    last before the close, within MARK_STALE); NaN where no such minute is stored."""
+    marks = {kind: [_marks_before(db, pair, t) for t in trades[f"{kind}_time"]] for kind in ("entry", "exit")}
+    return {
+        side: pd.DataFrame(
+            {f"{kind}_mark": [m[i] for m in marks[kind]] for kind in ("entry", "exit")}, dtype=float
+        )
+        for i, side in enumerate(SIDES)
+    }
 
 
-def write_run(db: sqlite_utils.Database, run: dict, trades: pd.DataFrame) -> None:
-    """Upsert the run and replace its trades, in one transaction (a rerun writes the same rows)."""
+def write_run(
+    db: sqlite_utils.Database, run: dict, trades: pd.DataFrame, replaces: str | None = None
+) -> None:
+    """Upsert the run and replace its trades, in one transaction (a rerun writes the same rows);
+    the run keyed `replaces` (another key for the same command) is deleted with its trades."""
     rows = trades.assign(
         backtest_id=run["id"],
         trade=range(len(trades)),
@@ -109,6 +117,9 @@ def write_run(db: sqlite_utils.Database, run: dict, trades: pd.DataFrame) -> Non
     )
     records = rows.astype(object).where(rows.notna(), None).to_dict("records")
     with transaction(db):
+        if replaces and replaces != run["id"]:
+            db.execute("DELETE FROM backtest_trades WHERE backtest_id = ?", (replaces,))
+            db.execute("DELETE FROM backtests WHERE id = ?", (replaces,))
         upsert(db, "backtests", [run])
         db.execute(
             "DELETE FROM backtest_trades WHERE backtest_id = ? AND trade >= ?", (run["id"], len(trades))

@@ -64,3 +64,45 @@ def test_split_backfills_give_the_same_backtest_as_one(cfg, tmp_path):
     split = backtested(cfg, tmp_path / "split.db", [(2, 4), (0, 2)])
     assert len(whole["backtest_trades"]) >= 3
     assert split == whole
+
+
+def covered_until(db, exchange: str, symbol: str) -> datetime:
+    """When the leg's next settlement after its last stored one is due (plain SQL on `funding`)."""
+    last, hours = db.execute(
+        "SELECT funding_time, interval_hours FROM funding WHERE exchange = ? AND symbol = ?"
+        " ORDER BY funding_time DESC LIMIT 1",
+        (exchange, symbol),
+    ).fetchone()
+    return datetime.fromisoformat(last.replace("Z", "+00:00")) + timedelta(hours=hours)
+
+
+def test_a_range_past_the_backfill_ends_where_both_legs_are_settled(cfg, tmp_path):
+    """Backfill 03-01 .. 03-03, backtest (03-01, 03-05]: the range ends at the last stored window,
+    and before any window end a leg's next settlement is due at (or after) but not stored: Bitfinex's
+    settlement at T is read from minutes after T, so the backfill's last one (03-03 00:00) is not
+    stored while Gate's is. Every trade counts both legs' stored settlements in (entry, exit], summed
+    here by a plain loop over the `funding` rows."""
+    db = open_db(tmp_path / "past.db")
+    pair = cfg.pair("BTC")
+    backfill(db, cfg, START, START + timedelta(days=2), pairs=(pair,), source="replay", llm=False, now=NOW)
+    due = min(covered_until(db, leg.exchange, leg.symbol) for leg in pair.legs)
+    ends = [r[0] for r in db.execute("SELECT window_end FROM windows WHERE pair = 'BTC' ORDER BY window_end")]
+    want_end = max(e for e in ends if datetime.fromisoformat(e.replace("Z", "+00:00")) < due)
+    assert ends[-1] == "2024-03-03T00:00:00Z" and want_end < ends[-1]  # the cut this test is about
+    lo, hi = (datetime(2024, 3, d, tzinfo=UTC) for d in (1, 5))
+    result = run_backtest(db, pair, lo, hi, RULES, pair_costs(pair, cfg.fees, 10_000, 2))
+    assert result.run["range_end"] == want_end
+    assert (
+        result.notes[0] == "range ends at the last stored window 2024-03-03 00:00 (asked to 2024-03-05 00:00)"
+    )
+    assert result.notes[1].startswith(f"range ends at {want_end[:10]} {want_end[11:16]}: ")
+    rows = db.execute("SELECT exchange, funding_time, rate FROM funding").fetchall()
+    legs = dict(zip(("a", "b"), (leg.exchange for leg in pair.legs), strict=True))
+    for trade in result.trades.itertuples():
+        assert trade.exit_time <= datetime.fromisoformat(want_end.replace("Z", "+00:00"))
+        funding = 0.0
+        for exchange, time, rate in rows:
+            if trade.entry_time < datetime.fromisoformat(time.replace("Z", "+00:00")) <= trade.exit_time:
+                funding += 10_000 * (rate if exchange == legs[trade.short_side] else -rate)
+        assert trade.funding_pnl == pytest.approx(funding, abs=1e-9)
+    db.close()

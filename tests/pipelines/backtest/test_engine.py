@@ -21,7 +21,8 @@ T = "2024-03-0{}T{}:00:00Z".format
 def three_settlements(db, settings):
     """Entry at the 03-01 16:00 close (net 30 % >= 25 %, Gate pays more: short a, long b), exit at
     the 03-02 16:00 close (net -5 % < 0). Gate settles three times while open (8 h), Bitfinex six
-    (4 h). The 03-03 00:00 window fires again, but at the range end: no trade."""
+    (4 h). The 03-03 00:00 window fires again, but at the range end: no trade. Both legs' settlements
+    are stored to the range end (03-03 00:00), so the range is not cut."""
     windows = [
         window(T(1, "08"), 0.10),
         window(T(1, "16"), 0.30),
@@ -31,8 +32,10 @@ def three_settlements(db, settings):
         window(T(3, "00"), 0.30),
     ]
     gate = [(T(1, "16"), 0.0004), (T(2, "00"), 0.0003), (T(2, "08"), 0.0002), (T(2, "16"), 0.0001)]
+    gate += [(T(3, "00"), 0.0002)]
     bfx = [(T(1, "16"), 0.0009), (T(1, "20"), 0.00005), (T(2, "00"), 0.0001), (T(2, "04"), -0.00002)]
     bfx += [(T(2, "08"), 0.00001), (T(2, "12"), 0.0), (T(2, "16"), 0.00003), (T(2, "20"), 0.0001)]
+    bfx += [(T(3, "00"), 0.00004)]
     marks = [
         mark(A, "2024-03-01T15:59:00Z", 100.0),
         mark(B, "2024-03-01T15:59:00Z", 99.5),
@@ -98,7 +101,7 @@ def test_sign_and_hold_exits_and_the_range_end(db, three_settlements):
     sign = run_backtest(db, three_settlements, START, END, Rules(entry_net=0.1, exit_net=None), COSTS)
     # entry 01T08 (net 10 %), no exit rule but the sign: open to the range end 03T00
     assert sign.trades[["exit_reason"]].to_dict("list") == {"exit_reason": ["end"]}
-    assert sign.trades["settlements"].tolist() == [4 + 8]  # Gate 16, 00, 08, 16; Bitfinex 16 .. 20
+    assert sign.trades["settlements"].tolist() == [5 + 9]  # Gate 16, 00, 08, 16, 00; Bitfinex 16 .. 00
     held = run_backtest(
         db, three_settlements, START, END, Rules(entry_net=0.1, exit_net=None, max_hold_hours=8), COSTS
     )
