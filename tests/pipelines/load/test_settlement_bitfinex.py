@@ -48,8 +48,9 @@ def test_recorded_rollover_2019_09_30():
 
 
 def test_a_premium_inside_the_clamp_band_settles_at_zero():
-    # 2019-10-08 23:52:56 (a status/deriv/hist row): accrued 0.00021817 at step 9379, CLAMP_MIN
-    # 0.0005, so no payment; the recorded message of 2019-10-09 00:00:30 shows CURRENT_FUNDING 0.
+    # 2019-10-08 23:52:56 (a status/deriv/hist row): accrued 0.00021817 at step 9379, inside the
+    # band of CLAMP_MIN 0.0005, so no payment: CURRENT_FUNDING 0 after the rollover (as the
+    # recorded messages of 2019-10-08 00:00:30 and 00:14:58 show for that day's first period).
     frame = minutes(
         [
             ("2019-10-08T23:52", 0.0, 0.00021817, "2019-10-09T00:00"),
