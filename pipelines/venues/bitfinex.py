@@ -7,7 +7,7 @@ the shared machinery is `pipelines.load.settlement`): Bitfinex reports the next 
 (NEXT_FUNDING_EVT). Before T, rows carry `funding_timestamp == T` and the accrual toward T in
 `predicted_funding_rate` (NEXT_FUNDING_ACCRUED, reset to 0 at each funding time). The rate paid at
 T is `funding_rate` (CURRENT_FUNDING) in the first row in [T, T + MAX_GAP] whose funding timestamp
-has moved past T: a minute or two after T the feed can still show the old period. Which event
+has moved past T: rows at T can still show the old period when the rollover lags. Which event
 CURRENT_FUNDING pays is documented by no public source; the docs page weighs the evidence.
 The interval comes from the data: T - T_prev where the rollover at T_prev announced T, else the
 next period the rollover at T announced; where it disagrees with the configured interval the data
