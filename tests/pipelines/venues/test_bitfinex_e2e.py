@@ -78,3 +78,34 @@ def test_the_rate_paid_at_t_is_the_one_shown_after_t_not_before(loaded, server):
         assert rate == after[0]
         if len(before):
             assert before[-1] != after[0]
+
+
+def test_a_wrong_configured_interval_yields_to_the_data_and_warns(settings, server, tmp_path):
+    # 4 h configured for a feed whose funding times are 8 h apart: the stored settlements are the
+    # generator's (8 h, APR over 8 h) and each says the configuration disagrees. Fails on main,
+    # which stored the configured 4 h (APR doubled) without a word.
+    tardis = pointed_at(settings.tardis, server)
+    symbol = SYMBOLS[0]
+    db = open_db(tmp_path / "wrong.db")
+    for day in DAYS:
+        got = extract_range(tardis, BITFINEX, [symbol], day, day + timedelta(days=1), "replay")
+        load_extracted(db, got, {symbol: 4.0}, day=day.date().isoformat())
+    stored = read_funding(db, BITFINEX, symbol, DAY, DAY + timedelta(days=3))
+    truth = [s for day in DAYS for s in server.feed.settlements(BITFINEX, symbol, day.date())][1:]
+    assert (
+        list(
+            zip(
+                stored["funding_time"].dt.to_pydatetime(),
+                stored["rate"],
+                stored["interval_hours"],
+                strict=True,
+            )
+        )
+        == truth
+    )
+    assert stored["apr"].tolist() == pytest.approx([rate * 1095 for _, rate, _ in truth])
+    assert stored["warning"].tolist() == [
+        f"Bitfinex {symbol} {t:%Y-%m-%d %H:%M}: interval 8 h in the data, 4 h configured" for t, _, _ in truth
+    ]
+    assert set(stored["evidence"]) == {"data"}
+    db.close()
