@@ -85,10 +85,13 @@ def gate_settled(today: SymbolDay, yesterday: SymbolDay) -> list[tuple[datetime,
 
 
 def bitfinex_settled(sd: SymbolDay) -> list[tuple[datetime, float]]:
-    """Bitfinex: the rate settled at T is CURRENT_FUNDING in the first update after T."""
+    """Bitfinex: the rate settled at T is CURRENT_FUNDING in the first update after T of the period T
+    opens (docs/venues/bitfinex.md). An update re-sending the last state (stale, `_repeat_some`)
+    still belongs to the period before."""
     out = []
+    opened = sd.values["funding_timestamp"]
     for ts in funding_times(sd.day):
-        after = np.flatnonzero(sd.ts_ms > _ms(ts))
+        after = np.flatnonzero((sd.ts_ms > _ms(ts)) & (opened > _ms(ts) * 1000))
         if len(after):
             out.append((ts, float(sd.values["funding_rate"][after[0]])))
     return out
