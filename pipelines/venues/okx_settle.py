@@ -106,7 +106,7 @@ def _stated_rates(rows: pd.DataFrame) -> pd.Series:
 
 def _intervals(rows: pd.DataFrame, times: pd.DatetimeIndex, configured: float):
     """Per settlement: interval hours, what decided it ("stated", "data" or "hint"), and a note."""
-    ts = rows["ts"].to_numpy()
+    ts = rows["ts"].dt.as_unit("ns").astype("int64").to_numpy()  # ns since the epoch
     stated_prev = _stated_previous(rows, times)
     hours, kinds, notes = np.full(len(times), np.nan), np.full(len(times), "data", dtype=object), []
     for i, t in enumerate(times):
@@ -135,9 +135,9 @@ def _stated_previous(rows: pd.DataFrame, times: pd.DatetimeIndex) -> list:
 def _continuous(ts: np.ndarray, start: pd.Timestamp, end: pd.Timestamp) -> bool:
     """Whether the minutes cover [start, end) with no gap above the reach: no settlement between
     them can have gone unseen."""
-    lo, hi = np.searchsorted(ts, start.to_datetime64()), np.searchsorted(ts, end.to_datetime64())
-    points = np.concatenate(([start.to_datetime64()], ts[lo:hi], [end.to_datetime64()]))
-    return bool((np.diff(points) <= _REACH.to_timedelta64()).all())
+    lo, hi = np.searchsorted(ts, start.value), np.searchsorted(ts, end.value)
+    points = np.concatenate(([start.value], ts[lo:hi], [end.value]))
+    return bool((np.diff(points) <= _REACH.value).all())
 
 
 def _bounded(rows: pd.DataFrame, t: pd.Timestamp, configured: float) -> tuple[float, str, str]:
