@@ -18,6 +18,7 @@ from loopback.tardis_server import start_in_thread
 from pipelines.columns import DERIVATIVE_TICKER, OKX
 from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding, read_minutes
+from pipelines.settings import Tardis
 from pipelines.store import open_db
 from pipelines.units import apr
 from tests.fixtures.tardis import pointed_at
@@ -38,12 +39,14 @@ def okx_server(tmp_path_factory):
         yield server
 
 
+def tardis_in(folder, server):
+    """Tardis settings for `server`, caching under `folder`."""
+    return pointed_at(Tardis(cache_dir=folder / "cache", download_dir=folder / "dl"), server)
+
+
 @pytest.fixture(scope="module")
 def okx_tardis(okx_server, tmp_path_factory):
-    from pipelines.settings import Tardis
-
-    base = Tardis(cache_dir=tmp_path_factory.mktemp("cache"), download_dir=tmp_path_factory.mktemp("dl"))
-    return pointed_at(base, okx_server)
+    return tardis_in(tmp_path_factory.mktemp("okx-tardis"), okx_server)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +88,8 @@ def as_tuples(frame):
 
 def test_the_episode_is_in_the_demo_range_and_has_every_step():
     hours = [h for _, _, h in _episode_truth()]
-    assert datetime(2024, 3, 1, tzinfo=UTC) <= FIRST and LAST < datetime(2024, 3, 15, tzinfo=UTC)
+    assert FIRST >= datetime(2024, 3, 1, tzinfo=UTC)
+    assert LAST < datetime(2024, 3, 15, tzinfo=UTC)
     assert {8.0, 4.0, 2.0, 1.0} <= set(hours)
     assert hours.index(4.0) < hours.index(2.0) < hours.index(1.0)  # escalation in order
     assert EPISODE.revert < EPISODE.stale_until  # the stale next funding time after the revert
@@ -139,3 +143,60 @@ def test_the_stale_funding_time_is_no_settlement(loaded):
     assert (minutes["funding_timestamp"] == stale).any()  # the feed did show it
     for db in loaded.values():
         assert stale not in set(stored(db, "ETH-USDT-SWAP")["funding_time"].dt.to_pydatetime())
+
+
+def test_a_first_day_without_history_takes_the_interval_from_the_evidence(okx_tardis, okx_server, tmp_path):
+    """Fails on main: with no earlier minutes main took 08:00's interval from the next rollover (4 h).
+
+    The escalation's first day alone: its first settlement (08:00, 8 h) is followed by 4 h ones."""
+    day = datetime.fromtimestamp(EPISODE.start, UTC).replace(hour=0)
+    expected = [s for s in okx_server.feed.settlements(OKX, "ETH-USDT-SWAP", day.date()) if s[0] > day]
+    assert expected[0][2] != expected[1][2]  # the trap: the next interval differs from the first's
+    for source, evidence in (("replay", "stated"), ("datasets", "data")):
+        db = open_db(tmp_path / f"{source}.db")
+        got = extract_range(okx_tardis, OKX, ["ETH-USDT-SWAP"], day, day + timedelta(days=1), source)
+        load_extracted(db, got, {"ETH-USDT-SWAP": 8.0}, day=day.date().isoformat())
+        first = stored(db, "ETH-USDT-SWAP", day, day + timedelta(days=1)).iloc[:1]
+        assert as_tuples(first) == expected[:1], source
+        # 8 h is the only OKX interval as long as the minutes show 08:00 (from 00:00): data, no hint
+        assert first["evidence"].tolist() == [evidence] and first["warning"].isna().all()
+
+
+class MisstatingFeed(SampleFeed):
+    """The sample feed, but OKX states `WRONG` as the rate it settled at `AT`."""
+
+    AT = datetime.fromtimestamp(EPISODE.start, UTC) + timedelta(hours=4)
+    WRONG = "0.00123"
+
+    def _symbol_lines(self, sd):
+        local, lines = super()._symbol_lines(sd)
+        mark = f'"prevFundingTime":"{int(self.AT.timestamp() * 1000)}","settFundingRate":"'
+        out = []
+        for line in lines:
+            if mark in line:
+                head, tail = line.split(mark)
+                line = head + mark + self.WRONG + tail[tail.index('"') :]
+            out.append(line)
+        return local, out
+
+
+def test_a_stated_rate_that_differs_from_the_inferred_one_wins_with_a_warning(tmp_path):
+    """Fails on main: main never read the stated rate, so it neither stored it nor warned."""
+    feed = MisstatingFeed(seed=SEED, interval_seconds=10, symbols={OKX: SYMBOLS})
+    day = MisstatingFeed.AT.replace(hour=0)
+    with start_in_thread(feed, data_dir=tmp_path / "sample") as server:
+        tardis = tardis_in(tmp_path, server)
+        got = extract_range(tardis, OKX, ["ETH-USDT-SWAP"], day, day + timedelta(days=1), "replay")
+        truth_rate = {t: r for t, r, _ in server.feed.settlements(OKX, "ETH-USDT-SWAP", day.date())}
+    db = open_db(tmp_path / "arbdb.db")
+    load_extracted(db, got, {"ETH-USDT-SWAP": 8.0}, day=day.date().isoformat())
+    row = (
+        stored(db, "ETH-USDT-SWAP", day, day + timedelta(days=1))
+        .set_index("funding_time")
+        .loc[MisstatingFeed.AT]
+    )
+    assert row["rate"] == row["stated_rate"] == float(MisstatingFeed.WRONG)  # the venue's word wins
+    assert row["evidence"] == "stated"
+    shown = truth_rate[MisstatingFeed.AT]  # what the feed showed as fundingRate for that period
+    assert f"{shown:.10g}" in row["warning"] and MisstatingFeed.WRONG.rstrip("0") in row["warning"]
+    assert row["warning"].startswith(f"OKX ETH-USDT-SWAP {MisstatingFeed.AT:%Y-%m-%d %H:%M}")
