@@ -88,8 +88,8 @@ def as_tuples(frame):
 
 def test_the_episode_is_in_the_demo_range_and_has_every_step():
     hours = [h for _, _, h in _episode_truth()]
-    assert FIRST >= datetime(2024, 3, 1, tzinfo=UTC)
-    assert LAST < datetime(2024, 3, 15, tzinfo=UTC)
+    assert datetime(2024, 3, 1, tzinfo=UTC) <= FIRST
+    assert datetime(2024, 3, 15, tzinfo=UTC) > LAST
     assert {8.0, 4.0, 2.0, 1.0} <= set(hours)
     assert hours.index(4.0) < hours.index(2.0) < hours.index(1.0)  # escalation in order
     assert EPISODE.revert < EPISODE.stale_until  # the stale next funding time after the revert
