@@ -2,9 +2,10 @@
 
 One message per update and channel, one item in `data`, numbers as strings, times as ms strings:
 `mark-price` (`markPx`), `tickers` (`last` and the book top), `open-interest` (`oi`), `funding-rate`
-(`fundingRate`, `fundingTime`, `nextFundingRate` or "" without a forecast, `nextFundingTime`, and the
-fields OKX added later), `index-tickers` for the swap's index (`BTC-USDT`), and the subscription
-acknowledgements a connection opens with.
+(`fundingRate`, `fundingTime`, `nextFundingRate` or "" without a forecast, `nextFundingTime`,
+`method`, and the settlement OKX states: `settState`, `settFundingRate` at `prevFundingTime`),
+`index-tickers` for the swap's index (`BTC-USDT`), and the subscription acknowledgements a
+connection opens with.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def _swap_lines(sd: SymbolDay, digits: int) -> list[str]:
     forecast = _strings(v["predicted_funding_rate"], lambda n: "" if n != n else js_number(n))
     funding_ms = _strings(v["funding_timestamp"] // 1000, lambda t: "" if t != t else str(int(t)))
     next_ms = _strings(x["next_funding_ms"], lambda t: str(int(t)))
+    prev_ms = _strings(x["prev_funding_ms"], lambda t: str(int(t)))
+    sett = _strings(x["sett_rate"], js_number)
     heads = prefixes(sd.local, sd.day)
     ts = x["ts"].tolist()
     step = 10.0**-digits
@@ -71,7 +74,8 @@ def _swap_lines(sd: SymbolDay, digits: int) -> list[str]:
                 f'{_arg("funding-rate", sym)}"fundingRate":"{rate[i]}","fundingTime":"{funding_ms[i]}",'
                 f'"instId":"{sym}","instType":"SWAP","method":"next_period","maxFundingRate":"0.00375",'
                 f'"minFundingRate":"-0.00375","nextFundingRate":"{forecast[i]}","nextFundingTime":'
-                f'"{next_ms[i]}","premium":"0.0001","ts":"{t}"}}]}}'
+                f'"{next_ms[i]}","premium":"0.0001","prevFundingTime":"{prev_ms[i]}","settFundingRate":'
+                f'"{sett[i]}","settState":"settled","ts":"{t}"}}]}}'
             )
         out.append(f"{h}{body}\n")
     return out

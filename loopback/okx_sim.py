@@ -6,15 +6,22 @@ to 2.5 s: exchange times out of order) and `funding-rate` now and then. A `Symbo
 update (index updates emit no row; their price rides on the swap's later updates, as tardis-node
 attaches it). Funding follows OKX's `next_period` method: `fundingRate` is the rate settled at
 `fundingTime`, fixed for the whole period, and `nextFundingRate` the forecast of the next period,
-converging on it. Funding is every 8 h, except the feed's second symbol, which moves to 4 h at
-00:00 UTC of a seeded day of the sample range (`switch_day`), as OKX moves coins between intervals.
+converging on it; `settFundingRate` with `prevFundingTime` states the last settlement.
+
+Funding is every 8 h, except the feed's second symbol (ETH by default), which lives through an
+escalation episode (`episode`, drawn from the seed, inside the demo's 2024-03-01..14): from an 8 h
+funding time it funds every 4 h, then every 2 h, then hourly, as OKX escalates a coin at its cap;
+hourly funding reverts to 4 h at :15 past a 4 h funding time, and for a few minutes after that the
+feed still shows the hourly next funding time (stale); a day later it returns to 8 h.
 
 Ground truth (`okx_settled`, and the CSV via `groundtruth.normalized`) comes from this state only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 import numpy as np
 
@@ -34,9 +41,9 @@ from loopback.simulate import (
 )
 from pipelines.columns import OKX
 
-SAMPLE_FIRST_DAY = date(2024, 3, 2)  # the switch falls within the demo's 14 days from 2024-03-01
-SWITCH_SPAN_DAYS = 12
-SWITCHING_POSITION = 1  # the feed's second symbol (ETH by default) switches from 8 h to 4 h
+SAMPLE_FIRST_DAY = date(2024, 3, 2)  # the episode falls within the demo's 14 days from 2024-03-01
+EPISODE_SPAN_DAYS = 9  # it starts on one of 9 days and lasts under 3 days: over by 2024-03-14
+SWITCHING_POSITION = 1  # the feed's second symbol (ETH by default) escalates
 HOUR = 3600
 # Channel offsets from the tick (ms): the mark first, so a day starts with an exchange time.
 OFFSETS_MS = {"mark": 0, "index": 100, "tickers": 200, "funding": 400, "oi": 600}
@@ -49,27 +56,89 @@ def asset_of(symbol: str) -> str:
     return symbol.split("-")[0]
 
 
-def switch_day(seed: int) -> date:
-    """The day (from 00:00 UTC) the switching symbol funds every 4 h instead of 8 h."""
-    return SAMPLE_FIRST_DAY + timedelta(days=int(rng(seed, "okx-switch").integers(0, SWITCH_SPAN_DAYS)))
+@dataclass(frozen=True)
+class Episode:
+    """One symbol's escalation, unix seconds: settlements `times` in (start, end] replace the 8 h
+    grid; hourly funding reverts to 4 h at `revert` (:15 past `times[reverted]`), and until
+    `stale_until` the feed still shows the hourly next funding time."""
+
+    start: int
+    end: int
+    times: np.ndarray  # int64, ascending, ends with `end`
+    revert: int
+    stale_until: int
 
 
 def _unix(day: date) -> int:
     return (day - UNIX_EPOCH).days * DAY_SECONDS
 
 
-def next_funding(seed: int, position: int, seconds: np.ndarray) -> np.ndarray:
-    """The funding time (unix seconds) strictly after each time: 8 h steps, 4 h from the switch."""
+def _after(t: int, step_hours: int, count: int) -> list[int]:
+    return [t + (k + 1) * step_hours * HOUR for k in range(count)]
+
+
+@lru_cache(maxsize=64)
+def episode(seed: int) -> Episode:
+    """The switching symbol's episode, drawn from the seed: 8 -> 4 -> 2 -> 1 h, back to 4 h, then 8 h."""
+    r = rng(seed, "okx-episode")
+    day = SAMPLE_FIRST_DAY + timedelta(days=int(r.integers(0, EPISODE_SPAN_DAYS)))
+    start = _unix(day) + 8 * HOUR * int(r.integers(0, 3))
+    times = _after(start, 4, int(r.integers(2, 4)))
+    times += _after(times[-1], 2, int(r.integers(2, 4)))
+    hourly_until = -(-(times[-1] + int(r.integers(3, 7)) * HOUR) // (4 * HOUR)) * 4 * HOUR  # a 4 h time
+    times += list(range(times[-1] + HOUR, hourly_until + 1, HOUR))
+    revert = hourly_until + 15 * 60  # OKX reverts "at :15"; the feed lags a few minutes more
+    end = -(-(hourly_until + 24 * HOUR) // (8 * HOUR)) * 8 * HOUR
+    times += list(range(hourly_until + 4 * HOUR, end + 1, 4 * HOUR))
+    stale_until = revert + 60 * int(r.integers(2, 7))
+    return Episode(start, end, np.array(times, dtype=np.int64), revert, stale_until)
+
+
+def switch_day(seed: int) -> date:
+    """The UTC day the switching symbol's escalation starts."""
+    return datetime.fromtimestamp(episode(seed).start, UTC).date()
+
+
+def true_next(seed: int, position: int, seconds: np.ndarray) -> np.ndarray:
+    """The settlement time (unix seconds) strictly after each time, from the schedule in force."""
+    seconds = np.asarray(seconds, dtype=np.float64)
     eight = (np.floor(seconds / (8 * HOUR)) + 1) * 8 * HOUR
     if position != SWITCHING_POSITION:
         return eight
-    four = (np.floor(seconds / (4 * HOUR)) + 1) * 4 * HOUR
-    return np.where(seconds >= _unix(switch_day(seed)), four, eight)
+    ep = episode(seed)
+    inside = (seconds >= ep.start) & (seconds < ep.end)
+    at = np.minimum(np.searchsorted(ep.times, seconds, side="right"), len(ep.times) - 1)
+    return np.where(inside, ep.times[at].astype(np.float64), eight)
+
+
+def next_funding(seed: int, position: int, seconds: np.ndarray) -> np.ndarray:
+    """The funding time the feed shows at each time: `true_next`, except for the minutes after the
+    revert, when it still shows the hourly one (a time OKX never settles)."""
+    shown = true_next(seed, position, seconds)
+    if position != SWITCHING_POSITION:
+        return shown
+    ep = episode(seed)
+    seconds = np.asarray(seconds, dtype=np.float64)
+    stale = (seconds >= ep.revert - 15 * 60) & (seconds < ep.stale_until)
+    return np.where(stale, float(ep.revert - 15 * 60 + HOUR), shown)
+
+
+def previous_settlement(seed: int, position: int, seconds: np.ndarray) -> np.ndarray:
+    """The last settlement time at or before each time (what `prevFundingTime` states)."""
+    seconds = np.asarray(seconds, dtype=np.float64)
+    eight = np.floor(seconds / (8 * HOUR)) * 8 * HOUR
+    if position != SWITCHING_POSITION:
+        return eight
+    ep = episode(seed)
+    inside = (seconds >= ep.times[0]) & (seconds < ep.end)
+    at = np.maximum(np.searchsorted(ep.times, seconds, side="right") - 1, 0)
+    return np.where(inside, ep.times[at].astype(np.float64), eight)
 
 
 def _interval_hours(seed: int, position: int, funding: float) -> float:
-    """Hours of the period ending at `funding` (unix seconds)."""
-    return 4.0 if position == SWITCHING_POSITION and funding > _unix(switch_day(seed)) else 8.0
+    """Hours of the period ending at settlement `funding` (unix seconds)."""
+    before = previous_settlement(seed, position, np.array([funding - 1.0]))[0]
+    return float((funding - before) / HOUR)
 
 
 def settled_rate(seed: int, asset: str, funding: float) -> float:
@@ -119,7 +188,9 @@ def okx_day(seed: int, symbol: str, day: date, interval: float, position: int) -
     ts_ms = np.where(lagging, ts_ms - r.integers(0, 2500, len(ts_ms)), ts_ms)
     # A funding-rate item carries no time tardis-node reads: it never moves the exchange time.
     used_ms = np.where(kind == 3, 0, ts_ms)
+    prev = previous_settlement(seed, position, _unix(day) + seconds)
     extra = {"kind": kind, "ts": ts_ms, "next_funding_ms": following * 1000, "seconds": seconds}
+    extra.update(prev_funding_ms=prev * 1000, sett_rate=_rates(seed, asset, prev))
     extra.update({f"index_{k}": v for k, v in index.items()})
     return SymbolDay(OKX, symbol, day, local, used_ms, values, np.zeros(len(local), bool), extra)
 
@@ -169,10 +240,10 @@ def _attach(index: dict[str, np.ndarray], local: np.ndarray) -> np.ndarray:
 
 
 def okx_settled(seed: int, symbol: str, day: date, position: int) -> list[tuple[datetime, float, float]]:
-    """(funding time, settled rate, interval hours) of the funding times within `day`, from the state."""
+    """(funding time, settled rate, interval hours) of the settlements within `day`, from the state."""
     start = _unix(day)
     grid = np.arange(start, start + DAY_SECONDS, HOUR, dtype=np.float64)
-    due = np.unique(next_funding(seed, position, grid - 1))
+    due = np.unique(true_next(seed, position, grid - 1))
     due = due[(due >= start) & (due < start + DAY_SECONDS)]
     return [
         (

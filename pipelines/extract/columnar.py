@@ -14,12 +14,13 @@ from datetime import datetime
 
 import numpy as np
 
-from pipelines.columns import DERIVATIVE_TICKER
+from pipelines.columns import DERIVATIVE_TICKER, STATED
 from pipelines.extract.replay import Extracted
 
 # Record fields after exchange and symbol: the three timestamps (int microseconds), then floats.
 _FIELDS = DERIVATIVE_TICKER[2:]
-_INTS = frozenset(("timestamp", "local_timestamp", "funding_timestamp"))
+_INTS = frozenset(("timestamp", "local_timestamp", "funding_timestamp", "stated_time"))
+_WIDE = len(DERIVATIVE_TICKER) + len(STATED)  # a record of a venue stating its settlements
 
 
 @dataclass
@@ -58,6 +59,13 @@ class MinuteColumns:
             (symbol, minute, (self.exchange, symbol, *fields))
             for symbol, minute, *fields in zip(symbols, self.minutes.tolist(), *columns, strict=True)
         ]
+        if "wide" in self.present:  # records carrying the STATED fields get them back
+            stated = [_as_python(self.values.get(f), self.present.get(f), n) for f in STATED]
+            wide = self.present["wide"].tolist()
+            out.rows = [
+                (symbol, minute, (*rec, *extra) if is_wide else rec)
+                for (symbol, minute, rec), is_wide, *extra in zip(out.rows, wide, *stated, strict=True)
+            ]
         return out
 
 
@@ -88,6 +96,11 @@ def pack(extracted: Extracted) -> MinuteColumns:
     )
     for i, name in enumerate(_FIELDS, start=2):
         _add_column(packed, name, [rec[i] for _, _, rec in rows])
+    wide = np.array([len(rec) == _WIDE for _, _, rec in rows], dtype=bool)
+    if wide.any():  # a venue appending STATED (OKX): those two fields, and which records had them
+        packed.present["wide"] = wide
+        for i, name in enumerate(STATED, start=len(DERIVATIVE_TICKER)):
+            _add_column(packed, name, [rec[i] if len(rec) == _WIDE else None for _, _, rec in rows])
     return packed
 
 

@@ -125,11 +125,12 @@ def _write_csv(
         if first is None:
             check()
         writer.writerow(DERIVATIVE_TICKER)
+        width = len(DERIVATIVE_TICKER)  # Tardis' CSV: a venue's STATED fields are not written
         if first is not None:
-            writer.writerow(first)
+            writer.writerow(first[:width])
             summary.records += 1
         for record in records:
-            writer.writerow(record)
+            writer.writerow(record[:width])
             summary.records += 1
     except BrokenPipeError:  # a write, not a read: the caller handles it
         raise

@@ -11,7 +11,11 @@ V5 (`{"arg": {"channel", "instId"}, "data": [...]}`), one channel per message:
   does that item's `ts` move the exchange time;
 - `funding-rate`: `fundingRate`, `fundingTime`, `nextFundingRate` (predicted; `""` means none). It
   moves no exchange time: a symbol whose first record comes from it is stamped with the local time,
-  which is kept (tardis-node keeps it too);
+  which is kept (tardis-node keeps it too). Beyond tardis-node, an item with `settState` "settled",
+  a `settFundingRate` and a `prevFundingTime` states the rate OKX settled at `prevFundingTime`: the
+  symbol's records from then on carry it as two more fields (`columns.STATED`: the rate, the time
+  in µs). The first 11 fields stay tardis-node's, and a statement alone emits no record
+  (docs/venues/okx.md, "Stated settlements");
 - `index-tickers` (instId `BTC-USDT`) emits nothing: its `idxPx` (> 0) is remembered and attached to
   every later item of the swaps on that index (`BTC-USDT-SWAP`; a `USDC` swap uses the `USD` index).
 v3 (`{"table": "swap/ticker" | "swap/mark_price" | "swap/funding_rate", "data": [...]}`): the keys
@@ -53,6 +57,7 @@ class OkxNormalizer(Normalizer):
         self._indexes: dict[str, float] = {}  # index instId (`BTC-USDT`) -> latest idxPx
         self._index_of: dict[str, str] = {}  # swap instId -> its index instId (memo)
         self._no_time: set[str] = set()  # symbols tardis-node stamped 1970 (a junk first time)
+        self._stated: dict[str, tuple[float, int]] = {}  # symbol -> (settFundingRate, prevFundingTime µs)
 
     def disconnect(self) -> None:
         """Forget symbols, index prices and the era: tardis-node starts a fresh mapper."""
@@ -60,6 +65,7 @@ class OkxNormalizer(Normalizer):
         self._v5 = None
         self._indexes.clear()
         self._no_time.clear()
+        self._stated.clear()
 
     def _handle(self, msg: object, local_us: int) -> list[Record]:
         if self._v5 is None:  # tardis-node makes its mapper at a connection's first parsed message
@@ -114,6 +120,7 @@ class OkxNormalizer(Normalizer):
         timestamp = None
         if channel == "funding-rate":
             self._funding(item, new, _v5_ms_time, "fundingRate", "fundingTime", "nextFundingRate")
+            self._remember_statement(symbol, item)
         else:
             key, position = _PRICED[channel]
             value = _positive(item.get(key))
@@ -121,6 +128,16 @@ class OkxNormalizer(Normalizer):
                 new[position] = value
                 timestamp = _v5_ms_time(item.get("ts", _ABSENT))
         return self._emit(symbol, timestamp, new, old, local_us)
+
+    def _remember_statement(self, symbol: str, item: dict) -> None:
+        """Keep what a `settled` item states: `settFundingRate` was settled at `prevFundingTime`. A
+        `processing` item is left out: OKX does not say which funding time it refers to then."""
+        if item.get("settState") != "settled":
+            return
+        rate = _number(item.get("settFundingRate"))
+        at = _v5_ms_time(item.get("prevFundingTime", _ABSENT))
+        if rate is not None and at is not None and at != _JUNK:
+            self._stated[symbol] = (rate, at)
 
     def _index_symbol(self, symbol: str) -> str:
         index = self._index_of[symbol] = index_symbol(symbol)
@@ -181,7 +198,9 @@ class OkxNormalizer(Normalizer):
                 self._times[symbol] = timestamp
         elif timestamp is None and symbol not in self._times and symbol not in self._no_time and new != old:
             self._times[symbol] = local_us
-        return self._commit(symbol, timestamp, new, old, local_us)
+        record = self._commit(symbol, timestamp, new, old, local_us)
+        stated = self._stated.get(symbol)
+        return record if record is None or stated is None else (*record, *stated)
 
 
 def index_symbol(symbol: str) -> str:

@@ -1,25 +1,23 @@
-"""okex-swap settlement rule: which rate OKX settles at each funding time T, and what was predicted.
+"""okex-swap settlement rule: which funding times OKX settled, at which rate, over which interval.
 
-The V5 `funding-rate` channel sends, for each swap, `fundingTime` (the next settlement T, always
-ahead), `fundingRate` (the rate of the period ending at T: fixed for the period in OKX's old
-`next_period` method, updated until T in its `current_period` method) and `nextFundingRate` (the
-forecast of the period after T; `""` once OKX stopped sending it). tardis-node maps them to
-`funding_timestamp`, `funding_rate` and `predicted_funding_rate`. So:
+The rule, its eras and its sources are in docs/venues/okx.md. In short, from one swap's minute rows
+(`funding_timestamp` = V5 `fundingTime`, the next funding time T; `funding_rate` = `fundingRate`;
+`predicted_funding_rate` = `nextFundingRate`; `stated_rate`/`stated_time` = `settFundingRate` at
+`prevFundingTime` where the feed states them):
 
-- the rate settled at T is the last `funding_rate` of the minutes still showing `funding_timestamp
-  == T`, within `MAX_GAP` before T (after T the row already shows the next period: its rate is not
-  the one paid at T);
-- the prediction of T is the last `predicted_funding_rate` seen while the funding time was the one
-  before T (T_prev), within `MAX_GAP` before T_prev: the forecast made one period ahead;
-- the interval of T is T - T_prev, where T_prev is the funding time the minutes show just before
-  they roll over to T (the rollover seen within `MAX_GAP`); without that, the next rollover's
-  (T_next - T); without either, the configured interval. It can change from one settlement to the
-  next (OKX moves coins between 8 h and 4 h funding), and is stored per row.
+- T was settled when the minutes show T until within `MAX_GAP` before it; a funding time shown
+  only for a while (a stale one after a switch, never settled) is not;
+- the rate is the one OKX states for T (`evidence="stated"`), else the last `funding_rate` shown
+  for T; where both exist and differ beyond rounding, the stated one is kept with a warning;
+- the interval is T minus the `prevFundingTime` the last minute before T states; else T minus the
+  settlement before it, when the minutes between them have no gap above `MAX_GAP`; else (a first
+  day without history, a gap) it rests on bounds and the configured interval: `evidence="hint"`
+  with a warning, unless only OKX's longest interval (8 h) fits what the minutes show;
+- the prediction of T is the last `predicted_funding_rate` shown while the funding time was the
+  one before T: OKX's `next_period` forecast (`predicted_kind="forecast"`).
 
-Rows whose funding time is not ahead of them are left out: the v3 `swap/funding_rate` table (before
-2021-12-23) gives the funding time of the period already running, which this rule does not read.
-Every minute used for T lies within [T - interval - MAX_GAP - 1 min, T + MAX_GAP + 1 min], inside
-the loader's `evidence_reach` for intervals up to the configured 8 h.
+Rows whose funding time is not ahead of them (the v3 `swap/funding_rate` table before 2021-12-23,
+which gives the running period's time) are not read.
 """
 
 from __future__ import annotations
@@ -33,37 +31,55 @@ from pipelines.units import apr
 
 _MINUTE = pd.Timedelta(minutes=1)
 _REACH = MAX_GAP + _MINUTE  # farthest a deciding minute row may lie from its funding time (or T_prev)
+_HOUR = pd.Timedelta(hours=1)
+INTERVALS = (1, 2, 4, 6, 8)  # hours OKX funds at ("8 h, adjustable to 6, 4, 2 or 1 h")
+# A stated and an inferred rate within this of each other agree (both are OKX's decimal strings).
+RATE_TOLERANCE = 1e-10
+_STATED = ("stated_rate", "stated_time")
 
 
 def okx_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) -> pd.DataFrame:
-    """OKX settlements from one symbol's minute rows (`ts`, `funding_timestamp`, `funding_rate`,
-    `predicted_funding_rate`); `interval_hours` is used only where the data shows no rollover."""
-    rows = minutes.dropna(subset=["funding_timestamp"]).sort_values("ts")
-    rows = rows.loc[rows["ts"] < rows["funding_timestamp"]]
+    """OKX settlements (columns FUNDING) from one symbol's minute rows; `interval_hours` (the
+    configured interval) is used only as a hint where the data cannot decide."""
+    rows = _rows(minutes)
     if rows.empty:
         return _empty()
     spans = _spans(rows)
-    # Settled only once the minutes reach T (the last minute before it), as for Gate.
-    spans = spans.loc[spans.index <= rows["ts"].iloc[-1] + _MINUTE]
-    settled = _last_in_reach(rows, "funding_rate", spans.index)
-    spans = spans.assign(rate=settled.to_numpy()).dropna(subset=["rate"])
-    if spans.empty:
+    spans = spans.loc[spans.index <= rows["ts"].iloc[-1] + _MINUTE]  # settled once the minutes reach T
+    inferred = _last_in_reach(rows, "funding_rate", spans.index)
+    times = pd.DatetimeIndex(spans.index[inferred.notna().to_numpy()])
+    if times.empty:
         return _empty()
-    hours = _intervals(_spans(rows), interval_hours).reindex(spans.index)
-    previous = pd.DatetimeIndex(spans.index - pd.to_timedelta(hours, unit="h"))
-    predicted = _last_in_reach(rows, "predicted_funding_rate", previous)
+    inferred = inferred.dropna().to_numpy(dtype=float)
+    stated = _stated_rates(rows).reindex(times).to_numpy(dtype=float)
+    hours, kinds, notes = _intervals(rows, times, float(interval_hours))
+    rate = np.where(np.isnan(stated), inferred, stated)
+    evidence = np.where(kinds == "hint", "hint", np.where(np.isnan(stated), "data", "stated"))
+    label = [f"OKX {symbol} {t:%Y-%m-%d %H:%M}" for t in times]
+    warnings = [_join(label[i], notes[i], _rate_note(inferred[i], stated[i])) for i in range(len(times))]
+    previous = pd.DatetimeIndex(times - pd.to_timedelta(hours, unit="h"))
     out = pd.DataFrame(
         {
             "exchange": OKX,
             "symbol": symbol,
-            "funding_time": spans.index,
-            "rate": spans["rate"].to_numpy(dtype=float),
-            "predicted_rate": predicted.to_numpy(dtype=float),
-            "interval_hours": hours.to_numpy(dtype=float),
+            "funding_time": times,
+            "rate": rate,
+            "predicted_rate": _last_in_reach(rows, "predicted_funding_rate", previous).to_numpy(dtype=float),
+            "interval_hours": hours,
+            "apr": apr(pd.Series(rate), pd.Series(hours)).to_numpy(),
+            "stated_rate": stated,
+            "evidence": evidence.astype(object),
+            "warning": pd.Series(warnings, dtype=object),
         }
     )
-    out = with_evidence(out.assign(apr=apr(out["rate"], out["interval_hours"])), "forecast")
-    return out.loc[:, list(FUNDING)]
+    return with_evidence(out, "forecast").loc[:, list(FUNDING)]
+
+
+def _rows(minutes: pd.DataFrame) -> pd.DataFrame:
+    """Minute rows showing a funding time ahead of them, oldest first, with the STATED columns."""
+    missing = {c: pd.Series(np.nan, index=minutes.index, dtype=float) for c in _STATED if c not in minutes}
+    rows = minutes.assign(**missing).dropna(subset=["funding_timestamp"]).sort_values("ts")
+    return rows.loc[rows["ts"] < rows["funding_timestamp"]].reset_index(drop=True)
 
 
 def _spans(rows: pd.DataFrame) -> pd.DataFrame:
@@ -81,14 +97,79 @@ def _last_in_reach(rows: pd.DataFrame, column: str, times: pd.DatetimeIndex) -> 
     return found[column].where(near).reset_index(drop=True)
 
 
-def _intervals(spans: pd.DataFrame, configured: float) -> pd.Series:
-    """Interval hours of each funding time: from the rollover into it, else the one out of it, else
-    the configured one. A rollover counts when the minutes show it without a gap above MAX_GAP."""
-    times = spans.index.to_series()
-    hours = (times - times.shift(1)) / pd.Timedelta(hours=1)
-    seen_in = (spans["first"] - spans["last"].shift(1)) <= _REACH
-    after = (times.shift(-1) - times) / pd.Timedelta(hours=1)
-    seen_out = (spans["first"].shift(-1) - spans["last"]) <= _REACH
-    return pd.Series(
-        np.where(seen_in, hours, np.where(seen_out, after, float(configured))), index=spans.index, dtype=float
+def _stated_rates(rows: pd.DataFrame) -> pd.Series:
+    """The settled rate OKX states for each funding time (`stated_time`), the first statement seen."""
+    stated = rows.dropna(subset=["stated_rate", "stated_time"])
+    stated = stated.assign(stated_time=pd.to_datetime(stated["stated_time"], utc=True))
+    return stated.groupby("stated_time")["stated_rate"].first()
+
+
+def _intervals(rows: pd.DataFrame, times: pd.DatetimeIndex, configured: float):
+    """Per settlement: interval hours, what decided it ("stated", "data" or "hint"), and a note."""
+    ts = rows["ts"].dt.as_unit("ns").astype("int64").to_numpy()  # ns since the epoch
+    stated_prev = _stated_previous(rows, times)
+    hours, kinds, notes = np.full(len(times), np.nan), np.full(len(times), "data", dtype=object), []
+    for i, t in enumerate(times):
+        prev = times[i - 1] if i and _continuous(ts, times[i - 1], t) else None
+        seen = (t - prev) / _HOUR if prev is not None else np.nan
+        said = (t - stated_prev[i]) / _HOUR if pd.notna(stated_prev[i]) and stated_prev[i] < t else np.nan
+        note = None
+        if not np.isnan(said):
+            hours[i], kinds[i] = said, "stated"
+            if not np.isnan(seen) and seen != said:
+                note = f"interval {said:g} h stated (prevFundingTime), the minutes show {seen:g} h"
+        elif not np.isnan(seen):
+            hours[i] = seen
+        else:
+            hours[i], kinds[i], note = _bounded(rows, t, configured)
+        notes.append(note)
+    return hours, kinds, notes
+
+
+def _stated_previous(rows: pd.DataFrame, times: pd.DatetimeIndex) -> list:
+    """Per T: the `prevFundingTime` stated by the last minute showing T before it (NaT if none)."""
+    found = _last_in_reach(rows, "stated_time", times)
+    return [pd.NaT if pd.isna(v) else pd.Timestamp(v) for v in pd.to_datetime(found, utc=True)]
+
+
+def _continuous(ts: np.ndarray, start: pd.Timestamp, end: pd.Timestamp) -> bool:
+    """Whether the minutes cover [start, end) with no gap above the reach: no settlement between
+    them can have gone unseen."""
+    lo, hi = np.searchsorted(ts, start.value), np.searchsorted(ts, end.value)
+    points = np.concatenate(([start.value], ts[lo:hi], [end.value]))
+    return bool((np.diff(points) <= _REACH.value).all())
+
+
+def _bounded(rows: pd.DataFrame, t: pd.Timestamp, configured: float) -> tuple[float, str, str]:
+    """Interval of T without the settlement before it: at least as long as the minutes show T
+    without a gap (its last run); among OKX's intervals on whose UTC grid T lies, the configured one
+    if it fits, else the shortest. Only 8 h fitting a run longer than 6 h is data, not a hint."""
+    showing = rows.loc[rows["funding_timestamp"] == t, "ts"]
+    gaps = showing.diff() > _REACH
+    run_start = showing.loc[gaps].iloc[-1] if gaps.any() else showing.iloc[0]
+    least = (t - run_start) / _HOUR
+    if least > max(INTERVALS[:-1]):
+        return float(INTERVALS[-1]), "data", None
+    hour = (t - t.normalize()) / _HOUR
+    fits = [h for h in INTERVALS if h >= least and hour % h == 0] or [configured]
+    chosen = configured if configured in fits else fits[0]
+    return (
+        float(chosen),
+        "hint",
+        f"no settlement before it in the data: interval {chosen:g} h assumed (the minutes show at least"
+        f" {least:.2f} h; configured {configured:g} h)",
     )
+
+
+def _rate_note(inferred: float, stated: float) -> str | None:
+    if np.isnan(stated) or abs(inferred - stated) <= RATE_TOLERANCE:
+        return None
+    return (
+        f"the last rate shown before it, {inferred:.10g}, differs from the rate OKX states,"
+        f" {stated:.10g}; stored the stated one"
+    )
+
+
+def _join(label: str, *notes: str | None) -> str | None:
+    found = [n for n in notes if n]
+    return f"{label}: {'; '.join(found)}" if found else None

@@ -46,3 +46,13 @@ def test_missing_fields_stay_none_and_values_keep_their_type():
 def test_an_empty_extract_packs():
     out = Extracted(GATE, DAY, DAY + timedelta(days=1), "replay")
     assert pack(out).unpack().rows == []
+
+
+def test_records_carrying_stated_fields_come_back_with_them():
+    """A venue stating its settlements (OKX) appends STATED to some records: they survive the trip."""
+    out = Extracted("okex-swap", DAY, DAY + timedelta(minutes=3), "replay", messages=3)
+    plain = ("okex-swap", "BTC-USDT-SWAP", 1, 2, 3, 1e-4, None, None, 5.0, None, 6.0)
+    stated = (*plain[:2], 7, 8, 9, 2e-4, None, None, 5.5, None, 6.5, 1.5e-4, 1_709_251_200_000_000)
+    out.rows = [("BTC-USDT-SWAP", 10, plain), ("BTC-USDT-SWAP", 11, stated), ("BTC-USDT-SWAP", 12, plain)]
+    back = pickle.loads(pickle.dumps(pack(out), protocol=5)).unpack()
+    assert typed(back.rows) == typed(out.rows)

@@ -64,23 +64,101 @@ def test_settles_the_last_rate_before_t_and_the_forecast_made_one_period_earlier
     assert set(out["exchange"]) == {OKX} and set(out["symbol"]) == {SYMBOL}
 
 
-def test_the_interval_of_each_settlement_comes_from_the_data_and_can_change():
+def dense(start, end, shown, stated=None):
+    """A minute row per minute in [start, end): `shown(ts)` -> funding time shown; the rate shown for a
+    funding time T is `rate_of(T)`, the forecast `rate_of(T) * 2`; `stated(ts)` -> prevFundingTime."""
     rows = []
-    for start, due in [("00:00", "08:00"), ("08:00", "16:00"), ("16:00", "20:00"), ("20:00", "24:00")]:
-        t0 = pd.Timestamp(f"2024-03-01T{start}", tz="UTC")
-        t1 = t0 + pd.Timedelta(hours=(int(due[:2]) - int(start[:2])))
-        rate = {"08:00": 0.0001, "16:00": 0.0002, "20:00": 0.0003}.get(due, 0.0004)
-        rows += [(t0, t1, rate, rate * 2), (t1 - pd.Timedelta(minutes=1), t1, rate, rate * 2)]
-    midnight = pd.Timestamp("2024-03-02T00:00", tz="UTC")
-    rows.append((midnight, midnight + pd.Timedelta(hours=4), 0.1, 0.1))
-    out = settlements(minutes(rows), OKX, SYMBOL, 8)
-    assert times(out) == ["01 08:00", "01 16:00", "01 20:00", "02 00:00"]
-    assert out["interval_hours"].tolist() == [8.0, 8.0, 4.0, 4.0]
-    assert out["rate"].tolist() == [0.0001, 0.0002, 0.0003, 0.0004]
-    assert out["apr"].tolist() == pytest.approx([0.0001 * 1095, 0.0002 * 1095, 0.0003 * 2190, 0.0004 * 2190])
-    # Each forecast was made before the previous funding time (08:00's, before 00:00, is not in the data).
-    assert pd.isna(out["predicted_rate"].iloc[0])
-    assert out["predicted_rate"].iloc[1:].tolist() == [0.0001 * 2, 0.0002 * 2, 0.0003 * 2]
+    for ts in pd.date_range(start, end, freq="1min", inclusive="left", tz="UTC"):
+        t = shown(ts)
+        prev = stated(ts) if stated else None
+        rows.append((ts, t, rate_of(t), rate_of(t) * 2, rate_of(prev) if prev else None, prev))
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "ts",
+            "funding_timestamp",
+            "funding_rate",
+            "predicted_funding_rate",
+            "stated_rate",
+            "stated_time",
+        ],
+    )
+    return frame.assign(stated_time=pd.to_datetime(frame["stated_time"], utc=True))
+
+
+def rate_of(t):
+    """A made-up rate per funding time: its hour and minute as millionths."""
+    return None if t is None else (t.hour * 100 + t.minute + 1) * 1e-6
+
+
+def on_grid(hours):
+    """The next funding time after ts on a grid of `hours`, as a function of ts."""
+    return lambda ts: ts.floor(f"{hours}h") + pd.Timedelta(hours=hours)
+
+
+def hourly_then_4h(ts):
+    """Hourly until 12:00, then 4 h from 12:15 (the next time 16:00), but 13:00 still shown until 12:19."""
+    if ts < pd.Timestamp("2024-03-01T12:00", tz="UTC"):
+        return on_grid(1)(ts)
+    if ts < pd.Timestamp("2024-03-01T12:20", tz="UTC"):
+        return pd.Timestamp("2024-03-01T13:00", tz="UTC")
+    return on_grid(4)(ts)
+
+
+def test_a_stale_next_funding_time_after_a_switch_is_no_settlement_nor_shortens_the_next():
+    """Fails on main: 16:00 was stored as 3 h (13:00 shown for 20 minutes counted as the one before)."""
+    out = settlements(dense("2024-03-01T08:00", "2024-03-01T17:00", hourly_then_4h), OKX, SYMBOL, 8)
+    assert times(out) == ["01 09:00", "01 10:00", "01 11:00", "01 12:00", "01 16:00"]
+    assert out["interval_hours"].tolist()[1:] == [1.0, 1.0, 1.0, 4.0]  # 16:00: from 12:00, 4 h
+    assert out["rate"].iloc[-1] == rate_of(pd.Timestamp("2024-03-01T16:00"))
+    # the forecast of 16:00: the last one shown while 12:00 was the funding time (then hourly)
+    assert out["predicted_rate"].iloc[-1] == rate_of(pd.Timestamp("2024-03-01T12:00")) * 2
+    assert out["evidence"].tolist()[1:] == ["data"] * 4 and out["warning"].iloc[1:].isna().all()
+
+
+def test_a_first_day_without_history_is_a_hint_not_the_next_interval():
+    """Fails on main: 04:00 (4 h, then hourly) was labelled 1 h from the rollover after it."""
+    shown = lambda ts: on_grid(4)(ts) if ts < pd.Timestamp("2024-03-01T04:00", tz="UTC") else on_grid(1)(ts)  # noqa: E731
+    out = settlements(dense("2024-03-01T00:00", "2024-03-01T07:00", shown), OKX, SYMBOL, 8)
+    assert times(out)[:2] == ["01 04:00", "01 05:00"]
+    first = out.iloc[0]
+    # at least 4 h shown, and 04:00 lies on no 8 h or 6 h grid: 4 h, but only a hint
+    assert first["interval_hours"] == 4.0 and first["evidence"] == "hint"
+    assert first["warning"].startswith("OKX BTC-USDT-SWAP 2024-03-01 04:00: no settlement before it")
+    assert out["interval_hours"].iloc[1] == 1.0 and out["evidence"].iloc[1] == "data"
+
+
+def test_prev_funding_time_states_the_interval_and_the_stated_rate_wins():
+    stated = lambda ts: ts.floor("4h")  # noqa: E731 - prevFundingTime: the last 4 h settlement
+    out = settlements(dense("2024-03-01T00:00", "2024-03-01T09:00", on_grid(4), stated), OKX, SYMBOL, 8)
+    assert times(out) == ["01 04:00", "01 08:00"]
+    assert out["interval_hours"].tolist() == [4.0, 4.0]  # even the first: 04:00 - 00:00 stated
+    assert out["evidence"].tolist() == ["stated", "stated"] and out["warning"].isna().all()
+    assert (
+        out["stated_rate"].tolist()
+        == out["rate"].tolist()
+        == [rate_of(pd.Timestamp("2024-03-01T04:00"))] + [rate_of(pd.Timestamp("2024-03-01T08:00"))]
+    )
+
+
+def test_a_stated_rate_that_differs_from_the_shown_one_is_kept_with_a_warning():
+    frame = dense("2024-03-01T00:00", "2024-03-01T09:00", on_grid(4), lambda ts: ts.floor("4h"))
+    at_4 = frame["stated_time"] == pd.Timestamp("2024-03-01T04:00", tz="UTC")
+    frame = frame.assign(stated_rate=frame["stated_rate"].mask(at_4, 0.0009))
+    out = settlements(frame, OKX, SYMBOL, 8).set_index("funding_time")
+    row = out.loc[pd.Timestamp("2024-03-01T04:00", tz="UTC")]
+    assert row["rate"] == row["stated_rate"] == 0.0009 and row["evidence"] == "stated"
+    assert "0.000401" in row["warning"] and "0.0009" in row["warning"]
+    assert out["warning"].isna().tolist() == [False, True]
+
+
+def test_a_gap_between_settlements_makes_the_interval_a_hint():
+    frame = dense("2024-03-01T00:00", "2024-03-01T17:00", on_grid(8))
+    gap = (frame["ts"] >= "2024-03-01T10:00") & (frame["ts"] < "2024-03-01T13:00")  # a settlement could hide
+    out = settlements(frame.loc[~gap], OKX, SYMBOL, 8)
+    assert times(out) == ["01 08:00", "01 16:00"]
+    assert out["evidence"].tolist() == ["data", "hint"]  # 08:00: shown 8 h, OKX's longest interval
+    assert out["interval_hours"].tolist() == [8.0, 8.0] and "configured 8 h" in out["warning"].iloc[1]
 
 
 def test_a_gap_before_t_leaves_that_settlement_out():

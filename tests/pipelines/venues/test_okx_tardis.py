@@ -161,6 +161,39 @@ def test_deviation_v5_first_item_without_ts_is_not_invalid_ever_after():
     assert_deviation(replay, ours, [rec("NaN", V5_US[0], mark=100.5), rec("NaN", V5_US[1], mark=101.0)])
 
 
+def statement(state: str = "settled", rate: object = "0.00015", prev: object = str(T0)) -> dict:
+    """A later-era funding-rate item that states the settlement at `prev` (`settFundingRate`)."""
+    item = {"fundingRate": "0.0001", "fundingTime": str(NEXT), "instId": SWAP, "instType": "SWAP",
+            "method": "current_period", "nextFundingRate": "", "nextFundingTime": str(NEXT + 28_800_000),
+            "prevFundingTime": prev, "settFundingRate": rate, "settState": state}  # fmt: skip
+    if prev is None:
+        del item["prevFundingTime"]
+    return v5("funding-rate", item)
+
+
+def test_deviation_a_settled_statement_rides_on_the_records_after_it():
+    """tardis-node drops `settFundingRate`/`prevFundingTime`; arbdb appends them (columns.STATED) to
+    the symbol's records from then on. Alone it emits nothing; its first 11 fields are tardis-node's."""
+    replay = lines(V5_LOCAL, mark(), statement(), mark("101", ts=str(T0 + 1500)))
+    plain = [rec(T0 * 1000, V5_US[0], mark=100.5), rec(T0 * 1000, V5_US[1], NEXT * 1000, 0.0001, mark=100.5)]
+    plain.append(rec((T0 + 1500) * 1000, V5_US[2], NEXT * 1000, 0.0001, mark=101.0))
+    ours = arbdb_records(OKX, replay)
+    assert ours[0] == plain[0] and ours[1:] == [(*r, 0.00015, T0 * 1000) for r in plain[1:]]
+    assert node_records(OKX, replay) == plain
+
+
+@pytest.mark.parametrize("odd", [statement("processing"), statement(prev=None), statement(rate="")])
+def test_deviation_only_a_settled_statement_with_its_time_is_kept(odd):
+    """`processing` (which funding time it means is not documented), no `prevFundingTime`, no rate."""
+    replay = lines(V5_LOCAL, mark(), odd, mark("101", ts=str(T0 + 1500)))
+    assert all(len(r) == 11 for r in arbdb_records(OKX, replay))
+
+
+def test_deviation_a_disconnect_forgets_the_statement():
+    replay = lines(V5_LOCAL, statement(), None, mark("101", ts=str(T0 + 1500)))
+    assert [len(r) for r in arbdb_records(OKX, replay)] == [13, 11]
+
+
 @pytest.mark.parametrize("junk", [None, ""])
 def test_deviation_v3_null_or_empty_mark_price_keeps_the_previous_price(junk):
     def v3_mark(px):
