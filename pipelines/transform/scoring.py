@@ -215,7 +215,9 @@ def flag_windows(
 
 def add_features_hash(windows: pd.DataFrame) -> pd.DataFrame:
     """Set `features_hash`: sha256 of WINDOW_FEATURES and Z_COLUMNS, numbers rounded to 10 significant
-    digits (the LLM cache key: equal numbers give equal hashes, whatever their float noise)."""
+    digits (the LLM cache key: equal numbers give equal hashes, whatever their float noise).
+    KIND_COLUMNS are left out (see `pipelines.transform.features`): recording a kind changes a
+    hash only through the forecast error it voids, so verdicts on unchanged numbers stay cached."""
     cols = [c for c in WINDOW_FEATURES + Z_COLUMNS if c in windows.columns]
     texts = [_hash_text(windows[c], c in TEXT_FEATURES) for c in cols]
     digests = [hashlib.sha256("|".join(parts).encode()).hexdigest() for parts in zip(*texts, strict=True)]

@@ -295,3 +295,35 @@ def test_the_interval_check_reads_data_settlements_only(configure):
     assert not rows["complete"].any()
     table = windows_cli(config, "--pair", "BTC", "--from", "2024-03-01", "--to", "2024-03-02")
     assert "warning: Gate settles every 8 h, configured 4 h (3 windows)" in table
+
+
+def test_cached_verdicts_survive_kinds_being_recorded_unless_the_features_change(configure):
+    """Rows stored before kinds were recorded have none; re-deriving them fills it in. OKX's
+    "forecast" changes nothing the model was given, so its verdicts stay; Gate's "settled" voids
+    the 0 forecast error the model was shown, so those verdicts go (the window is analysed again)."""
+    _, settings = configure([{"name": "BTC-GO", "legs": [f"{GATE}:BTC_USDT", f"{OKX}:BTC-USDT-SWAP"]}])
+    times = every(8, 1)
+    gate = [settlement(GATE, "BTC_USDT", t, 1e-4, 1e-4, None) for t in times]
+    okx = [settlement(OKX, "BTC-USDT-SWAP", t, 3e-4, 2.5e-4, None) for t in times]
+    db = store(settings, [(GATE, "BTC_USDT"), (OKX, "BTC-USDT-SWAP")], gate + okx, days=1)
+    span = (START, START + 24 * H)
+    update_windows(db, settings, "BTC-GO", *span)
+    stored = read_windows(db, "BTC-GO", *span)
+    assert stored["a_forecast_error"].tolist() == [0.0] * 3  # unknown kind: the error as before
+    verdict = {"prompt_version": "v1", "risk": "LOW", "action": "HOLD", "confidence": 0.5, "model": "rules"}
+    rows = [{"pair": "BTC-GO", "window_end": to_iso(r.window_end), "feature_hash": r.features_hash, **verdict}
+            for r in stored.itertuples()]  # fmt: skip
+    with transaction(db):
+        upsert(db, "verdicts", rows)
+
+    def verdicts() -> int:
+        return db.execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
+
+    with transaction(db):
+        upsert(db, "funding", [{**r, "predicted_kind": "forecast"} for r in okx])
+    update_windows(db, settings, "BTC-GO", *span)
+    assert set(read_windows(db, "BTC-GO", *span)["b_predicted_kind"]) == {"forecast"} and verdicts() == 3
+    with transaction(db):
+        upsert(db, "funding", [{**r, "predicted_kind": "settled"} for r in gate])
+    update_windows(db, settings, "BTC-GO", *span)
+    assert read_windows(db, "BTC-GO", *span)["a_forecast_error"].isna().all() and verdicts() == 0
