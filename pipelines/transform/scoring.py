@@ -114,14 +114,13 @@ def add_zscores(
             z[f"z_{feature}"] = np.full(len(df), np.nan)
             continue
         values = np.where(complete, df[feature].to_numpy(dtype=float, na_value=np.nan), np.nan)
-        floor = scale_floor(df, feature)
+        floor = np.full(pos[-1] + 1 if len(pos) else 0, np.nan)
+        floor[pos] = scale_floor(df, feature)
         out = np.full(len(df), np.nan)
         for same in _kind_groups(df, feature):
-            x = np.full(pos[-1] + 1 if len(pos) else 0, np.nan)
+            x = np.full(len(floor), np.nan)  # rows of another kind count as windows without a value
             x[pos[same]] = values[same]
-            grid_floor = np.full(len(x), np.nan)
-            grid_floor[pos] = floor
-            out[same] = _past_zscore(x, lookback, min_periods, grid_floor)[pos][same]
+            out[same] = _past_zscore(x, lookback, min_periods, floor)[pos][same]
         z[f"z_{feature}"] = out
     return df.assign(**z)
 

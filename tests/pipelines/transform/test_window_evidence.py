@@ -216,6 +216,8 @@ def test_a_window_holding_a_hint_settlement_is_incomplete_and_says_why(gate_bitf
     line = next(ln for ln in table.splitlines() if ln.lstrip().startswith("2024-03-01 16:00"))
     assert "incomplete" in line
     assert HINT in " ".join(table.split()) and f"warning: {HINT} (1 window)" in table
+    _, text, _ = render_report(build_report(db, settings, date(2024, 3, 1), START + 30 * H))
+    assert f"BTC window ending 2024-03-01T16:00:00Z: incomplete: {HINT}" in text
 
 
 def test_a_hint_without_words_still_gets_a_warning(gate_bitfinex):
