@@ -92,7 +92,7 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "short_side": str,
             "a_predicted": float,
             "b_predicted": float,
-            "a_forecast_error": float,  # settled - predicted
+            "a_forecast_error": float,  # settled - predicted; NULL where the kind is settled or mixed
             "b_forecast_error": float,
             "mark_spread_mean_bps": float,
             "mark_spread_min_bps": float,
@@ -114,6 +114,8 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "b_settled": int,
             "a_interval_inferred_hours": float,
             "b_interval_inferred_hours": float,
+            "a_predicted_kind": str,  # settled | estimate | forecast | mixed: what a_predicted is
+            "b_predicted_kind": str,
             "z_funding_diff": float,
             "z_carry_apr": float,
             "z_net_carry_apr": float,
@@ -132,7 +134,8 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "z_b_basis_mean_bps": float,
             "z_b_basis_last_bps": float,
             "complete": int,  # 0 = stored but never flagged
-            "warnings": str,  # JSON list: missing settlement, low coverage, stale, interval mismatch
+            "warnings": str,  # JSON list: missing settlement, low coverage, stale, interval mismatch,
+            # and each settlement's own warning (funding.warning)
             "flagged": int,
             "reasons": str,  # JSON list of words a trader reads
             "features_hash": str,  # sha256 of rounded features + z-scores (LLM cache key)

@@ -20,7 +20,7 @@ from pipelines.analyze.verdicts import ACTIONS, MAX_ALERT, RISKS
 from pipelines.transform.legs import leg_labels
 
 # Bump when build_messages formats windows differently (the instructions are hashed as they are).
-ROW_FORMAT = "table-3"
+ROW_FORMAT = "table-4"  # table-4: each leg's prediction kind beside its forecast error
 # Not sent: keys and bookkeeping ...
 BOOKKEEPING = frozenset(
     {"pair", "window_start", "window_end", "flagged", "reasons", "features_hash", "run_id", "created_at"}
@@ -34,7 +34,9 @@ DERIVED = frozenset({"a_apr", "b_apr", "carry_apr", "a_predicted", "b_predicted"
 VENUE_NAMES = {"Gate": "Gate.io"}
 DEFAULT_VENUES = "Gate.io and Bitfinex"
 # Text columns worth their tokens, when present.
-TEXT_FEATURES = ("long_side", "warnings")
+TEXT_FEATURES = ("long_side", "a_predicted_kind", "b_predicted_kind", "warnings")
+# A leg's prediction kind says what its forecast error means, so it is sent only beside one.
+KIND_OF_ERROR = {"a_predicted_kind": "a_forecast_error", "b_predicted_kind": "b_forecast_error"}
 # z-scores are sent as one cell listing only those at least this large: the rest are unremarkable.
 Z_SHOWN = 1.5
 # Features of the previous windows of the same pair shown as recent context, when present.
@@ -45,8 +47,11 @@ SYSTEM_PROMPT = """\
 You triage funding-carry arbitrage windows between {venues} USDT perpetuals. A window is \
 one funding period of one pair. Units: *_rate, *_error and funding_diff are fractions per period, \
 *_apr annualised fractions (net = after fees), *_bps basis points; long_side is the leg to hold \
-long; complete=0 or warnings mean doubtful data; z lists rolling z-scores vs past windows with \
-|z|>={z_shown}; prev lists the pair's previous windows, oldest first.
+long; *_predicted_kind says what a leg's *_forecast_error compares the settled rate with: estimate \
+(the running rate shown as the period opened) or forecast (a rate fixed one period ahead); a leg \
+whose prediction is the settled rate itself sends no error. complete=0 or warnings mean doubtful \
+data; z lists rolling z-scores vs past windows with |z|>={z_shown} (a forecast error's only vs \
+windows of the same kind); prev lists the pair's previous windows, oldest first.
 Reply with JSON only: {{"verdicts":[{{"id":"<window id>","risk":"{risks}","action":"{actions}",\
 "confidence":<0..1>,"rationale":"<at most 3 sentences>","alert":"<at most {alert} chars>"}}]}}
 Exactly one verdict per window id given; no other ids. OPEN_ARB only when the net carry after fees \
@@ -108,7 +113,10 @@ def reasons_list(value) -> list[str]:
 def build_messages(
     rows: Sequence[Mapping], columns: Sequence[str], context: Mapping[str, list[Mapping]], language: str
 ) -> list[dict]:
-    """The chat messages asking for verdicts on `rows` (each with an `id`); `columns` from feature_columns."""
+    """The chat messages asking for verdicts on `rows` (each with an `id`); `columns` from feature_columns.
+
+    A leg's `*_predicted_kind` goes out only where its forecast error does (KIND_OF_ERROR)."""
+    rows = [_kinds_with_errors(r) for r in rows]
     used = [c for c in columns if any(_cell(r.get(c)) for r in rows)]
     ctx_cols = [c for c in CONTEXT_FEATURES if c in columns]
     legs = [leg_labels(r) for r in rows]
@@ -136,6 +144,11 @@ def build_messages(
         {"role": "system", "content": system_prompt(language, _venues(legs))},
         {"role": "user", "content": "\n".join(lines)},
     ]
+
+
+def _kinds_with_errors(row: Mapping) -> Mapping:
+    blank = {kind: None for kind, error in KIND_OF_ERROR.items() if kind in row and not _fmt(row.get(error))}
+    return {**row, **blank} if blank else row
 
 
 def _uniform_names(legs: list[tuple[str, str]]) -> dict[str, str] | None:

@@ -48,7 +48,7 @@ FUNDING_FEATURES = (
     "short_side",
     "a_predicted",  # the settlements' forecasts, summed like the rates
     "b_predicted",
-    "a_forecast_error",  # settled - predicted, per window
+    "a_forecast_error",  # settled - predicted, per window; NaN unless the kind is a real prediction
     "b_forecast_error",
 )
 PRICE_FEATURES = (
@@ -77,6 +77,14 @@ QUALITY_COLUMNS = (
 )
 WINDOW_FEATURES = FUNDING_FEATURES + PRICE_FEATURES + QUALITY_COLUMNS
 TEXT_FEATURES = ("long_side", "short_side")
+# What each leg's predicted rate is in the window (`pipelines.columns.PREDICTED_KINDS`, or "mixed"
+# when its settlements' kinds differ, None without settlements or for rows stored before kinds).
+# Not in the features hash: a kind is fixed by the venue and its era, and where it changes what a
+# forecast error means ("settled", "mixed") the error itself, which is hashed, turns NaN.
+KIND_COLUMNS = ("a_predicted_kind", "b_predicted_kind")
+# Kinds whose forecast error says something: "settled" is 0 by construction, "mixed" sums unlike
+# errors. An unknown kind (None: rows stored before kinds were recorded) keeps its error as before.
+FORECAST_KINDS = frozenset({"estimate", "forecast", None})
 
 
 @dataclass(frozen=True)
@@ -111,14 +119,16 @@ def window_features(
     quality: QualityParams,
     windows: Sequence[Window],
 ) -> pd.DataFrame:
-    """One row per window: KEYS + IDENTITY + WINDOW_FEATURES + `complete` (bool) + `warnings`.
+    """One row per window: KEYS + IDENTITY + WINDOW_FEATURES + KIND_COLUMNS + `complete` (bool) +
+    `warnings`.
 
     `minutes` needs exchange, symbol, ts (minute start, UTC), mark_price, index_price; a minute belongs
     to the window with start <= ts < end. `funding` needs the FUNDING columns, including settlements
     up to `quality.interval_lookback_hours` before the first window (interval inference). Windows must
     not overlap. A window is complete when each leg's settlements in it cover the window (their
-    intervals add up to its hours) and each leg has a mark price in at least `min_coverage` of its
-    minutes.
+    intervals add up to its hours), none of them is a hint (`evidence` "hint": it rests on the
+    configured interval alone), and each leg has a mark price in at least `min_coverage` of its
+    minutes. `warnings` carries each settlement's own `warning` too.
     """
     grid = pd.DataFrame(
         {
@@ -142,15 +152,17 @@ def window_features(
             quality_features(sides, grid),
             pd.DataFrame({f"{s}_settled": settled[s]["settled"] for s in SIDES}),
             pd.DataFrame({f"{s}_interval_inferred_hours": settled[s]["inferred"] for s in SIDES}),
+            pd.DataFrame({f"{s}_predicted_kind": settled[s]["kind"] for s in SIDES}, dtype=object),
         ],
         axis=1,
     )
-    covered = {s: np.isclose(settled[s]["covered_hours"], hours) for s in SIDES}
+    # A settlement guessed from the configuration never makes a window complete.
+    known = {s: np.isclose(settled[s]["covered_hours"], hours) & (settled[s]["hints"] == 0) for s in SIDES}
     coverage = np.minimum(out["a_minutes"], out["b_minutes"]) / out["expected_minutes"]
-    complete = covered["a"] & covered["b"] & (coverage >= quality.min_coverage)
+    complete = known["a"] & known["b"] & (coverage >= quality.min_coverage)
     warnings = window_warnings(out, legs, settled, quality)
     return out.assign(complete=complete, warnings=warnings)[
-        [*KEYS, *IDENTITY, *WINDOW_FEATURES, "complete", "warnings"]
+        [*KEYS, *IDENTITY, *WINDOW_FEATURES, *KIND_COLUMNS, "complete", "warnings"]
     ]
 
 
@@ -164,6 +176,9 @@ def funding_features(a: pd.DataFrame, b: pd.DataFrame, window_hours, fees: FeePa
     round_trip = 2 x (a_taker + b_taker): the carry earned by being long the leg with the lower
     rate and short the higher one, after opening and closing both legs once per holding period.
     break_even_periods = round_trip / |funding_diff|, NaN for a zero differential.
+    forecast_error = rate - predicted, NaN where the leg's kind (`a["kind"]`) is not in
+    FORECAST_KINDS: Gate's "settled" prediction is the settled rate, so its error is 0 by
+    construction and would read as a perfect forecast.
     """
     diff = a["rate"] - b["rate"]
     carry = apr(diff, window_hours)
@@ -185,10 +200,16 @@ def funding_features(a: pd.DataFrame, b: pd.DataFrame, window_hours, fees: FeePa
             "short_side": np.select([diff > 0, diff < 0], ["a", "b"], default=None),
             "a_predicted": a["predicted"],
             "b_predicted": b["predicted"],
-            "a_forecast_error": a["rate"] - a["predicted"],
-            "b_forecast_error": b["rate"] - b["predicted"],
+            "a_forecast_error": forecast_error(a),
+            "b_forecast_error": forecast_error(b),
         }
     )
+
+
+def forecast_error(leg: pd.DataFrame) -> pd.Series:
+    """settled - predicted of a `leg_settlements` frame, NaN where its kind means no forecast."""
+    meaningful = leg["kind"].map(lambda k: k in FORECAST_KINDS).astype(bool)
+    return (leg["rate"] - leg["predicted"]).where(meaningful)
 
 
 def price_features(a: pd.DataFrame, b: pd.DataFrame, n: int) -> pd.DataFrame:

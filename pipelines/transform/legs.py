@@ -37,8 +37,12 @@ def leg_settlements(
 
     Columns: rate and predicted (sums, NaN without a settlement; predicted NaN when one is missing),
     settled (count), covered_hours (sum of their intervals), interval_hours (of the last one),
-    inferred (median spacing of the settlement times over (end - lookback_hours, end], from the
-    data only) and interval_changed (the stored interval changed within that lookback).
+    hints (settlements whose evidence is "hint"), kind (`window_kind` of their `predicted_kind`),
+    notes (their `warning` texts, in time order, each once), inferred (median spacing of the
+    settlement times over (end - lookback_hours, end]) and interval_changed (the interval changed
+    within that lookback). inferred and interval_changed read only settlements the data decided
+    (evidence other than "hint"): a hint's time and interval are the configuration's, so counting
+    them would measure the configured interval against itself.
     """
     rows = funding.loc[(funding["exchange"] == leg.exchange) & (funding["symbol"] == leg.symbol)]
     rows = rows.sort_values("funding_time", kind="stable").drop_duplicates("funding_time", keep="last")
@@ -48,7 +52,7 @@ def leg_settlements(
     count = hi - lo
     w = np.searchsorted(starts, t, side="left") - 1  # window holding each settlement: start < t
     inside = (w >= 0) & (t <= ends[w.clip(0)]) if len(starts) else np.zeros(len(t), bool)
-    hours = rows["interval_hours"].to_numpy(dtype=float, na_value=np.nan)
+    hint = _text(rows, "evidence") == "hint"
 
     def summed(col: str) -> np.ndarray:
         # bincount adds in time order, so one settlement's window holds exactly its rate.
@@ -57,8 +61,8 @@ def leg_settlements(
         return np.where(count > 0, total, np.nan)
 
     last = (hi - 1).clip(0)
-    lb = np.searchsorted(t, ends - int(lookback_hours * 3.6e12), side="right")
-    changes = np.r_[0, np.cumsum(hours[1:] != hours[:-1])] if len(t) else np.zeros(0, np.int64)
+    hours = rows["interval_hours"].to_numpy(dtype=float, na_value=np.nan)
+    spacing = data_spacing(t[~hint], hours[~hint], ends, lookback_hours)
     return pd.DataFrame(
         {
             "rate": summed("rate"),
@@ -66,12 +70,66 @@ def leg_settlements(
             "settled": count,
             "covered_hours": np.where(count > 0, summed("interval_hours"), 0.0),
             "interval_hours": np.where(count > 0, hours[last] if len(t) else np.nan, np.nan),
-            "inferred": rolling_spacing_hours(t, lb, hi - 1),
-            "interval_changed": (changes[last] > changes[lb.clip(0, max(len(t) - 1, 0))]) & (hi - 1 > lb)
-            if len(t)
-            else np.zeros(len(grid), bool),
+            "hints": np.bincount(w[inside & hint], minlength=len(grid))[: len(grid)],
+            "kind": _per_window(_text(rows, "predicted_kind"), w, inside, len(grid), window_kind),
+            "notes": _per_window(_text(rows, "warning"), w, inside, len(grid), _distinct),
+            **spacing,
         }
     )
+
+
+def data_spacing(t: np.ndarray, hours: np.ndarray, ends: np.ndarray, lookback_hours: float) -> dict:
+    """Per window end: `inferred` (median spacing of the sorted times `t` in (end - lookback, end]),
+    `interval_changed` (their `hours` changed there) and `data_interval_hours` (of the last one)."""
+    hi = np.searchsorted(t, ends, side="right")
+    lb = np.searchsorted(t, ends - int(lookback_hours * 3.6e12), side="right")
+    if not len(t):
+        return {
+            "inferred": np.full(len(ends), np.nan),
+            "interval_changed": np.zeros(len(ends), bool),
+            "data_interval_hours": np.full(len(ends), np.nan),
+        }
+    last = (hi - 1).clip(0)
+    changes = np.r_[0, np.cumsum(hours[1:] != hours[:-1])]
+    return {
+        "inferred": rolling_spacing_hours(t, lb, hi - 1),
+        "interval_changed": (changes[last] > changes[lb.clip(0, len(t) - 1)]) & (hi - 1 > lb),
+        "data_interval_hours": np.where(hi > 0, hours[last], np.nan),
+    }
+
+
+# A window's prediction kind when its settlements' kinds differ: their forecast errors compare
+# unlike things (a running estimate against a forecast, say), so they are not summed into one.
+MIXED = "mixed"
+
+
+def window_kind(kinds: list) -> str | None:
+    """The `predicted_kind` shared by a window's settlements (None for none or an unknown kind,
+    as rows stored before kinds were recorded have); MIXED when they differ (unknown included)."""
+    distinct = set(kinds)
+    if len(distinct) > 1:
+        return MIXED
+    return next(iter(distinct), None)
+
+
+def _distinct(texts: list) -> list[str]:
+    return list(dict.fromkeys(t for t in texts if t))
+
+
+def _text(rows: pd.DataFrame, column: str) -> np.ndarray:
+    """A text column as an object array, None where missing (or the frame lacks the column)."""
+    if column not in rows.columns:
+        return np.full(len(rows), None, dtype=object)
+    values = rows[column].to_numpy(dtype=object)
+    return np.array([v if isinstance(v, str) and v else None for v in values], dtype=object)
+
+
+def _per_window(values: np.ndarray, w: np.ndarray, inside: np.ndarray, n: int, reduce) -> list:
+    """`reduce` of each window's values (in time order); windows without a settlement get reduce([])."""
+    grouped: list[list] = [[] for _ in range(n)]
+    for window, value in zip(w[inside].tolist(), values[inside].tolist(), strict=True):
+        grouped[window].append(value)
+    return [reduce(g) for g in grouped]
 
 
 def infer_interval_hours(funding_times) -> float:

@@ -121,7 +121,9 @@ def window_warnings(
     """Per window, the data-quality warnings a trader reads, e.g. "Gate settlement missing",
     "Bitfinex coverage 72% < 90%", "Gate mark unchanged 75 min", "Gate settles every 4 h,
     configured 8 h" (only for a leg whose interval is configured), "Binance funding interval
-    changed to 4 h" (the data's interval changed within the lookback)."""
+    changed to 4 h" (the data's interval changed within the lookback), then the `warning` of each
+    settlement in the window as its venue wrote it (a window holding a hint but no such text gets
+    "Gate settlement unconfirmed by the data")."""
     rows = features.to_dict("records")
     per_leg = {side: frame.to_dict("records") for side, frame in settled.items()}
     out = []
@@ -131,7 +133,8 @@ def window_warnings(
             found.extend(_missing(per_leg[side][i], leg.label, row["window_hours"]))
             found.extend(_leg_warnings(row, side, leg.label, quality))
             found.extend(_interval_warnings(per_leg[side][i], leg, quality))
-        out.append(found)
+            found.extend(_settlement_warnings(per_leg[side][i], leg.label))
+        out.append(list(dict.fromkeys(found)))
     return out
 
 
@@ -162,8 +165,16 @@ def _interval_warnings(settled: dict, leg: LegParams, quality: QualityParams) ->
     if leg.configured_hours is not None:
         return _interval_warning(leg.label, settled["inferred"], leg.configured_hours, quality)
     if settled["interval_changed"]:
-        return [f"{leg.label} funding interval changed to {settled['interval_hours']:g} h"]
+        return [f"{leg.label} funding interval changed to {settled['data_interval_hours']:g} h"]
     return []
+
+
+def _settlement_warnings(settled: dict, label: str) -> list[str]:
+    # The venue's own words first; a hint must never pass silently, so one without words gets some.
+    notes = list(settled["notes"])
+    if settled["hints"] and not notes:
+        notes.append(f"{label} settlement unconfirmed by the data")
+    return notes
 
 
 def _interval_warning(label: str, inferred: float, configured: float, quality: QualityParams) -> list[str]:

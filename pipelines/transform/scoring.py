@@ -14,7 +14,14 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from pipelines.transform.features import IDENTITY, KEYS, PRICE_FEATURES, TEXT_FEATURES, WINDOW_FEATURES
+from pipelines.transform.features import (
+    IDENTITY,
+    KEYS,
+    KIND_COLUMNS,
+    PRICE_FEATURES,
+    TEXT_FEATURES,
+    WINDOW_FEATURES,
+)
 from pipelines.units import HOURS_PER_YEAR
 
 ZSCORABLE = (
@@ -42,7 +49,10 @@ MIN_STD_BPS = 1.0
 # Per-window features: rates summed over the window, so their floor is per window hours.
 _PER_PERIOD = ("funding_diff", "a_rate", "a_forecast_error", "b_rate", "b_forecast_error")
 STATUS_COLUMNS = ("complete", "warnings", "flagged", "reasons", "features_hash")
-WINDOW_COLUMNS = KEYS + IDENTITY + WINDOW_FEATURES + Z_COLUMNS + STATUS_COLUMNS
+WINDOW_COLUMNS = KEYS + IDENTITY + WINDOW_FEATURES + KIND_COLUMNS + Z_COLUMNS + STATUS_COLUMNS
+# A forecast error is scored only against past windows whose leg predicted the same way: an era of
+# running estimates says nothing about the spread of an era of forecasts.
+SCORED_BY_KIND = {"a_forecast_error": "a_predicted_kind", "b_forecast_error": "b_predicted_kind"}
 
 # Words a trader reads in a flag reason, per z-scored feature; {a}/{b} are the legs' venue labels.
 LABELS = {
@@ -88,7 +98,9 @@ def add_zscores(
     std is the sample std (ddof=1), raised to the feature's `scale_floor` (a flat past gives
     (x_t - mean) / floor). Incomplete windows neither get a z-score nor count as past values. No
     z-score (NaN) with fewer than `min_periods` past values. Columns of z-scorable features not in
-    `features` are NaN.
+    `features` are NaN. A forecast error (SCORED_BY_KIND) counts as past only for a window whose
+    leg's `*_predicted_kind` is the window's own: after an era change its z-score waits for
+    `min_periods` windows of the new kind.
     """
     unknown = sorted(set(features) - set(ZSCORABLE))
     if unknown:
@@ -101,12 +113,26 @@ def add_zscores(
         if feature not in features:
             z[f"z_{feature}"] = np.full(len(df), np.nan)
             continue
-        x = np.full(pos[-1] + 1 if len(pos) else 0, np.nan)
-        x[pos] = np.where(complete, df[feature].to_numpy(dtype=float, na_value=np.nan), np.nan)
-        floor = np.full(len(x), np.nan)
+        values = np.where(complete, df[feature].to_numpy(dtype=float, na_value=np.nan), np.nan)
+        floor = np.full(pos[-1] + 1 if len(pos) else 0, np.nan)
         floor[pos] = scale_floor(df, feature)
-        z[f"z_{feature}"] = _past_zscore(x, lookback, min_periods, floor)[pos]
+        out = np.full(len(df), np.nan)
+        for same in _kind_groups(df, feature):
+            x = np.full(len(floor), np.nan)  # rows of another kind count as windows without a value
+            x[pos[same]] = values[same]
+            out[same] = _past_zscore(x, lookback, min_periods, floor)[pos][same]
+        z[f"z_{feature}"] = out
     return df.assign(**z)
+
+
+def _kind_groups(df: pd.DataFrame, feature: str) -> list[np.ndarray]:
+    """Masks of the rows scored together: one per prediction kind for a forecast error (an unknown
+    kind is a group of its own), all rows for any other feature."""
+    column = SCORED_BY_KIND.get(feature)
+    if column is None or column not in df.columns:
+        return [np.ones(len(df), bool)]
+    kinds = np.array([k if isinstance(k, str) else "" for k in df[column]], dtype=object)
+    return [kinds == k for k in dict.fromkeys(kinds.tolist())]
 
 
 def scale_floor(windows: pd.DataFrame, feature: str) -> np.ndarray:
@@ -188,7 +214,9 @@ def flag_windows(
 
 def add_features_hash(windows: pd.DataFrame) -> pd.DataFrame:
     """Set `features_hash`: sha256 of WINDOW_FEATURES and Z_COLUMNS, numbers rounded to 10 significant
-    digits (the LLM cache key: equal numbers give equal hashes, whatever their float noise)."""
+    digits (the LLM cache key: equal numbers give equal hashes, whatever their float noise).
+    KIND_COLUMNS are left out (see `pipelines.transform.features`): recording a kind changes a
+    hash only through the forecast error it voids, so verdicts on unchanged numbers stay cached."""
     cols = [c for c in WINDOW_FEATURES + Z_COLUMNS if c in windows.columns]
     texts = [_hash_text(windows[c], c in TEXT_FEATURES) for c in cols]
     digests = [hashlib.sha256("|".join(parts).encode()).hexdigest() for parts in zip(*texts, strict=True)]

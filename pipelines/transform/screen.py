@@ -89,7 +89,8 @@ def venue_pair(
     hours = max(a.leg.hours, b.leg.hours)
     grid = _grid(start, end, hours)
     settled = [leg_settlements(funding, _params(s.leg), grid, 0) for s in (a, b)]
-    both = np.isclose(settled[0]["covered_hours"], hours) & np.isclose(settled[1]["covered_hours"], hours)
+    # As a complete window: both legs settled in full, none of it guessed from the configuration.
+    both = np.logical_and.reduce([np.isclose(s["covered_hours"], hours) & (s["hints"] == 0) for s in settled])
     diff = (settled[0]["rate"] - settled[1]["rate"]).to_numpy()[both]
     fees_apr = 2 * (a.taker_fee + b.taker_fee) * (HOURS_PER_YEAR / hours) / holding_periods
     figures = carry_figures(diff, hours, fees_apr)

@@ -2,7 +2,9 @@
 
 The table is read at a glance: units in the headers, signed numbers, rates in % per period, APRs in
 %, spreads and basis in bps, incomplete windows marked, flag reasons and data warnings spelled out,
-and each distinct warning (an interval mismatch above all) repeated below the table with a count.
+and each distinct warning (an interval mismatch above all) repeated below the table with a count,
+after a line saying what each leg's predicted rate is (its forecast error means nothing when it is
+the settled rate itself).
 """
 
 from __future__ import annotations
@@ -86,6 +88,27 @@ def windows_table(windows: pd.DataFrame, title: str) -> Table:
     return table
 
 
+# What a reader needs to know of each prediction kind (pipelines.columns.PREDICTED_KINDS).
+KIND_NOTES = {
+    "settled": "the settled rate itself, no forecast error",
+    "mixed": "kinds differ, no forecast error",
+}
+
+
+def kind_summary(windows: pd.DataFrame) -> str | None:
+    """Each leg's prediction kinds with their window counts, e.g. `predicted rate: Gate settled (the
+    settled rate itself, no forecast error) 6; OKX forecast 6`; None when no row records a kind."""
+    labels = leg_labels(windows.iloc[0].to_dict()) if len(windows) else DEFAULT_LEGS
+    parts = []
+    for side, label in zip(("a", "b"), labels, strict=True):
+        column = f"{side}_predicted_kind"
+        counts = Counter(k for k in windows.get(column, ()) if isinstance(k, str))
+        kinds = [f"{k} ({KIND_NOTES[k]}) {n}" if k in KIND_NOTES else f"{k} {n}" for k, n in counts.items()]
+        if kinds:
+            parts.append(f"{label} {', '.join(kinds)}")
+    return f"predicted rate: {'; '.join(parts)}" if parts else None
+
+
 def warning_summary(windows: pd.DataFrame) -> list[str]:
     """Each distinct warning once with its window count; interval mismatches first."""
     counts = Counter(w for ws in windows["warnings"] for w in ws)
@@ -105,6 +128,9 @@ def show_windows(windows: pd.DataFrame, fmt: str, title: str, width: int = 200) 
     console.print(windows_table(windows, title))
     flagged, incomplete = int(windows["flagged"].sum()), int((~windows["complete"]).sum())
     console.print(f"{len(windows)} windows, {flagged} flagged, {incomplete} incomplete")
+    kinds = kind_summary(windows)
+    if kinds:
+        console.print(kinds, markup=False)
     for line in warning_summary(windows):
         console.print(line, markup=False)
     return buffer.getvalue().rstrip("\n")

@@ -103,3 +103,24 @@ def test_a_gate_bitfinex_batch_reads_as_before_and_a_mixed_batch_names_each_wind
 def test_prompt_tokens_add_up_the_messages():
     messages = [{"role": "system", "content": "one two"}, {"role": "user", "content": "three"}]
     assert prompt_tokens(messages) == estimate_tokens("one two") + estimate_tokens("three")
+
+
+def test_each_legs_prediction_kind_goes_out_beside_its_forecast_error_only():
+    # Gate's prediction is the settled rate (its error NaN, kind "settled"); OKX forecasts.
+    row = {
+        **ROW,
+        "a_exchange": "gate-io-futures",
+        "b_exchange": "okex-swap",
+        "a_forecast_error": float("nan"),
+        "b_forecast_error": 2e-5,
+        "a_predicted_kind": "settled",
+        "b_predicted_kind": "forecast",
+    }
+    columns = feature_columns(pd.DataFrame([row]).drop(columns=["id"]))
+    assert {"a_predicted_kind", "b_predicted_kind", "b_forecast_error"} <= set(columns)
+    system, user = build_messages([row], columns, {}, "English")
+    header, cells = user["content"].splitlines()[1:3]
+    named = dict(zip(header.split("|"), cells.split("|"), strict=True))
+    assert named["okx_forecast_error"] == "2e-05" and named["okx_predicted_kind"] == "forecast"
+    assert "gate_predicted_kind" not in named and "gate_forecast_error" not in named
+    assert "predicted_kind" in system["content"] and "estimate" in system["content"]

@@ -3,6 +3,7 @@
 import math
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -167,9 +168,12 @@ def test_gate_forecast_across_the_cut_over_compares_each_settlement_with_its_own
         QualityParams(),
         windows,
     )
-    # settled - its forecast: 0.00012 - 0.00011, 0.00014 - 0.00013, then 0 in the new era
+    # settled - its forecast: 0.00012 - 0.00011, 0.00014 - 0.00013; in the new era the prediction
+    # is the settled rate itself (0 by construction), so no error is given
     assert feats["a_predicted"].tolist() == pytest.approx([0.00011, 0.00013, 0.00016, 0.00018])
-    assert feats["a_forecast_error"].tolist() == pytest.approx([1e-5, 1e-5, 0.0, 0.0], abs=1e-12)
+    assert feats["a_predicted_kind"].tolist() == ["forecast", "forecast", "settled", "settled"]
+    errors = feats["a_forecast_error"].tolist()
+    assert errors[:2] == pytest.approx([1e-5, 1e-5], abs=1e-12) and np.isnan(errors[2:]).all()
 
 
 def test_gate_fields_that_still_differ_after_the_cut_over_day_are_read_the_old_way():

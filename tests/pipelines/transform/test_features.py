@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from pipelines.columns import BITFINEX, GATE
 from pipelines.transform.features import (
     IDENTITY,
+    KIND_COLUMNS,
     WINDOW_FEATURES,
     FeeParams,
     PairParams,
@@ -310,6 +311,7 @@ def test_output_columns_and_inputs_untouched():
         "window_end",
         *IDENTITY,
         *WINDOW_FEATURES,
+        *KIND_COLUMNS,
         "complete",
         "warnings",
     ]

@@ -91,9 +91,10 @@ def test_warnings_name_the_side_and_the_figure():
         "a": LegParams(GATE, "BTC_USDT", "Gate", 8.0),
         "b": LegParams(BITFINEX, "BTCF0:USTF0", "Bitfinex"),
     }
+    none = {"hints": 0, "notes": [], "interval_changed": False}
     settled = {
-        "a": pd.DataFrame([{"settled": 0, "covered_hours": 0.0, "inferred": 4.0, "interval_changed": False}]),
-        "b": pd.DataFrame([{"settled": 1, "covered_hours": 8.0, "inferred": 2.0, "interval_changed": False}]),
+        "a": pd.DataFrame([{"settled": 0, "covered_hours": 0.0, "inferred": 4.0, **none}]),
+        "b": pd.DataFrame([{"settled": 1, "covered_hours": 8.0, "inferred": 2.0, **none}]),
     }
     [found] = window_warnings(pd.DataFrame([row]), legs, settled, QualityParams())
     assert found == [

@@ -39,3 +39,12 @@ def test_the_hash_covers_the_stored_features_and_z_scores():
     [row] = sample_windows(("BTC",), FIRST_END, 1)
     for column in (Z_COLUMNS[0], Z_COLUMNS[-1], "net_carry_apr", "b_basis_last_bps"):
         assert features_hash({**row, column: row[column] + 1.0}) != features_hash(row), column
+
+
+def test_a_prediction_kind_moves_the_hash_only_through_the_forecast_error_it_voids():
+    # Rows stored before kinds were recorded keep their hash (and cached verdicts) once the kind is
+    # filled in; a kind of "settled" voids the forecast error, and that changes the hash.
+    [row] = sample_windows(("BTC",), FIRST_END, 1)
+    known = {**row, "a_predicted_kind": "estimate", "b_predicted_kind": "forecast"}
+    assert features_hash(known) == features_hash({**row, "a_predicted_kind": None})
+    assert features_hash({**known, "a_forecast_error": None}) != features_hash(known)

@@ -82,3 +82,15 @@ def test_a_negative_mean_shorts_leg_b_and_market_coins_name_override_legs():
     out = screen(funding, [ScreenLeg("BTC", leg, FEE) for leg in legs], START, END, 21).iloc[0]
     assert (out["short"], out["long"]) == ("Bitfinex", "Gate") and out["mean_diff"] == pytest.approx(-0.0002)
     assert out["mean_carry_apr"] == pytest.approx(0.0002 * 1095) and out["share_with_sign"] == 1.0
+
+
+def test_a_window_holding_a_hint_settlement_is_not_screened():
+    legs = [
+        ScreenLeg("BTC", Leg(GATE, "BTC_USDT", 8.0), FEE),
+        ScreenLeg("BTC", Leg(BITFINEX, "BTCF0:USTF0"), FEE),
+    ]
+    gate_rows = rows(GATE, "BTC_USDT", [0.0003, 0.0005]).assign(evidence=["data", "hint"])
+    funding = pd.concat([gate_rows, rows(BITFINEX, "BTCF0:USTF0", [0.0001, 0.0001])])
+    [row] = screen(funding, legs, START, END, holding_periods=21).to_dict("records")
+    assert (row["windows"], row["windows_in_range"]) == (1, 2)  # 16:00 rests on the configured grid
+    assert row["mean_diff"] == pytest.approx(0.0002)
