@@ -31,8 +31,16 @@ DAYS = 14  # the demo range, where every venue's episodes fall
 INTERVAL_SECONDS = 60  # one update a minute per symbol and channel: every minute seen, small data
 
 
-def _days() -> list[date]:
-    return [FIRST + timedelta(days=i) for i in range(DAYS)]
+def _range(exchange: str) -> tuple[date, int]:
+    """The demo range, where every venue's episodes fall; a venue whose history starts later (Hyperliquid,
+    hourly, no switches) gets a few days from its start."""
+    start = date.fromisoformat(VENUES[exchange].history_start)
+    return (FIRST, DAYS) if start <= FIRST else (start + timedelta(days=2), 3)
+
+
+def _days(exchange: str) -> list[date]:
+    first, count = _range(exchange)
+    return [first + timedelta(days=i) for i in range(count)]
 
 
 def _loaded(server, tmp, exchange: str, symbols: list[str], seed: int):
@@ -45,7 +53,7 @@ def _loaded(server, tmp, exchange: str, symbols: list[str], seed: int):
     tardis = load_settings(config, env={}).tardis
     db = open_db(tmp / f"{exchange}.db")
     hours = {s: float(VENUES[exchange].interval_hours) for s in symbols}
-    order = _days()
+    order = _days(exchange)
     random.Random(seed).shuffle(order)  # any order of loads ends with the same tables
     for day in order:
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -55,7 +63,8 @@ def _loaded(server, tmp, exchange: str, symbols: list[str], seed: int):
 
 
 def _truth(feed: SampleFeed, exchange: str, symbol: str) -> dict[datetime, tuple[float, float]]:
-    every = [s for d in [*_days(), FIRST + timedelta(days=DAYS)] for s in feed.settlements(exchange, symbol, d)]
+    days = _days(exchange)
+    every = [s for d in [*days, days[-1] + timedelta(days=1)] for s in feed.settlements(exchange, symbol, d)]
     return {t: (rate, hours) for t, rate, hours in every}
 
 
@@ -66,8 +75,9 @@ def test_every_stored_settlement_is_what_the_venue_settled(tmp_path, exchange, s
     feed = SampleFeed(seed=seed, interval_seconds=INTERVAL_SECONDS, symbols={exchange: symbols})
     with start_in_thread(feed, data_dir=tmp_path / "sample") as server:
         db = _loaded(server, tmp_path, exchange, symbols, seed)
-    lo = datetime(FIRST.year, FIRST.month, FIRST.day, tzinfo=UTC)
-    hi = lo + timedelta(days=DAYS)
+    first, count = _range(exchange)
+    lo = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    hi = lo + timedelta(days=count)
     for symbol in symbols:
         truth = _truth(feed, exchange, symbol)
         stored = read_funding(db, exchange, symbol, lo - timedelta(days=1), hi + timedelta(days=1))
