@@ -16,7 +16,7 @@ import sqlite_utils
 from jobs.scheduler import next_fire_times, triggers
 from pipelines.analyze.ledger import calls_on_day
 from pipelines.report.outbox import outbox_state
-from pipelines.runs import CYCLE_JOB, done_windows, recent_runs, run_jobs, shown_status
+from pipelines.runs import CYCLE_JOB, INTERRUPTED, done_windows, recent_runs, run_jobs, shown_status
 from pipelines.settings import Pair, Settings
 from pipelines.store import open_readonly, row_counts
 from pipelines.timeutil import parse_iso, to_iso, utcnow
@@ -26,7 +26,8 @@ RUNS_SHOWN = 5
 
 
 def _duration(row: dict) -> float | None:
-    if not (row.get("started_at") and row.get("finished_at")):
+    # An interrupted run's finished_at is when it was found dead: how long it ran is unknown.
+    if not (row.get("started_at") and row.get("finished_at")) or row.get("status") == INTERRUPTED:
         return None
     return (parse_iso(row["finished_at"]) - parse_iso(row["started_at"])).total_seconds()
 
@@ -36,14 +37,12 @@ def last_runs(
 ) -> dict[str, list[dict]]:
     """The latest `limit` runs of every job, newest first, with their duration in seconds.
 
-    A `running` row whose process is gone is shown as `interrupted` (see `pipelines.runs`)."""
+    A `running` row whose process is gone is shown as `interrupted` (see `pipelines.runs`), as the
+    next run will record it."""
     out = {}
     for job in run_jobs(db):
-        rows = recent_runs(db, job, limit)
-        out[job] = [
-            {**row, "status": shown_status(row, now or utcnow()), "duration_seconds": _duration(row)}
-            for row in rows
-        ]
+        rows = [{**row, "status": shown_status(row, now or utcnow())} for row in recent_runs(db, job, limit)]
+        out[job] = [{**row, "duration_seconds": _duration(row)} for row in rows]
     return out
 
 

@@ -2,8 +2,11 @@
 
 A process killed mid-run (SIGKILL, power loss) leaves its row `running`. Such a row is recognised by
 the pid and host it records: on this host a dead pid (or one reused by a later process) means
-`interrupted`; a row from another host is `interrupted` once it is older than `STALE_AFTER`. Only
-`done` rows count as done, so the next run of the same window does the work again.
+`interrupted`; a row from another host is `interrupted` once it is older than `STALE_AFTER`. The
+next run of any job records it so (`mark_interrupted`, in the transaction that writes its own row):
+status `interrupted`, `finished_at` the time it was found dead, `error` saying how. Until then
+`shown_status` judges it at read time (`arbdb status` writes nothing). Only `done` rows count as
+done, so the next run of the same window does the work again.
 
 `recorded_run` keeps the row around work that raises; `attempt` (and `record_run`) never raise:
 the one ledger of the scheduler, where a failed window must not stop the others. The pairs a run
@@ -77,11 +80,13 @@ def recorded_run(db: sqlite_utils.Database, row: dict) -> Iterator[dict]:
 
     Yields a dict for the work's counts. On success the row ends `done` with the counts; on
     `DataNotPublished` it ends `pending` (retried later), on any other error `failed`; either way
-    the error is stored and re-raised. The same run_id rerun updates its row.
+    the error is stored and re-raised. The same run_id rerun updates its row. First, in the same
+    transaction, `running` rows of any job whose process is gone are recorded `interrupted`.
     """
     row = {**row, "started_at": to_iso(utcnow()), "finished_at": None, "counts": None, "error": None}
     row.update(pid=os.getpid(), host=socket.gethostname())
     with transaction(db):  # the row and its pairs together: a run never lacks the pairs it covers
+        mark_interrupted(db, utcnow(), by=row["run_id"])
         upsert(db, "runs", [{**row, "status": "running"}])
         _record_pairs(db, row["run_id"], row.get("pair"))
     counts: dict = {}
@@ -104,31 +109,64 @@ def _record_pairs(db: sqlite_utils.Database, run_id: str, pair: str | None) -> N
     upsert(db, "run_pairs", [{"run_id": run_id, "pair": name} for name in names])
 
 
-def _alive(pid: int, started_at: datetime) -> bool:
+def _gone(pid: int, started_at: datetime) -> str | None:
+    """Why process `pid`, which started a run at `started_at`, no longer runs it (None: it does)."""
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
-            return False
-        return proc.create_time() <= started_at.timestamp() + PID_REUSE_SLACK_SECONDS
+            return f"process {pid} is gone"
+        if proc.create_time() > started_at.timestamp() + PID_REUSE_SLACK_SECONDS:
+            return f"pid {pid} now belongs to a later process"
+        return None
     except psutil.NoSuchProcess:
-        return False
+        return f"process {pid} is gone"
     except psutil.AccessDenied:  # another user's live process
-        return True
+        return None
+
+
+def interrupted_because(row: dict, now: datetime, host: str | None = None) -> str | None:
+    """Why a `runs` row says `running` although its process is gone, or None (module docstring)."""
+    if row.get("status") != "running" or not row.get("started_at"):
+        return None
+    started, here = parse_iso(row["started_at"]), host or socket.gethostname()
+    if row.get("pid") and row.get("host") == here:
+        why = _gone(int(row["pid"]), started)
+        return f"{why} on {here}" if why else None
+    if now - started > STALE_AFTER:
+        where = f"on {row['host']}" if row.get("host") else "on an unrecorded host"
+        return f"started {where} more than {STALE_AFTER.total_seconds() / 3600:g} h before"
+    return None
 
 
 def is_interrupted(row: dict, now: datetime, host: str | None = None) -> bool:
     """Whether a `runs` row says `running` although its process is gone (see the module docstring)."""
-    if row.get("status") != "running" or not row.get("started_at"):
-        return False
-    started = parse_iso(row["started_at"])
-    if row.get("pid") and row.get("host") == (host or socket.gethostname()):
-        return not _alive(int(row["pid"]), started)
-    return now - started > STALE_AFTER
+    return interrupted_because(row, now, host) is not None
 
 
 def shown_status(row: dict, now: datetime) -> str:
     """The status to show for a `runs` row: `interrupted` instead of a stale `running`."""
     return INTERRUPTED if is_interrupted(row, now) else row["status"]
+
+
+def mark_interrupted(
+    db: sqlite_utils.Database, now: datetime, by: str | None = None, host: str | None = None
+) -> list[str]:
+    """Record as `interrupted` every `running` row, of any job, whose process is gone; their run_ids.
+
+    `finished_at` becomes `now` (when it was found dead: when it died is unknown) and `error` says
+    how it was found and by which run (`by`). Rows whose process still runs are left as they are.
+    """
+    found = f"found dead at {to_iso(now)}" + (f" by {by}" if by else "")
+    with transaction(db):  # judged and updated under the write lock: no run ends in between
+        rows = db.query("SELECT run_id, status, started_at, pid, host FROM runs WHERE status = 'running'")
+        dead = [(row["run_id"], why) for row in rows if (why := interrupted_because(row, now, host))]
+        for run_id, why in dead:
+            db.execute(
+                "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
+                [INTERRUPTED, to_iso(now), f"interrupted: {found}: {why}", run_id],
+            )
+            log.warning("%s was interrupted (%s): recorded so; its work is redone", run_id, why)
+    return [run_id for run_id, _ in dead]
 
 
 # -- the ledger of one unit of work, as jobs use it ------------------------------------------

@@ -14,6 +14,7 @@ environment. `distributed` is imported only here, and only when the Dask executo
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Iterator
@@ -33,7 +34,9 @@ log = logging.getLogger(__name__)
 # The semaphore's name carries its limit: the scheduler refuses one name with two limits, and a
 # changed tardis.max_concurrent_replays must not fail the next backfill.
 SEMAPHORE = "arbdb-tardis-replays-{limit}"
-POLL_SECONDS = 1.0  # how often the client checks that workers are left while it waits for a day
+# How often the client checks that workers are left while it waits for a day. A poll that times out
+# means only that the day is not done yet, never that it failed.
+POLL_SECONDS = 1.0
 NO_KEY = (
     "has no TARDIS_API_KEY in its environment: start every `dask worker` with TARDIS_API_KEY set "
     "(the key never travels with the tasks)"
@@ -172,44 +175,73 @@ def _ordered(client, tardis: Tardis, tasks: list[DayTask], source: str) -> Itera
 
 
 def _result(client, tardis: Tardis, task: DayTask, future) -> Result:
-    """The task's extract (unpacked) or its ArbdbError; cluster-wide failures raise `ClusterError`."""
-    from distributed import KilledWorker
+    """The task's extract (unpacked) or its ArbdbError; cluster-wide failures raise `ClusterError`.
 
-    alone = 0.0  # seconds waited with no worker left
+    A time-out of the client's own waits never decides a day: the future's state does. A poll reads
+    the state only (`Future.exception`, no data moves), so its TimeoutError means "not done yet";
+    a task's own TimeoutError is what `exception()` returns. Fetching a done day's rows has its own
+    time-out, after which the state is read again (the rows may have been lost with their worker).
+    """
+    from distributed.core import clean_exception
+
+    patience = _Patience(client, tardis, task)
     while True:
         try:
-            return task, future.result(timeout=POLL_SECONDS).unpack()
-        except TimeoutError as err:
-            if future.done():  # the task's own time-out, not this poll's
-                return task, ExtractError(
-                    f"{task.exchange} {task.day} failed on a Dask worker: {_first_line(err)}"
-                )
-            alone = alone + POLL_SECONDS if not client.scheduler_info(n_workers=1)["workers"] else 0.0
-            if alone >= tardis.dask_timeout_seconds:
-                raise ClusterError(
-                    f"every worker of the Dask scheduler at {tardis.dask_scheduler} left "
-                    f"(waited {alone:g} s for {task.exchange} {task.day}): start `dask worker "
-                    f"{tardis.dask_scheduler}`, then rerun the backfill (loaded days are kept)"
-                ) from None
-        except ArbdbError as err:
-            return task, err
-        except KilledWorker as err:
-            return task, ExtractError(
-                f"{task.exchange} {task.day} killed every Dask worker it ran on ({err})"
-            )
-        except CancelledError:
+            error = future.exception(timeout=POLL_SECONDS)
+        except TimeoutError:  # this poll's: the task is still queued or running
+            patience.check()
+            continue
+        if error is not None:  # as the worker sent it (maybe pickled): as `result()` would raise it
+            return task, _failed(tardis, task, clean_exception(error)[1])
+        try:
+            return task, future.result(timeout=tardis.dask_timeout_seconds).unpack()
+        except TimeoutError:  # the fetch's (a task's own error was returned by exception() above)
+            patience.check()
+        except Exception as err:  # e.g. cancelled: the scheduler is gone
+            return task, _failed(tardis, task, err)
+
+
+class _Patience:
+    """Raises `ClusterError` once no worker has been left for `tardis.dask_timeout_seconds`."""
+
+    def __init__(self, client, tardis: Tardis, task: DayTask):
+        self.client, self.tardis, self.task = client, tardis, task
+        self.alone_since: float | None = None
+
+    def check(self) -> None:
+        if self.client.scheduler_info(n_workers=1)["workers"]:
+            self.alone_since = None
+            return
+        now = time.monotonic()
+        self.alone_since = now if self.alone_since is None else self.alone_since
+        if now - self.alone_since >= self.tardis.dask_timeout_seconds:
+            address, task = self.tardis.dask_scheduler, self.task
             raise ClusterError(
-                f"lost the Dask scheduler at {tardis.dask_scheduler} during {task.exchange} {task.day}: "
-                "check it is running, then rerun the backfill (loaded days are kept)"
-            ) from None
-        except ImportError as err:
-            raise ClusterError(
-                f"a Dask worker cannot import arbdb ({err}): install arbdb on every worker machine"
-            ) from None
-        except Exception as err:  # the task's own failure, from the worker: one day failed
-            return task, ExtractError(
-                f"{task.exchange} {task.day} failed on a Dask worker: {_first_line(err)}"
+                f"every worker of the Dask scheduler at {address} left "
+                f"(waited {now - self.alone_since:.0f} s for {task.exchange} {task.day}): start `dask "
+                f"worker {address}`, then rerun the backfill (loaded days are kept)"
             )
+
+
+def _failed(tardis: Tardis, task: DayTask, err: BaseException) -> ArbdbError:
+    """The error a task ended with, as its day's failure; raises `ClusterError` if no day can run."""
+    from distributed import KilledWorker
+
+    if isinstance(err, ArbdbError):
+        return err
+    if isinstance(err, KilledWorker):
+        return ExtractError(f"{task.exchange} {task.day} killed every Dask worker it ran on ({err})")
+    if isinstance(err, CancelledError):
+        raise ClusterError(
+            f"lost the Dask scheduler at {tardis.dask_scheduler} during {task.exchange} {task.day}: "
+            "check it is running, then rerun the backfill (loaded days are kept)"
+        ) from None
+    if isinstance(err, ImportError):
+        raise ClusterError(
+            f"a Dask worker cannot import arbdb ({err}): install arbdb on every worker machine"
+        ) from None
+    # the task's own failure on the worker (its own TimeoutError included): one day failed
+    return ExtractError(f"{task.exchange} {task.day} failed on a Dask worker: {_first_line(err)}")
 
 
 def _first_line(err: BaseException) -> str:

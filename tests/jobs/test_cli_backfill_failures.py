@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -143,7 +144,74 @@ def test_a_killed_backfill_leaves_no_worker_and_status_shows_it_interrupted(
     resumed = invoke(config, "backfill", *args)
     assert resumed.exit_code == 0, resumed.output
     statuses = sqlite3.connect(db_path).execute("SELECT status FROM runs ORDER BY started_at").fetchall()
-    assert statuses == [("running",), ("done",)]  # the stale row stays as it was, shown interrupted
+    assert statuses == [("interrupted",), ("done",)]  # the next run recorded it so
+
+
+def _first_day_loaded(proc: subprocess.Popen, db_path: Path, timeout: float = 60) -> None:
+    """Wait until the backfill process has committed its first exchange-day (it is mid-run)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with sqlite3.connect(db_path) as conn:
+                if conn.execute("SELECT COUNT(*) FROM extracted").fetchone()[0] >= 1:
+                    return
+        except sqlite3.OperationalError:  # not created yet
+            pass
+        time.sleep(0.02)
+    raise AssertionError(f"the backfill never loaded a day (exit code {proc.poll()})")
+
+
+def _backfill_rows(db_path: Path) -> list[tuple]:
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(
+            "SELECT pid, status, started_at, finished_at, error FROM runs WHERE job = 'backfill'"
+            " ORDER BY started_at, rowid"
+        ).fetchall()
+
+
+@pytest.mark.parametrize("next_job", ["backfill", "analyze"])
+def test_a_sigkilled_backfill_is_recorded_interrupted_by_the_next_run_of_any_job(
+    config_file, tardis_server, tmp_path, next_job
+):
+    """Issue 17: the killed run stayed `running` in the runs table after the next run succeeded,
+    although `status` said interrupted. Killed once its first exchange-day is loaded (of 4)."""
+    config = write_config(config_file, tardis_server)
+    db_path = tmp_path / "arbdb.db"
+    days = ARGS[:4]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jobs.cli", "--config", str(config), "backfill", *days, "--pairs", "BTC"]
+        + ["--no-llm"],
+        env=cli_env(tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _first_day_loaded(proc, db_path)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    [(pid, status, started, finished, error)] = _backfill_rows(db_path)
+    assert (pid, status, finished, error) == (proc.pid, "running", None, None)  # as the kill left it
+
+    args = {"backfill": [*days, "--pairs", "BTC", "--no-llm"], "analyze": days}[next_job]
+    result = invoke(config, next_job, *args)
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db_path) as conn:
+        [(next_id,)] = conn.execute(
+            "SELECT run_id FROM runs WHERE started_at >= ? AND pid = ?", [started, os.getpid()]
+        ).fetchall()
+    pid, status, started_again, finished, error = _backfill_rows(db_path)[0]
+    assert (pid, status, started_again) == (proc.pid, "interrupted", started)
+    assert started <= finished
+    assert error == (
+        f"interrupted: found dead at {finished} by {next_id}: process {proc.pid} is gone"
+        f" on {socket.gethostname()}"
+    )
+    shown = json.loads(invoke(config, "status", "--format", "json").output)["jobs"]["backfill"]
+    killed = next(run for run in shown if run["pid"] == proc.pid)
+    assert (killed["status"], killed["error"], killed["duration_seconds"]) == ("interrupted", error, None)
 
 
 def test_a_404_for_one_exchange_keeps_the_other(config_file, tardis_server, tmp_path):

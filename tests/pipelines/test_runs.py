@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import psutil
 import pytest
 
 from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
@@ -16,6 +17,7 @@ from pipelines.runs import (
     attempt,
     done_windows,
     is_interrupted,
+    mark_interrupted,
     recorded_run,
     run_row,
     shown_status,
@@ -102,6 +104,64 @@ def test_a_stale_running_row_is_interrupted(pid, host, started, interrupted):
     assert is_interrupted(row, now) is interrupted
     assert shown_status(row, now) == ("interrupted" if interrupted else "running")
     assert shown_status({**row, "status": "done"}, now) == "done"
+
+
+def _running(run_id: str, job: str, pid, host, started: datetime) -> dict:
+    return {
+        "run_id": run_id,
+        "job": job,
+        "status": "running",
+        "started_at": to_iso(started),
+        "pid": pid,
+        "host": host,
+    }
+
+
+def test_the_next_run_of_any_job_records_the_dead_runs_of_every_job_interrupted(db):
+    """Issue 17: a killed run stayed `running` in the table after the next run succeeded. A
+    funding_cycle window finds a dead backfill, an old run of another host, and a live run."""
+    here, dead = socket.gethostname(), _dead_pid()
+    now = datetime.now(UTC)
+    long_ago = now - STALE_AFTER - timedelta(hours=1)
+    rows = [
+        _running("backfill:killed", "backfill", dead, here, now - timedelta(minutes=5)),
+        _running("analyze:elsewhere", "analyze", 123, "elsewhere", long_ago),
+        _running("backfill:live", "backfill", os.getpid(), here, now),  # this process: alive
+        _running("cost_report:recent", "cost_report", 123, "elsewhere", now),  # can't tell yet
+    ]
+    db["runs"].insert_all(rows)
+    with recorded_run(db, ROW):
+        pass
+    got = {r["run_id"]: r for r in db["runs"].rows}
+    assert {k: r["status"] for k, r in got.items()} == {
+        "backfill:killed": "interrupted",
+        "analyze:elsewhere": "interrupted",
+        "backfill:live": "running",
+        "cost_report:recent": "running",
+        ROW["run_id"]: "done",
+    }
+    killed = got["backfill:killed"]
+    assert killed["started_at"] < killed["finished_at"] <= got[ROW["run_id"]]["started_at"]
+    assert killed["error"] == (
+        f"interrupted: found dead at {killed['finished_at']} by {ROW['run_id']}: process {dead} is gone"
+        f" on {here}"
+    )
+    assert got["analyze:elsewhere"]["error"].endswith(": started on elsewhere more than 24 h before")
+
+
+def test_a_dead_runs_pid_reused_by_a_later_process_is_interrupted(db):
+    """The pid now belongs to this test's process, created after the run started: not that run."""
+    started = datetime.fromtimestamp(psutil.Process().create_time(), UTC) - timedelta(minutes=10)
+    db["runs"].insert(_running("backfill:old", "backfill", os.getpid(), socket.gethostname(), started))
+    now = datetime.now(UTC)
+    assert mark_interrupted(db, now, by="test") == ["backfill:old"]
+    row = db["runs"].get("backfill:old")
+    assert row["status"] == "interrupted" and row["finished_at"] == to_iso(now)
+    assert row["error"] == (
+        f"interrupted: found dead at {to_iso(now)} by test: pid {os.getpid()} now belongs to a later"
+        f" process on {socket.gethostname()}"
+    )
+    assert mark_interrupted(db, now) == []  # recorded once: nothing left running
 
 
 def test_a_range_run_names_its_pairs_as_rows_and_done_windows_matches_them_exactly(db, settings):

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.errors import AuthError
+from pipelines.errors import AuthError, ExtractError
+from pipelines.extract import cluster as cluster_module
 from pipelines.extract.cluster import SEMAPHORE, ClusterError
+from pipelines.extract.days import DayTask
 from pipelines.run import backfill
 from pipelines.store import open_db
 
@@ -91,6 +93,38 @@ def test_dask_backfill_gives_the_tables_of_a_local_one(tardis_settings, cluster,
     dask = contents(tmp_path / "dask.db")
     assert len(local["tickers"]) == 2 * 2 * 1440 and local["funding"] and local["windows"]
     assert dask == local
+
+
+def test_a_day_done_just_after_a_poll_timed_out_is_loaded_not_failed(
+    tardis_settings, cluster, tmp_path, tmp_path_factory, monkeypatch
+):
+    """Issue 17: a day finishing just after the client's poll timed out was reported as failed
+    ("TimeoutError: timed out after 1 s") and the backfill failed. A 0 s poll times out on every
+    call, even for a day already done (its rows still have to come from the worker): every day
+    finishes at the poll's boundary."""
+    monkeypatch.setattr(cluster_module, "POLL_SECONDS", 0.0)
+    local = local_reference(tardis_settings, tmp_path_factory)
+    result = run_backfill(on_cluster(tardis_settings, cluster), tmp_path / "dask.db")
+    assert result.counts["days_loaded"] == 4
+    assert contents(tmp_path / "dask.db") == local
+
+
+def test_a_tasks_own_timeout_is_its_day_failed_whatever_the_poll(tardis_settings, cluster, monkeypatch):
+    """The other side of the poll: a TimeoutError the task itself raised on the worker fails its day
+    (with the task's message), also when every poll of the client times out."""
+    monkeypatch.setattr(cluster_module, "POLL_SECONDS", 0.0)
+
+    def times_out():
+        raise TimeoutError("the replay stalled")
+
+    task = DayTask("gate-io-futures", START, ("BTC_USDT",))
+    with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
+        future = client.submit(times_out, pure=False)
+        got, error = cluster_module._result(client, on_cluster(tardis_settings, cluster).tardis, task, future)
+    assert got == task and isinstance(error, ExtractError)
+    assert (
+        str(error) == "gate-io-futures 2024-03-04 failed on a Dask worker: TimeoutError: the replay stalled"
+    )
 
 
 def test_rerun_on_the_cluster_changes_nothing_and_submits_nothing(
