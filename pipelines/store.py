@@ -227,7 +227,7 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "window_end": str,
             "started_at": str,
             "finished_at": str,
-            "status": str,  # running | done | failed | pending
+            "status": str,  # running | done | failed | pending | interrupted (found dead by a later run)
             "counts": str,  # JSON object
             "error": str,
             "pid": int,  # process that ran it, with `host`: tells a killed run from a live one

@@ -29,9 +29,9 @@ def day_warnings(
     for row in windows.to_dict("records"):
         found += window_lines(row, min_coverage)
     if not runs.empty:
-        failed = runs[runs["status"] == "failed"]
+        failed = runs[runs["status"].isin(("failed", "interrupted"))]
         found += [
-            f"run {r['run_id']} failed: {_text(r.get('error')) or 'no error text'}"
+            f"run {r['run_id']} {r['status']}: {_text(r.get('error')) or 'no error text'}"
             for r in failed.to_dict("records")
         ]
     if len(found) > MAX_WARNINGS:

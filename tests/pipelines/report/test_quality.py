@@ -43,6 +43,13 @@ def test_failed_runs_are_named_with_their_error(settings, db):
             },
             {"run_id": "c", "job": "backfill", "started_at": END, "status": "failed", "error": "interrupted"},
             {"run_id": "d", "job": "backfill", "started_at": END, "status": "failed"},  # no error text
+            {
+                "run_id": "e",
+                "job": "backfill",
+                "started_at": END,
+                "status": "interrupted",  # recorded so by the next run (pipelines.runs.mark_interrupted)
+                "error": "interrupted: found dead at 2024-03-07T20:46:11Z by r2: process 29589 is gone on h1",
+            },
         ]
     )
     runs = pd.read_sql_query("SELECT * FROM runs ORDER BY run_id", db.conn)  # as the report reads them
@@ -50,6 +57,7 @@ def test_failed_runs_are_named_with_their_error(settings, db):
         "run b failed: Tardis unreachable",
         "run c failed: interrupted",
         "run d failed: no error text",
+        "run e interrupted: interrupted: found dead at 2024-03-07T20:46:11Z by r2: process 29589 is gone on h1",
     ]
 
 
