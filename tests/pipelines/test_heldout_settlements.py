@@ -84,7 +84,10 @@ def test_every_stored_settlement_is_what_the_venue_settled(tmp_path, exchange, s
         got = {
             t: (rate, hours)
             for t, rate, hours in zip(
-                stored["funding_time"].dt.to_pydatetime(), stored["rate"], stored["interval_hours"], strict=True
+                stored["funding_time"].dt.to_pydatetime(),
+                stored["rate"],
+                stored["interval_hours"],
+                strict=True,
             )
         }
         wrong = {t: (v, truth.get(t)) for t, v in got.items() if truth.get(t) != pytest.approx(v, abs=1e-12)}

@@ -48,7 +48,7 @@ def test_failed_runs_are_named_with_their_error(settings, db):
                 "job": "backfill",
                 "started_at": END,
                 "status": "interrupted",  # recorded so by the next run (pipelines.runs.mark_interrupted)
-                "error": "interrupted: found dead at 2024-03-07T20:46:11Z by r2: process 29589 is gone on h1",
+                "error": "interrupted: found dead at 2024-03-07T20:46:11Z by r2: pid 29589 gone",
             },
         ]
     )
@@ -57,7 +57,7 @@ def test_failed_runs_are_named_with_their_error(settings, db):
         "run b failed: Tardis unreachable",
         "run c failed: interrupted",
         "run d failed: no error text",
-        "run e interrupted: interrupted: found dead at 2024-03-07T20:46:11Z by r2: process 29589 is gone on h1",
+        "run e interrupted: interrupted: found dead at 2024-03-07T20:46:11Z by r2: pid 29589 gone",
     ]
 
 
