@@ -1,0 +1,120 @@
+"""Bybit's automatic switch to hourly funding at the cap and its revert, end to end (docs/venues/bybit.md).
+
+The sample feed's ETH (4 h) settles at the cap at a seeded funding time, pays hourly, and goes back
+to 4 h after a seeded hourly settlement; each new schedule reaches the feed minutes late (a stale
+`nextFundingTime`). The days around the episode are served by the loopback Tardis server, extracted
+through the real tardis_dev client, loaded with `load_extracted`, and the stored `funding` rows must
+be the generator's ground truth (time, rate, interval, from its simulated state): nothing at a time
+that was only shown, nothing missing, every settlement decided by the data.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from loopback import bybit_sim
+from loopback.generator import SampleFeed
+from loopback.tardis_server import start_in_thread
+from pipelines.columns import BYBIT
+from pipelines.extract.replay import extract_range
+from pipelines.load.minutes import load_extracted, read_funding
+from pipelines.settings import Tardis
+from pipelines.store import open_db
+from tests.fixtures.tardis import pointed_at
+
+SYMBOL = "ETHUSDT"
+HOUR = timedelta(hours=1)
+
+
+def moment(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, UTC)
+
+
+def span(seed: int) -> tuple[datetime, datetime]:
+    """Midnight of the day before the cap to the midnight after the revert's day."""
+    ep = bybit_sim.episode(seed)
+    start = datetime.combine(moment(ep.cap_ms).date() - timedelta(days=1), datetime.min.time(), UTC)
+    end = datetime.combine(moment(ep.revert_ms).date() + timedelta(days=1), datetime.min.time(), UTC)
+    return start, end
+
+
+def load_episode(seed: int, path) -> tuple[dict, dict]:
+    """(stored, ground truth) {funding time: (rate, interval hours)} after loading the episode's days
+    from a loopback server serving seed `seed`; also checks every stored row is evidence "data"."""
+    feed = SampleFeed(seed=seed, interval_seconds=10, symbols={BYBIT: [SYMBOL]})
+    start, end = span(seed)
+    db = open_db(path)
+    with start_in_thread(feed, data_dir=path.parent / f"sample-{seed}") as server:
+        cache = {"cache_dir": path.parent / f"cache-{seed}", "download_dir": path.parent / f"dl-{seed}"}
+        tardis = pointed_at(Tardis(**cache), server)  # the defaults, on the loopback server
+        day = start
+        while day < end:
+            got = extract_range(tardis, BYBIT, [SYMBOL], day, day + timedelta(days=1), "replay")
+            assert got.malformed == 0 and got.messages > 0
+            load_extracted(db, got, {SYMBOL: 8.0}, day=day.date().isoformat())
+            day += timedelta(days=1)
+    frame = read_funding(db, BYBIT, SYMBOL, start, end + timedelta(minutes=1))
+    assert set(frame["evidence"]) == {"data"} and frame["warning"].isna().all()
+    assert set(frame["predicted_kind"]) == {"estimate"}  # V5: the rate shown is a running estimate
+    assert (frame["apr"] == frame["rate"] * 8760 / frame["interval_hours"]).all()
+    stored = dict(
+        zip(
+            frame["funding_time"].dt.to_pydatetime(),
+            zip(frame["rate"], frame["interval_hours"], strict=True),
+            strict=True,
+        )
+    )
+    days = [(start + timedelta(days=n)).date() for n in range((end - start).days + 1)]
+    rows = [row for d in days for row in feed.settlements(BYBIT, SYMBOL, d)]
+    truth = {t: (rate, hours) for t, rate, hours in rows if start < t <= end}
+    return stored, truth
+
+
+@pytest.fixture(scope="module")
+def seed7(tmp_path_factory):
+    return load_episode(7, tmp_path_factory.mktemp("bybit-episode") / "db.sqlite")
+
+
+def test_the_seed_7_episode_lies_in_the_demo_range():
+    ep = bybit_sim.episode(7)
+    cap, revert = moment(ep.cap_ms), moment(ep.revert_ms)
+    assert cap.hour % 4 == 0 and revert.hour % 4 == 0 and cap < revert
+    assert datetime(2024, 3, 1, tzinfo=UTC) < cap < revert < datetime(2024, 3, 14, tzinfo=UTC)
+    assert 60_000 <= ep.switch_lag_ms <= 240_000 and 16 * 60_000 <= ep.revert_lag_ms <= 19 * 60_000
+
+
+def test_stored_funding_is_the_ground_truth_through_the_episode(seed7):
+    stored, truth = seed7
+    assert stored == truth
+
+
+def test_the_switch_to_hourly_at_the_cap(seed7):
+    """The cap settlement pays 4 h at the cap; the next one, an hour later, pays 1 h; the old 4 h
+    schedule's next time (cap + 4 h), shown for a few minutes, is stored as the hourly settlement it
+    later really is, with 1 h."""
+    stored, truth = seed7
+    cap = moment(bybit_sim.episode(7).cap_ms)
+    assert stored[cap] == truth[cap] == (bybit_sim.CAP, 4.0)
+    assert stored[cap + HOUR][1] == 1.0 and stored[cap + HOUR] == truth[cap + HOUR]
+    assert stored[cap + 4 * HOUR] == truth[cap + 4 * HOUR] and truth[cap + 4 * HOUR][1] == 1.0
+
+
+def test_the_revert_to_4_h_with_the_hourly_next_time_shown_for_minutes(seed7):
+    """After the revert settlement R the feed still shows R + 1 h for 16-19 minutes: R + 1 h never
+    settles, and R + 4 h pays 4 h (main stored 3 h, measured from the abandoned R + 1 h)."""
+    stored, truth = seed7
+    revert = moment(bybit_sim.episode(7).revert_ms)
+    assert revert + HOUR not in stored and revert + HOUR not in truth
+    assert stored[revert + 4 * HOUR] == truth[revert + 4 * HOUR]
+    assert truth[revert + 4 * HOUR][1] == 4.0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_episodes_store_the_ground_truth(seed, tmp_path):
+    """Property: whatever day, hour, length and lags the seed draws, stored funding = ground truth."""
+    stored, truth = load_episode(seed, tmp_path / "db.sqlite")
+    assert stored == truth
+    revert = moment(bybit_sim.episode(seed).revert_ms)
+    assert truth[revert + 4 * HOUR][1] == 4.0
