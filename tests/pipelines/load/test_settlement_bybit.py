@@ -211,7 +211,8 @@ def test_a_switch_to_hourly_at_the_cap_with_the_old_next_time_shown_for_four_min
         "03-01 12:00": 0.0013,
     }
     hours = by_time(out, "interval_hours")
-    assert hours == {"03-01 04:00": 4.0, "03-01 08:00": 4.0} | {f"03-01 {h:02d}:00": 1.0 for h in range(9, 13)}
+    hourly = {f"03-01 {h:02d}:00": 1.0 for h in range(9, 13)}
+    assert hours == {"03-01 04:00": 4.0, "03-01 08:00": 4.0} | hourly
     # 04:00: no earlier settlement, and 04:00 lies on the 1, 2 and 4 h grids: the usual (here
     # configured) 4 h, as a hint with a warning; everything after it from the data.
     evidence = by_time(out, "evidence")
