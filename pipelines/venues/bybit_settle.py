@@ -18,7 +18,8 @@ shown within `REACH` before T), when no ambiguous time lies between. Otherwise (
 gap) the candidates are Bybit's intervals h (1, 2, 4, 8 h) whose funding times T lies on (T is a
 multiple of h, as Bybit's schedules are) with T - h between P and the first minute of T's run (the
 period ran at least from then): one candidate is evidence enough; several give a hint (`evidence
-= "hint"` with a `warning`), with the usual interval if it is one of them, else the shortest.
+= "hint"` with a `warning`): the first candidate of T minus the time shown across the gap, the
+spacing to the next time shown, the usual interval; else the longest.
 
 `predicted_rate`: up to V5 (funding times to 2023-04-05 00:00) the feed's `predicted_funding_rate_e6`
 forecast the period after the running one (the running rate was fixed), so the forecast of T is the
@@ -93,6 +94,7 @@ def last_runs(rows: pd.DataFrame) -> pd.DataFrame:
         }
     )
     runs["after"] = runs["start"].shift(-1)
+    runs["then"] = runs["time"].shift(-1)  # the funding time the feed showed next
     last = runs.groupby("time", sort=True).tail(1).set_index("time").sort_index()
     return last.assign(status=_status(last, rows["ts"].iloc[-1]))
 
@@ -137,7 +139,14 @@ def _interval(runs: pd.DataFrame, due: pd.Timestamp, usual: float) -> tuple[floa
     if not fits:
         fallback = (due - previous) / _HOUR if previous is not None else float(usual)
         return fallback, "hint", f"{why}; no Bybit schedule fits"
-    choice = usual if usual in fits else fits[0]
+    # Ties go to what the feed showed: the time across the gap settled; else the spacing to the next
+    # time shown (the schedule goes on; right after a switch the stale time even shows the old one);
+    # else the usual interval; else the longest (a history starting at random falls in a long period
+    # more often than in a short one).
+    across = (due - unsure.index[-1]) / _HOUR if not unsure.empty else None
+    spacing = (runs.at[due, "then"] - due) / _HOUR
+    prefer = [h for h in (across, spacing, usual) if h in fits]
+    choice = prefer[0] if prefer else fits[-1]
     return float(choice), "hint", f"{why}; could be {'/'.join(f'{h:g}' for h in fits)} h"
 
 

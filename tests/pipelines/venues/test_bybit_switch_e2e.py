@@ -118,3 +118,67 @@ def test_random_episodes_store_the_ground_truth(seed, tmp_path):
     assert stored == truth
     revert = moment(bybit_sim.episode(seed).revert_ms)
     assert truth[revert + 4 * HOUR][1] == 4.0
+
+
+def stored_rows(db, start: datetime, end: datetime, symbol: str = SYMBOL) -> dict:
+    frame = read_funding(db, BYBIT, symbol, start, end)
+    return {row.funding_time.to_pydatetime(): row for row in frame.itertuples()}
+
+
+def test_a_history_starting_at_a_funding_time_stores_a_hint_until_the_earlier_minutes_arrive(tmp_path):
+    """The first load starts at 04:00 (as a scheduled window does): ETH's 08:00 period ran at 04:00,
+    so 4 or 8 h (08:00 lies on both grids): stored as a hint, 4 h as the next time shown (12:00) says,
+    with a warning (main: 4 h as a fact). Loading 00:00-04:00 shows 04:00 settle: 4 h from the data."""
+    feed = SampleFeed(seed=7, interval_seconds=10, symbols={BYBIT: [SYMBOL]})
+    day = datetime(2024, 3, 5, tzinfo=UTC)
+    cut, end = day + 4 * HOUR, day + timedelta(days=1)
+    truth = {t: (rate, hours) for t, rate, hours in feed.settlements(BYBIT, SYMBOL, day.date())}
+    db = open_db(tmp_path / "db.sqlite")
+    with start_in_thread(feed, data_dir=tmp_path / "sample") as server:
+        cache = {"cache_dir": tmp_path / "cache", "download_dir": tmp_path / "dl"}
+        tardis = pointed_at(Tardis(**cache), server)
+        load_extracted(db, extract_range(tardis, BYBIT, [SYMBOL], cut, end, "replay"), {SYMBOL: 8.0})
+        first = stored_rows(db, day, end + HOUR)
+        load_extracted(db, extract_range(tardis, BYBIT, [SYMBOL], day, cut, "replay"), {SYMBOL: 8.0})
+        then = stored_rows(db, day, end + HOUR)
+    eight = day + 8 * HOUR
+    assert sorted(first) == [t for t in truth if t > cut] + [end]
+    assert sorted(then) == [t for t in truth if t > day] + [end]
+    assert (first[eight].rate, first[eight].interval_hours) == truth[eight] == (truth[eight][0], 4.0)
+    assert first[eight].evidence == "hint"
+    assert first[eight].warning == (
+        "Bybit ETHUSDT 2024-03-05 08:00: interval 4 h assumed, the data shows no earlier settlement;"
+        " could be 4/8 h"
+    )
+    assert {r.evidence for t, r in first.items() if t != eight} == {"data"}
+    ends = {t: (r.rate, r.interval_hours) for t, r in then.items() if t < end}
+    assert ends == {t: truth[t] for t in truth if t > day}
+    assert {r.evidence for r in then.values()} == {"data"} and then[eight].warning is None
+
+
+def test_before_v5_the_stored_predicted_rate_is_a_forecast(tmp_path):
+    """instrument_info days (2022-06): settlements equal the ground truth, `predicted_kind` forecast
+    (the rate for T was fixed a period ahead; `predicted_funding_rate_e6` forecast the next)."""
+    feed = SampleFeed(seed=7, interval_seconds=10, symbols={BYBIT: ["BTCUSDT"]})
+    start = datetime(2022, 6, 1, tzinfo=UTC)
+    end = start + timedelta(days=2)
+    db = open_db(tmp_path / "db.sqlite")
+    with start_in_thread(feed, data_dir=tmp_path / "sample") as server:
+        cache = {"cache_dir": tmp_path / "cache", "download_dir": tmp_path / "dl"}
+        tardis = pointed_at(Tardis(**cache), server)
+        for n in range(2):
+            got = extract_range(
+                tardis, BYBIT, ["BTCUSDT"], start + n * 24 * HOUR, start + (n + 1) * 24 * HOUR
+            )
+            load_extracted(db, got, {"BTCUSDT": 8.0})
+    rows = stored_rows(db, start, end + timedelta(minutes=1), "BTCUSDT")
+    truth = [
+        row for n in range(3) for row in feed.settlements(BYBIT, "BTCUSDT", (start + n * 24 * HOUR).date())
+    ]
+    assert {t: (r.rate, r.interval_hours) for t, r in rows.items()} == {
+        t: (rate, h) for t, rate, h in truth if start < t <= end
+    }
+    assert {r.predicted_kind for r in rows.values()} == {"forecast"}
+    assert {r.evidence for r in rows.values()} == {"data"}
+    # 16:00 on the 1st onwards: the forecast shown during the period before (none for the first).
+    assert all(r.predicted_rate == r.predicted_rate for t, r in rows.items() if t > start + 8 * HOUR)
