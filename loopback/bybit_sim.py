@@ -49,6 +49,7 @@ class Episode(NamedTuple):
     revert_lag_ms: int
 
 
+@lru_cache(maxsize=32)
 def episode(seed: int) -> Episode:
     """The seeded hourly episode of HOURLY (day, hour, length and the feed's lags)."""
     r = paths.rng(seed, "bybit-hourly")
