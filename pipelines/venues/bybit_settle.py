@@ -18,8 +18,8 @@ shown within `REACH` before T), when no ambiguous time lies between. Otherwise (
 gap) the candidates are Bybit's intervals h (1, 2, 4, 8 h) whose funding times T lies on (T is a
 multiple of h, as Bybit's schedules are) with T - h between P and the first minute of T's run (the
 period ran at least from then): one candidate is evidence enough; several give a hint (`evidence
-= "hint"` with a `warning`): the first candidate of T minus the time shown across the gap, the
-spacing to the next time shown, the usual interval; else the longest.
+= "hint"` with a `warning`): the first candidate of the spacing to the next time shown, T minus
+the time shown across the gap, the usual interval; else the longest.
 
 `predicted_rate`: up to V5 (funding times to 2023-04-05 00:00) the feed's `predicted_funding_rate_e6`
 forecast the period after the running one (the running rate was fixed), so the forecast of T is the
@@ -139,13 +139,13 @@ def _interval(runs: pd.DataFrame, due: pd.Timestamp, usual: float) -> tuple[floa
     if not fits:
         fallback = (due - previous) / _HOUR if previous is not None else float(usual)
         return fallback, "hint", f"{why}; no Bybit schedule fits"
-    # Ties go to what the feed showed: the time across the gap settled; else the spacing to the next
-    # time shown (the schedule goes on; right after a switch the stale time even shows the old one);
-    # else the usual interval; else the longest (a history starting at random falls in a long period
-    # more often than in a short one).
-    across = (due - unsure.index[-1]) / _HOUR if not unsure.empty else None
+    # Ties go to what the feed showed: the spacing to the next time shown (the schedule goes on;
+    # right after a switch the stale time even shows the old one); else the time across the gap
+    # settled (a gap can hide more); else the usual interval; else the longest (a history starting
+    # at random falls in a long period more often than in a short one).
     spacing = (runs.at[due, "then"] - due) / _HOUR
-    prefer = [h for h in (across, spacing, usual) if h in fits]
+    across = (due - unsure.index[-1]) / _HOUR if not unsure.empty else None
+    prefer = [h for h in (spacing, across, usual) if h in fits]
     choice = prefer[0] if prefer else fits[-1]
     return float(choice), "hint", f"{why}; could be {'/'.join(f'{h:g}' for h in fits)} h"
 

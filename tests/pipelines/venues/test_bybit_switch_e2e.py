@@ -182,3 +182,31 @@ def test_before_v5_the_stored_predicted_rate_is_a_forecast(tmp_path):
     assert {r.evidence for r in rows.values()} == {"data"}
     # 16:00 on the 1st onwards: the forecast shown during the period before (none for the first).
     assert all(r.predicted_rate == r.predicted_rate for t, r in rows.items() if t > start + 8 * HOUR)
+
+
+def test_a_gap_in_the_history_makes_the_next_interval_a_hint(tmp_path):
+    """DOGE (hourly), loaded as 00:00-11:20 and 12:40-24:00: the feed last showed 12:00 at 11:19 and,
+    after the gap, first shows a time at 13:00 (the next change; a replay starting mid-period knows no
+    funding time until then). 12:00 and 13:00 are unknown: nothing stored. 14:00 paid 1 h or 2 h:
+    a hint with 1 h, the spacing to the next time shown, and a warning (main: 2 h as a fact)."""
+    feed = SampleFeed(seed=7, interval_seconds=10, symbols={BYBIT: ["DOGEUSDT"]})
+    day = datetime(2024, 3, 5, tzinfo=UTC)
+    gap = (day + timedelta(hours=11, minutes=20), day + timedelta(hours=12, minutes=40))
+    truth = {t: (rate, hours) for t, rate, hours in feed.settlements(BYBIT, "DOGEUSDT", day.date())}
+    db = open_db(tmp_path / "db.sqlite")
+    with start_in_thread(feed, data_dir=tmp_path / "sample") as server:
+        cache = {"cache_dir": tmp_path / "cache", "download_dir": tmp_path / "dl"}
+        tardis = pointed_at(Tardis(**cache), server)
+        for start, end in ((day, gap[0]), (gap[1], day + timedelta(days=1))):
+            got = extract_range(tardis, BYBIT, ["DOGEUSDT"], start, end, "replay")
+            load_extracted(db, got, {"DOGEUSDT": 8.0})
+    rows = stored_rows(db, day, day + timedelta(days=1), "DOGEUSDT")
+    hidden = {day + 12 * HOUR, day + 13 * HOUR}
+    assert sorted(rows) == sorted(t for t in truth if t > day and t not in hidden)
+    assert {t: (r.rate, r.interval_hours) for t, r in rows.items()} == {t: truth[t] for t in rows}
+    fourteen = day + 14 * HOUR
+    assert {t for t, r in rows.items() if r.evidence == "hint"} == {fourteen}
+    assert rows[fourteen].warning == (
+        "Bybit DOGEUSDT 2024-03-05 14:00: interval 1 h assumed, the data has a gap across 12:00;"
+        " could be 1/2 h"
+    )
