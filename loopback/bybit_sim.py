@@ -1,18 +1,25 @@
 """The sample feed's Bybit linear perpetuals: simulated state, funding schedule and ground truth.
 
 Bybit funds every 1, 2, 4 or 8 h per symbol and changes a symbol's interval now and then. Here BTC
-stays at 8 h, ETH pays every 4 h, DOGE every hour, and SOL moves from 8 h to 2 h at 08:00 UTC of a
-seeded day in March 2024 (inside the demo's range); other coins stay at 8 h. The rate settled at T
-is tabulated per funding time (`settled_rate`); from 2023-04-05 (V5) the feed's `fundingRate` for T
-is a running estimate that reaches the settled rate in the period's last minutes, before it the
-rate of the running period was fixed and `predicted_funding_rate_e6` estimated the next one. The raw
-lines (`loopback.bybit_render`) and the ground truth both come from this state.
+stays at 8 h, DOGE pays every hour, SOL moves from 8 h to 2 h at 08:00 UTC of a seeded day in March
+2024 (inside the demo's range); other coins stay at 8 h. ETH pays every 4 h and, on a seeded day of
+2024-03-06..12, settles at the cap (0.375 %) at a seeded 4 h funding time, goes hourly from then
+(Bybit's automatic switch, live since 2025-10-30: here inside the demo's range so the demo and the
+tests exercise it) and back to 4 h after a seeded hourly settlement on the 4 h grid. Each new
+schedule reaches the feed late, as Bybit says it does (docs/venues/bybit.md): after the switch the
+old next time (T + 4 h) still shows for 1-4 minutes, after the revert the hourly one (R + 1 h) until
+:16-:19 (decided by :15, then the feed's few minutes). The rate settled at T is tabulated per
+funding time (`settled_rate`); from 2023-04-05 (V5) the feed's `fundingRate` for T is a running
+estimate that reaches the settled rate in the period's last minutes, before it the rate of the
+running period was fixed and `predicted_funding_rate_e6` estimated the next one. The raw lines
+(`loopback.bybit_render`) and the ground truth both come from this state.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -26,6 +33,32 @@ USUAL_HOURS = {"BTC": 8, "ETH": 4, "SOL": 8, "DOGE": 1}
 SWITCHING = ("SOL", 2)  # the coin whose interval changes, and its interval after the change
 SWITCH_FIRST_DAY, SWITCH_DAYS = date(2024, 3, 2), 10
 FINAL_MINUTES = 5  # the running estimate shows the settled rate this long before T
+HOURLY = "ETH"  # the coin that goes hourly at the cap and back
+EPISODE_FIRST_DAY, EPISODE_DAYS = date(2024, 3, 6), 7
+CAP = 0.00375
+MINUTE_MS = 60_000
+
+
+class Episode(NamedTuple):
+    """ETH's hourly episode: settles at the cap at `cap_ms` (on its 4 h grid), hourly until `revert_ms`
+    (an hourly settlement on the 4 h grid), 4 h again after; each schedule shows `*_lag_ms` late."""
+
+    cap_ms: int
+    revert_ms: int
+    switch_lag_ms: int
+    revert_lag_ms: int
+
+
+@lru_cache(maxsize=32)
+def episode(seed: int) -> Episode:
+    """The seeded hourly episode of HOURLY (day, hour, length and the feed's lags)."""
+    r = paths.rng(seed, "bybit-hourly")
+    day = EPISODE_FIRST_DAY + timedelta(days=int(r.integers(0, EPISODE_DAYS)))
+    cap = day_ms(day) + 4 * HOUR_MS * int(r.integers(1, 5))  # 04:00 ... 16:00
+    revert = cap + 4 * HOUR_MS * int(r.integers(1, 6))  # 4 ... 20 h of hourly funding
+    switch_lag = MINUTE_MS * int(r.integers(1, 5))  # "within about four minutes"
+    revert_lag = MINUTE_MS * (15 + int(r.integers(1, 5)))  # decided by :15, shown minutes later
+    return Episode(cap, revert, switch_lag, revert_lag)
 
 
 def asset_of(symbol: str) -> str:
@@ -42,6 +75,8 @@ def funding_times(seed: int, symbol: str, start_ms: int, end_ms: int) -> tuple[n
     """Funding times in [start_ms, end_ms) and the interval hours ending at each."""
     asset = asset_of(symbol)
     hours = USUAL_HOURS.get(asset, 8)
+    if asset == HOURLY:
+        return _episode_times(episode(seed), start_ms, end_ms, hours)
     if asset != SWITCHING[0]:
         times = _grid(start_ms, end_ms, hours)
         return times, np.full(len(times), float(hours))
@@ -51,6 +86,31 @@ def funding_times(seed: int, symbol: str, start_ms: int, end_ms: int) -> tuple[n
     times = np.concatenate((before, after))
     intervals = np.where(times <= at, float(hours), float(SWITCHING[1]))  # T = switch closes an 8 h period
     return times, intervals
+
+
+def _episode_times(ep: Episode, start_ms: int, end_ms: int, hours: int) -> tuple[np.ndarray, np.ndarray]:
+    """`hours` grid up to the cap, hourly after it up to the revert, `hours` again after that."""
+    cut = (ep.cap_ms + 1, ep.revert_ms + 1)
+    times = np.concatenate(
+        (
+            _grid(start_ms, min(end_ms, cut[0]), hours),
+            _grid(max(start_ms, cut[0]), min(end_ms, cut[1]), 1),
+            _grid(max(start_ms, cut[1]), end_ms, hours),
+        )
+    )
+    hourly = (times > ep.cap_ms) & (times <= ep.revert_ms)
+    return times, np.where(hourly, 1.0, float(hours))
+
+
+def shown_next(seed: int, asset: str, ts_ms: np.ndarray, due: np.ndarray) -> np.ndarray:
+    """The next funding time the feed shows: `due`, except for the minutes a new schedule is late."""
+    if asset != HOURLY:
+        return due
+    ep = episode(seed)
+    old_4h = (ts_ms >= ep.cap_ms) & (ts_ms < ep.cap_ms + ep.switch_lag_ms)
+    old_1h = (ts_ms >= ep.revert_ms) & (ts_ms < ep.revert_ms + ep.revert_lag_ms)
+    hours = USUAL_HOURS[HOURLY]
+    return np.where(old_4h, ep.cap_ms + hours * HOUR_MS, np.where(old_1h, ep.revert_ms + HOUR_MS, due))
 
 
 def _grid(start_ms: int, end_ms: int, hours: int) -> np.ndarray:
@@ -74,7 +134,9 @@ def settled_rate(seed: int, asset: str, times: np.ndarray, hours: np.ndarray) ->
     premium = level * (1 + 0.6 * z[:, 0]) + 0.0001 * z[:, 1]
     per8 = np.where(np.abs(premium - 0.0001) < 0.0001, 0.0001, premium)
     digits = np.where(times < V5_SINCE_MS, 6, 8)  # pre-V5 rates travel as integer millionths
-    rate = np.clip(per8 * hours / 8, -0.00375, 0.00375)
+    rate = np.clip(per8 * hours / 8, -CAP, CAP)
+    if asset == HOURLY:  # the settlement that sends it hourly is at the cap
+        rate = np.where(times == episode(seed).cap_ms, CAP, rate)
     return np.array([round(float(r), int(d)) for r, d in zip(rate, digits, strict=True)]) + 0.0
 
 
@@ -135,8 +197,9 @@ def _rates(seed: int, symbol: str, ts_ms: np.ndarray) -> dict[str, np.ndarray]:
         rate = settled_rate(seed, asset, due, due_hours)
         estimate = running_estimate(seed, asset, times[at + 1], hours[at + 1], ts_ms - opened)
         predicted = np.round(estimate, 6) + 0.0
+    shown = shown_next(seed, asset, ts_ms, due)
     return {
-        "funding_timestamp": due.astype(np.float64) * 1000,
+        "funding_timestamp": shown.astype(np.float64) * 1000,
         "funding_rate": rate,
         "predicted_funding_rate": predicted,
     }

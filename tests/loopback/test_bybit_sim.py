@@ -127,3 +127,28 @@ def test_rates_are_bybit_sized():
         assert max(abs(rate) for _, rate, _ in rows) <= 0.00375
         interest = sum(rate == round(0.0001 * hours / 8, 8) for _, rate, hours in rows)  # the interest leg
         assert len(rows) / 10 < interest < len(rows)
+
+
+def test_eth_goes_hourly_at_the_cap_and_back_with_each_schedule_shown_minutes_late():
+    """Seed 7: the lines' nextFundingTime is the ground truth's next funding time, except the old one
+    for `switch_lag` after the cap settlement and for `revert_lag` after the revert settlement."""
+    ep = bybit_sim.episode(7)
+    cap, revert = (datetime.fromtimestamp(ms / 1000, UTC) for ms in (ep.cap_ms, ep.revert_ms))
+    assert cap.date() == revert.date()  # seed 7: 04:00 to 20:00 on one day
+    sample = feed(["ETHUSDT"])
+    truth = sample.settlements(BYBIT, "ETHUSDT", cap.date())
+    assert [(t.hour, h) for t, _, h in truth if t <= cap] == [(h, 4.0) for h in range(0, cap.hour + 1, 4)]
+    assert {h for t, _, h in truth if cap < t <= revert} == {1.0}
+    assert [(rate, h) for t, rate, h in truth if t == cap] == [(bybit_sim.CAP, 4.0)]
+    times = [t for t, _, _ in truth] + [truth[0][0] + timedelta(days=1)]
+    for m in messages(sample, cap.date()):
+        shown = m.get("data", {}).get("nextFundingTime") if m.get("topic") == "tickers.ETHUSDT" else None
+        if shown is None:
+            continue
+        at = m["ts"]
+        real = next(t for t in times if t.timestamp() * 1000 > at)
+        if ep.cap_ms <= at < ep.cap_ms + ep.switch_lag_ms:
+            real = cap + timedelta(hours=4)
+        elif ep.revert_ms <= at < ep.revert_ms + ep.revert_lag_ms:
+            real = revert + timedelta(hours=1)
+        assert int(shown) == int(real.timestamp() * 1000), at
