@@ -75,7 +75,7 @@ def hourly(seed: int) -> tuple[str, int, int, int]:
     the last hourly settlement; its stream shows that hour + 1 h until the stale end."""
     r = rng(seed, "binance-1h")
     symbol, mid = mid_switch(seed)
-    first = (mid // SLOT_MS + 12 + int(r.integers(36))) * SLOT_MS  # 2..8 days after the mid switch
+    first = (mid // SLOT_MS + 12 + int(r.integers(30))) * SLOT_MS  # 2..7 days on, ends by 03-14
     last = first + SLOT_MS * int(1 + r.integers(3))
     revert = last + 60_000 * int(1 + r.integers(15))
     return symbol, first, revert, revert + 60_000 * int(2 + r.integers(5))
