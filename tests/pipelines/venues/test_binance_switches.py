@@ -11,7 +11,7 @@ and a property over seeds: every schedule the generator draws gives stored rows 
 from __future__ import annotations
 
 import tempfile
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -63,6 +63,12 @@ def stored(db, symbol: str, first: date, last: date) -> list[tuple]:
 
 def load_days(seed: int, symbol: str, days: list[date], tmp: Path):
     """Replay and load `days` of one symbol from a loopback server of that seed; the database."""
+    starts = [datetime(d.year, d.month, d.day, tzinfo=UTC) for d in days]
+    return load_ranges(seed, symbol, [(s, s + timedelta(days=1)) for s in starts], tmp)
+
+
+def load_ranges(seed: int, symbol: str, ranges: list[tuple[datetime, datetime]], tmp: Path):
+    """Replay and load each [start, end) of one symbol (whole days are marked extracted)."""
     feed = SampleFeed(seed=seed, interval_seconds=10, symbols={BINANCE: [symbol]})
     with start_in_thread(feed, data_dir=tmp / "sample") as server:
         config = tmp / "config.yaml"
@@ -73,10 +79,10 @@ def load_days(seed: int, symbol: str, days: list[date], tmp: Path):
         )
         tardis = load_settings(config, env={}).tardis
         db = open_db(tmp / "funding.db")
-        for day in days:
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            got = extract_range(tardis, BINANCE, [symbol], start, start + timedelta(days=1), "replay")
-            load_extracted(db, got, {symbol: 8.0}, day=day.isoformat())
+        for start, end in ranges:
+            got = extract_range(tardis, BINANCE, [symbol], start, end, "replay")
+            whole = end - start == timedelta(days=1) and start.hour == start.minute == 0
+            load_extracted(db, got, {symbol: 8.0}, day=start.date().isoformat() if whole else None)
     return db
 
 
@@ -106,6 +112,29 @@ def test_a_stale_funding_time_after_the_hourly_revert_neither_adds_nor_drops_a_s
     assert hour + timedelta(hours=1) not in settled and stale > revert  # shown, then abandoned
     assert _moment(start) + timedelta(hours=1) in settled
     assert stored(db, symbol, first, last) == expected
+
+
+def test_a_gap_around_the_mid_period_switch_stores_the_earlier_time_as_a_hint_with_a_warning(tmp_path):
+    symbol, mid = binance_sim.mid_switch(SEED)
+    first, last = spans(SEED)[0]
+    switched, earlier = _moment(mid), _moment((mid // binance_sim.SLOT_MS + 1) * binance_sim.SLOT_MS)
+    lo, hi = datetime.combine(first, time(), UTC), datetime.combine(last, time(), UTC) + timedelta(days=1)
+    before, after = switched - timedelta(minutes=30), switched + timedelta(minutes=31)
+    assert after < earlier - timedelta(minutes=30)  # the earlier time's last half hour is served
+    db = load_ranges(SEED, symbol, [(lo, before), (after, hi)], tmp_path)
+    rows = read_funding(db, BINANCE, symbol, lo + timedelta(hours=8), hi + timedelta(seconds=1))
+    got = list(
+        zip(rows["funding_time"].dt.to_pydatetime(), rows["rate"], rows["interval_hours"], strict=True)
+    )
+    assert got == truth(SEED, symbol, first, last)  # the interval assumed is the true one here
+    hint = rows["funding_time"] == earlier
+    assert list(rows.loc[hint, "evidence"]) == ["hint"] and (rows.loc[~hint, "evidence"] == "data").all()
+    # The minutes either side of the gap: the last before it and the first after it.
+    gap = f"{before - timedelta(minutes=1):%H:%M}-{after:%H:%M}"
+    assert list(rows.loc[hint, "warning"]) == [
+        f"Binance {symbol} {earlier:%Y-%m-%d %H:%M}: the funding time changed inside a data gap {gap}; "
+        "interval 4 h assumed (none seen in the gap)"
+    ]
 
 
 @settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.too_slow])
