@@ -14,6 +14,7 @@ import tempfile
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -86,12 +87,13 @@ def load_ranges(seed: int, symbol: str, ranges: list[tuple[datetime, datetime]],
     return db
 
 
+@pytest.mark.parametrize("order", [1, -1], ids=["in-order", "reversed"])
 def test_a_switch_in_the_middle_of_a_period_settles_at_the_earlier_time_for_the_time_since_the_last(
-    tmp_path,
+    tmp_path, order
 ):
     symbol, mid = binance_sim.mid_switch(SEED)
     first, last = spans(SEED)[0]
-    db = load_days(SEED, symbol, [first, last], tmp_path)
+    db = load_days(SEED, symbol, [first, last][::order], tmp_path)
     expected = truth(SEED, symbol, first, last)
     switched = _moment(mid)
     earlier = _moment((mid // binance_sim.SLOT_MS + 1) * binance_sim.SLOT_MS)  # T moved back to it
@@ -101,10 +103,11 @@ def test_a_switch_in_the_middle_of_a_period_settles_at_the_earlier_time_for_the_
     assert stored(db, symbol, first, last) == expected
 
 
-def test_a_stale_funding_time_after_the_hourly_revert_neither_adds_nor_drops_a_settlement(tmp_path):
+@pytest.mark.parametrize("order", [1, -1], ids=["in-order", "reversed"])
+def test_a_stale_funding_time_after_the_hourly_revert_neither_adds_nor_drops_a_settlement(tmp_path, order):
     symbol, start, revert, stale = binance_sim.hourly(SEED)
     first, last = spans(SEED)[1]
-    db = load_days(SEED, symbol, [first, last], tmp_path)
+    db = load_days(SEED, symbol, [first, last][::order], tmp_path)
     expected = truth(SEED, symbol, first, last)
     settled = {t: h for t, _, h in expected}
     hour = _moment(revert // binance_sim.HOUR_MS * binance_sim.HOUR_MS)  # the last hourly settlement
