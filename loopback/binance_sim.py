@@ -6,11 +6,20 @@ and the next funding time `T`), a `24hrTicker` (last price) or one of Tardis' ge
 `openInterest` polls. Each update's `values` hold only its stream's fields (NaN for the others),
 so `loopback.groundtruth.normalized` gives the dataset rows from this state directly.
 
-Funding: every 8 h at 00/08/16 UTC, except that one of the four default coins (seeded) moves to
-4 h funding at a seeded funding time inside 2024-03-04..10, as Binance moved many symbols. The
-rate settled at T is tabulated (`settled_rate`, Binance's premium plus the clamped interest
-difference); `r` starts the period away from it and holds it for the period's last 30 minutes, so
-the last estimate before T is the settled rate. `T` always shows the true next funding time.
+Funding: every 8 h at 00/08/16 UTC, with three seeded episodes inside the demo range 2024-03-01..14
+(`schedule`), as Binance did (docs/venues/binance.md), the first two on two different coins:
+
+- one coin moves to 4 h funding at a funding time inside 2024-03-04..10 (`switch`);
+- another moves to 4 h in the middle of a period (`mid_switch`), as LPTUSDT on 2023-08-13 10:30:
+  `T` moves back (16:00 -> 12:00), and the first 4 h settlement pays for the time since the
+  last 8 h one;
+- that coin later goes hourly at a 4 h funding time and back to 4 h at minute 1..15 past a 4 h
+  funding time (`hourly`, Binance 2026-01-02: "no later than :15 past the hour"); for 2..6 minutes
+  after the revert `T` still shows the abandoned hourly time (the stale next funding time).
+
+The rate settled at T is tabulated (`settled_rate`, Binance's premium plus the clamped interest
+difference, scaled to the hours since the previous settlement); `r` starts the period away from it
+and holds it for the period's last 30 minutes, so the last estimate before T is the settled rate.
 """
 
 from __future__ import annotations
@@ -47,11 +56,71 @@ def switch(seed: int) -> tuple[str, int]:
     return symbol, day_ms(date.fromordinal(day)) + 8 * HOUR_MS * int(r.integers(3))
 
 
-def next_funding(seed: int, symbol: str, ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per exchange time (ms): the next funding time after it and that period's hours."""
+@lru_cache(maxsize=16)
+def mid_switch(seed: int) -> tuple[str, int]:
+    """(symbol, ms) at which another coin moves from 8 h to 4 h between two funding times: 1 h to
+    3 h 59 min into an 8 h period, so its next funding time moves back by 4 h."""
+    r = rng(seed, "binance-4h-mid")
+    others = [s for s in SYMBOLS if s != switch(seed)[0]]
+    symbol = others[int(r.integers(len(others)))]
+    day = date(2024, 3, 2).toordinal() + int(r.integers(5))
+    period = 8 * HOUR_MS * int(r.integers(3))
+    return symbol, day_ms(date.fromordinal(day)) + period + 60_000 * int(60 + r.integers(180))
+
+
+@lru_cache(maxsize=16)
+def hourly(seed: int) -> tuple[str, int, int, int]:
+    """(symbol, first hourly period start, revert ms, stale end ms) of the `mid_switch` coin's
+    hourly episode: hourly from a 4 h funding time for 4, 8 or 12 h, back to 4 h at 1..15 min past
+    the last hourly settlement; its stream shows that hour + 1 h until the stale end."""
+    r = rng(seed, "binance-1h")
+    symbol, mid = mid_switch(seed)
+    first = (mid // SLOT_MS + 12 + int(r.integers(30))) * SLOT_MS  # 2..7 days on, ends by 03-14
+    last = first + SLOT_MS * int(1 + r.integers(3))
+    revert = last + 60_000 * int(1 + r.integers(15))
+    return symbol, first, revert, revert + 60_000 * int(2 + r.integers(5))
+
+
+def schedule(seed: int, symbol: str) -> tuple[np.ndarray, np.ndarray]:
+    """(start ms, funding step ms) of the symbol's schedules, oldest first. The schedule starting
+    at s_i settles at its step's multiples in (s_i, s_i+1]; a switch at a funding time keeps it."""
+    starts, steps = [-(2**62)], [8 * HOUR_MS]
     moved, at = switch(seed)
-    step = np.where((symbol == moved) & (ms >= at), 4 * HOUR_MS, 8 * HOUR_MS)
-    return (ms // step + 1) * step, step // HOUR_MS
+    if symbol == moved:
+        starts, steps = [*starts, at], [*steps, SLOT_MS]
+    name, mid = mid_switch(seed)
+    if symbol == name:
+        _, first, revert, _ = hourly(seed)
+        starts, steps = [*starts, mid, first, revert], [*steps, SLOT_MS, HOUR_MS, SLOT_MS]
+    return np.array(starts, dtype=np.int64), np.array(steps, dtype=np.int64)
+
+
+def funding_times(seed: int, symbol: str, lo: int, hi: int) -> np.ndarray:
+    """The symbol's settlement times (ms) in [lo, hi], from its schedules."""
+    starts, steps = schedule(seed, symbol)
+    ends = np.r_[starts[1:], np.int64(2**62)]
+    out = []
+    for start, end, step in zip(starts.tolist(), ends.tolist(), steps.tolist(), strict=True):
+        first, last = max(start, lo - 1) // step + 1, min(end, hi) // step
+        out.append(np.arange(first, last + 1, dtype=np.int64) * step)
+    return np.concatenate(out)
+
+
+def next_funding(seed: int, symbol: str, ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per exchange time (ms): the next funding time its stream shows and that period's hours
+    (since the previous settlement). In the stale minutes after the hourly revert, the abandoned
+    hourly time is shown, with hours 1."""
+    starts, steps = schedule(seed, symbol)
+    step = steps[np.searchsorted(starts, ms, side="right") - 1]
+    due = (ms // step + 1) * step
+    times = funding_times(seed, symbol, int(ms.min()) - 8 * HOUR_MS, int(ms.max()))
+    previous = times[np.searchsorted(times, ms, side="right") - 1]
+    hours = (due - previous) // HOUR_MS
+    name, _, revert, stale = hourly(seed)
+    if symbol == name:
+        late = (ms >= revert) & (ms < stale)
+        due, hours = np.where(late, (ms // HOUR_MS + 1) * HOUR_MS, due), np.where(late, 1, hours)
+    return due, hours
 
 
 @lru_cache(maxsize=64)
@@ -124,13 +193,13 @@ def _estimates(seed, name, day, seconds, true_ms, funding_ms, hours) -> np.ndarr
 
 def settled(seed: int, symbol: str, day: date) -> list[tuple[datetime, float, float]]:
     """(funding time, settled rate, interval hours) of the funding times within `day`, from the
-    schedule and the tabulated rates (never from rendered lines)."""
+    schedule and the tabulated rates (never from rendered lines); the interval is the time since
+    the previous settlement."""
     start = day_ms(day)
-    probe = np.arange(start - 1, start + DAY_SECONDS * 1000 - 1, HOUR_MS, dtype=np.int64)
-    times, hours = next_funding(seed, symbol, probe)
-    times, first = np.unique(times, return_index=True)
-    hours = hours[first]
-    keep = times < start + DAY_SECONDS * 1000
+    times = funding_times(seed, symbol, start - 8 * HOUR_MS, start + DAY_SECONDS * 1000 - 1)
+    hours = np.diff(times) // HOUR_MS
+    times = times[1:]
+    keep = times >= start
     times, hours = times[keep], hours[keep]
     rates = settled_rate(seed, asset(symbol), times, hours)
     moment = datetime(1970, 1, 1, tzinfo=UTC)

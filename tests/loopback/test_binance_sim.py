@@ -46,7 +46,7 @@ def test_lines_parse_and_carry_the_three_streams_shapes():
         if data["e"] == "markPriceUpdate":
             assert set(data) == {"e", "E", "s", "p", "P", "i", "r", "T"}
             assert data["E"] % 1000 == 0  # markPrice@1s is pushed on the second
-            assert data["T"] > data["E"] and data["T"] % (4 * 3_600_000) == 0
+            assert data["T"] > data["E"] and data["T"] % 3_600_000 == 0
             assert len(data["r"].split(".")[1]) == 8 and abs(float(data["r"])) < 0.003
             assert 0.98 < float(data["p"]) / float(data["i"]) < 1.02
         else:
@@ -96,13 +96,67 @@ def test_one_default_coin_moves_from_8_to_4_hour_funding_on_a_seeded_day():
             b - a == timedelta(hours=h) for (a, _, _), (b, _, h) in zip(got, got[1:], strict=False)
         )
         if name != moved:
-            assert {h for _, _, h in got} == {8.0}
+            # The mid-period coin pays every 4 h by then (its episodes: the tests below).
+            assert {h for _, _, h in got} == ({4.0} if name == binance_sim.mid_switch(7)[0] else {8.0})
             continue
         assert [h for t, _, h in got if t <= switch_at] == [8.0] * len([t for t in times if t <= switch_at])
         assert {h for t, _, h in got if t > switch_at} == {4.0}
         sd = f.symbol_day(BINANCE, name, day + timedelta(days=1))
         shown = sd.extra["funding_ms"][sd.extra["kind"] == binance_sim.MARK_PRICE]
         assert set((shown // 3_600_000 % 24).tolist()) == {0, 4, 8, 12, 16, 20}  # T is the true next time
+
+
+def shown_times(seed: int, symbol: str, day: date) -> list[tuple[int, int]]:
+    """(exchange ms, T ms) of the markPrice updates of a symbol-day, as the stream shows them."""
+    sd = SampleFeed(seed=seed, interval_seconds=10, symbols={BINANCE: [symbol]}).symbol_day(
+        BINANCE, symbol, day
+    )
+    is_mark = sd.extra["kind"] == binance_sim.MARK_PRICE
+    return list(
+        zip(sd.extra["event_ms"][is_mark].tolist(), sd.extra["funding_ms"][is_mark].tolist(), strict=True)
+    )
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_a_mid_period_switch_moves_t_back_and_settles_4_hours_since_the_last_8_hour_time(seed):
+    symbol, at = binance_sim.mid_switch(seed)
+    assert symbol != binance_sim.switch(seed)[0]
+    hour, slot = binance_sim.HOUR_MS, binance_sim.SLOT_MS
+    period = at // (2 * slot) * 2 * slot  # the 8 h funding time before the switch
+    assert (
+        period + hour <= at < period + slot
+        and date(2024, 3, 2) <= datetime.fromtimestamp(at / 1000, UTC).date()
+    )
+    day = datetime.fromtimestamp(at / 1000, UTC).date()
+    shown = {t for ms, t in shown_times(seed, symbol, day) if period <= ms < period + slot}
+    assert shown == {period + 2 * slot, period + slot}  # 8 h ahead until the switch, then 4 h
+    got = {int(t.timestamp() * 1000): h for t, _, h in binance_sim.settled(seed, symbol, day)}
+    assert got[period] == 8.0 and got[period + slot] == 4.0 and got.get(period + 2 * slot, 4.0) == 4.0
+
+
+@pytest.mark.parametrize("seed", [7, 8, 9])
+def test_the_hourly_revert_shows_a_stale_t_for_minutes_and_settles_4_hours_later(seed):
+    symbol, start, revert, stale = binance_sim.hourly(seed)
+    hour = binance_sim.HOUR_MS
+    last = revert // hour * hour
+    assert start % binance_sim.SLOT_MS == 0 and last % binance_sim.SLOT_MS == 0
+    assert 60_000 <= revert - last <= 15 * 60_000 and 2 * 60_000 <= stale - revert <= 6 * 60_000
+    day = datetime.fromtimestamp(last / 1000, UTC).date()
+    shown = shown_times(seed, symbol, day)
+    assert {t for ms, t in shown if last <= ms < stale} == {last + hour}  # stale until `stale`
+    assert {t for ms, t in shown if stale <= ms < last + 3 * hour} == {last + 4 * hour}
+    got = [
+        (int(t.timestamp() * 1000), h)
+        for d in (day, day + timedelta(days=1))
+        for t, _, h in binance_sim.settled(seed, symbol, d)
+    ]
+    after = [(t, h) for t, h in got if t >= last]
+    assert after[:2] == [(last, 1.0), (last + 4 * hour, 4.0)]
+    assert (start + hour, 1.0) in got or start + hour < day_start(day)
+
+
+def day_start(day: date) -> int:
+    return int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
 
 
 @pytest.mark.parametrize("name", ["BTCUSDT", "DOGEUSDT"])
