@@ -96,3 +96,12 @@ def running_rates(seed: int, symbol: str, day: date) -> np.ndarray:
     k = np.arange(2 * MINUTES_PER_DAY)[today] - first[today] + 1
     average = (total[MINUTES_PER_DAY + 1 :] - total[first[today]]) / k
     return np.round(np.clip(average, -0.003, 0.003), 6) + 0.0
+
+
+def before_settlement(seed: int, symbol: str, day: date, seconds: np.ndarray) -> np.ndarray:
+    """Per update (seconds into `day`): whether it lies within two minutes before a settlement."""
+    midnight = datetime.combine(day, datetime.min.time(), UTC)
+    offsets = [(t - midnight).total_seconds() for t in funding_times(seed, symbol, day)]
+    ends = np.array([*offsets[1:], paths.DAY_SECONDS])  # the day's settlements after midnight
+    position = np.minimum(np.searchsorted(ends, seconds, side="right"), len(ends) - 1)
+    return ends[position] - seconds <= 120

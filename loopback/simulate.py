@@ -157,7 +157,7 @@ def gate_day(seed: int, symbol: str, day: date, interval: float) -> SymbolDay:
     }
     values = {"funding_timestamp": np.full(count, np.nan), **values}
     # A repeat just before a settlement would show a rate older than the period's last minute.
-    _repeat_some(r, values, ~_before_settlement(seed, symbol, day, seconds))
+    _repeat_some(r, values, ~gate_sim.before_settlement(seed, symbol, day, seconds))
     _drop_fields(r, values)
     published_ms, has_time_ms = _odd_gate_times(r, ts_ms, seconds)
     used_ms = np.where(has_time_ms, published_ms, published_ms // 1000 * 1000)
@@ -169,15 +169,6 @@ def gate_day(seed: int, symbol: str, day: date, interval: float) -> SymbolDay:
         "seconds": seconds,
     }
     return SymbolDay(GATE, symbol, day, local, used_ms, values, np.zeros(count, bool), extra)
-
-
-def _before_settlement(seed: int, symbol: str, day: date, seconds: np.ndarray) -> np.ndarray:
-    """Updates within the two minutes before one of the contract's settlement times."""
-    midnight = gate_sim.funding_times(seed, symbol, day)[0]
-    offsets = [(t - midnight).total_seconds() for t in gate_sim.funding_times(seed, symbol, day)]
-    ends = np.array([*offsets[1:], DAY_SECONDS])
-    position = np.searchsorted(ends, seconds, side="right")
-    return ends[np.minimum(position, len(ends) - 1)] - seconds <= 120
 
 
 def _repeat_some(r: np.random.Generator, values: dict[str, np.ndarray], allowed: np.ndarray) -> None:

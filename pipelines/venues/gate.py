@@ -205,6 +205,7 @@ VENUE = Venue(
     history_start="2020-07-01",
     label="Gate",
     symbol_format="{coin}_USDT",
-    interval_in_data=False,  # tickers carry no funding time: the interval is configured
+    # No funding time: times come from the rate's resets (gate_settle), the configured interval is a hint.
+    interval_in_data=False,
     taker_fee=0.0005,
 )
