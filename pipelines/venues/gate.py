@@ -169,15 +169,8 @@ def gate_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) 
         direction="backward",
         tolerance=MAX_GAP,
     )
-    period = pd.to_timedelta(before["interval_hours"], unit="h")
-    one_period_early = _last_before(
-        rated, pd.DatetimeIndex(probes - period.to_numpy()), "predicted_funding_rate"
-    )
-    differ = before["predicted_funding_rate"].notna() & (
-        before["predicted_funding_rate"] != before["funding_rate"]
-    )
-    old_era = (before["funding_time"] <= GATE_INDICATIVE_NEXT_PERIOD_UNTIL) | differ
-    before["predicted_funding_rate"] = before["predicted_funding_rate"].where(~old_era, one_period_early)
+    predicted, old_era = _forecasts(before, rated, probes)
+    before = before.assign(predicted_funding_rate=predicted)
     found = before.dropna(subset=["funding_rate"])
     frame = pd.DataFrame(
         {
@@ -195,6 +188,17 @@ def gate_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) 
         }
     )
     return with_evidence(frame, "settled").loc[:, list(FUNDING)].reset_index(drop=True)
+
+
+def _forecasts(before: pd.DataFrame, rated: pd.DataFrame, probes: pd.DatetimeIndex):
+    """Per settlement: the forecast of it and whether it is read the old way (module docstring)."""
+    period = pd.to_timedelta(before["interval_hours"], unit="h").to_numpy()
+    one_period_early = _last_before(rated, pd.DatetimeIndex(probes - period), "predicted_funding_rate")
+    differ = before["predicted_funding_rate"].notna() & (
+        before["predicted_funding_rate"] != before["funding_rate"]
+    )
+    old_era = (before["funding_time"] <= GATE_INDICATIVE_NEXT_PERIOD_UNTIL) | differ
+    return before["predicted_funding_rate"].where(~old_era, one_period_early), old_era
 
 
 VENUE = Venue(
