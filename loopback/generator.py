@@ -33,7 +33,7 @@ from pipelines.venues.registry import venue
 log = logging.getLogger(__name__)
 
 # Bump when generated data changes, so stale caches on disk are not served.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 DEFAULT_SYMBOLS = {exchange: list(sim.symbols) for exchange, sim in SIMS.items()}
 MIN_INTERVAL = 0.05  # below this, receive latency could reorder one symbol's updates
 

@@ -70,13 +70,17 @@ def _ms(ts: datetime) -> int:
     return int(ts.timestamp() * 1000)
 
 
-def gate_settled(today: SymbolDay, yesterday: SymbolDay) -> list[tuple[datetime, float]]:
-    """Gate: the rate settled at T is the last funding_rate published before T."""
+def gate_settled(
+    today: SymbolDay, yesterday: SymbolDay, times: list[datetime]
+) -> list[tuple[datetime, float]]:
+    """Gate: the rate settled at each of `times` (the contract's funding times within `today`, from
+    its simulated schedule) is the last funding_rate published before it."""
     out = []
-    for ts in funding_times(today.day):
-        sd = yesterday if ts.hour == 0 else today
+    midnight = datetime(today.day.year, today.day.month, today.day.day, tzinfo=UTC)
+    for ts in times:
+        sd = yesterday if ts == midnight else today
         later = np.flatnonzero(sd.ts_ms >= _ms(ts))
-        end = later[0] if len(later) and ts.hour else len(sd.ts_ms)
+        end = later[0] if len(later) and ts != midnight else len(sd.ts_ms)
         rates = sd.values["funding_rate"][:end]
         known = rates[~np.isnan(rates)]
         if len(known):

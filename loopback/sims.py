@@ -17,6 +17,7 @@ from loopback import (
     binance_sim,
     bybit_render,
     bybit_sim,
+    gate_sim,
     groundtruth,
     hyperliquid_sim,
     okx_render,
@@ -66,9 +67,14 @@ def _gate_lines(feed: SampleFeed, sd: SymbolDay) -> render.Lines:
 
 
 def _gate_settled(feed: SampleFeed, symbol: str, day: date) -> Settled:
+    """Gate's settlements of `day`: times and intervals from the contract's simulated schedule."""
     today = feed.symbol_day(GATE, symbol, day)
     yesterday = feed.symbol_day(GATE, symbol, date.fromordinal(day.toordinal() - 1))
-    return [(t, rate, 8.0) for t, rate in groundtruth.gate_settled(today, yesterday)]
+    times = gate_sim.funding_times(feed.seed, symbol, day)
+    return [
+        (t, rate, gate_sim.interval_at(feed.seed, symbol, t))
+        for t, rate in groundtruth.gate_settled(today, yesterday, times)
+    ]
 
 
 def _bitfinex_settled(feed: SampleFeed, symbol: str, day: date) -> Settled:

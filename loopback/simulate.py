@@ -15,7 +15,7 @@ from datetime import date
 
 import numpy as np
 
-from loopback import paths
+from loopback import gate_sim, paths
 from loopback.paths import DAY_SECONDS, PERIOD_SECONDS, rng
 from pipelines.columns import BITFINEX, GATE
 
@@ -103,8 +103,9 @@ def _period_position(day: date, seconds: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _away_from_boundaries(seconds: np.ndarray) -> np.ndarray:
-    offset = np.mod(seconds, PERIOD_SECONDS)
-    return (offset > BOUNDARY_GUARD) & (offset < PERIOD_SECONDS - BOUNDARY_GUARD)
+    # Gate settles on whole hours (intervals of 1, 2, 4 or 8 h), so every hour is guarded.
+    offset = np.mod(seconds, 3600)
+    return (offset > BOUNDARY_GUARD) & (offset < 3600 - BOUNDARY_GUARD)
 
 
 def _prices(seed: int, exchange: str, asset: str, day: date, seconds: np.ndarray, basis_mean: np.ndarray):
@@ -134,9 +135,12 @@ def gate_day(seed: int, symbol: str, day: date, interval: float) -> SymbolDay:
     r = rng(seed, "gate-day", symbol, paths.day_index(day))
     period, fraction = _period_position(day, seconds)
     base, drift = paths.gate_funding(seed, asset)
-    # Gate republishes the running period's rate; it drifts in half-hour steps toward the settle.
-    rate = np.round(base[period] + drift[period] * np.floor(fraction * 16) / 15, 6) + 0.0
-    _, mark, index = _prices(seed, GATE, asset, day, seconds, 1.0 + 5000 * rate)
+    # The basis follows the period's funding level (a smooth path, as before the running rate).
+    level = np.round(base[period] + drift[period] * np.floor(fraction * 16) / 15, 6)
+    _, mark, index = _prices(seed, GATE, asset, day, seconds, 1.0 + 5000 * level)
+    # Gate publishes the average of the running period's minute rates (loopback/gate_sim.py).
+    minute = np.minimum(seconds // 60, 1439).astype(np.int64)
+    rate = gate_sim.running_rates(seed, symbol, day)[minute]
     last = mark * (1 + 1.5e-4 * r.standard_normal(count))
     oi = np.round(spec.gate_open_interest * _open_interest(seed, GATE, asset, day, seconds))
     ts_ms = day_ms(day) + np.floor(seconds * 1000).astype(np.int64)
@@ -152,7 +156,8 @@ def gate_day(seed: int, symbol: str, day: date, interval: float) -> SymbolDay:
         "mark_price": np.round(mark, digits),
     }
     values = {"funding_timestamp": np.full(count, np.nan), **values}
-    _repeat_some(r, values, np.ones(count, bool))
+    # A repeat just before a settlement would show a rate older than the period's last minute.
+    _repeat_some(r, values, ~gate_sim.before_settlement(seed, symbol, day, seconds))
     _drop_fields(r, values)
     published_ms, has_time_ms = _odd_gate_times(r, ts_ms, seconds)
     used_ms = np.where(has_time_ms, published_ms, published_ms // 1000 * 1000)

@@ -101,9 +101,10 @@ def rederive_funding(
     """Re-derive settlements whose evidence lies in [start, end) from stored minutes; returns rows."""
     # Minutes in [start, end) decide settlements up to `reach` away (Gate's old-era forecast lies one
     # interval before T), and those settlements need minutes up to `reach` beyond them.
-    # A venue giving its funding times derives each interval from the data, so its minutes can
-    # reach one *usual* interval back even when a shorter one is configured (Binance: 8 h).
-    usual = venue(exchange).interval_hours if venue(exchange).interval_in_data else 0
+    # Every venue derives its funding times and intervals from the data (Gate's configured interval
+    # is only a hint), so its minutes can reach one *usual* interval back even when a shorter one is
+    # configured (Binance, Gate: 8 h).
+    usual = venue(exchange).interval_hours
     reach = evidence_reach(max(interval_hours, usual)).to_pytimedelta()
     minutes = read_minutes(db, exchange, symbol, start - 2 * reach, end + 2 * reach)
     found = settlements(minutes, exchange, symbol, interval_hours)

@@ -2,16 +2,17 @@
 
 tardis-node's `GateIOFuturesDerivativeTickerMapper` is the reference (see `pipelines.venues.normalize`).
 
-Settlement rule (`gate_settlements`; the shared machinery is `pipelines.load.settlement`): Gate.io
-carries no funding timestamp. Funding times are multiples of the configured interval from
-00:00 UTC; the rate settled at T is the last `funding_rate` observed before T. The predicted rate
-is a forecast *of that settlement*. Since `GATE_INDICATIVE_NEXT_PERIOD_UNTIL` it is the last
-`predicted_funding_rate` before T (Gate then sends the same value in both fields). Before that,
-Gate's `funding_rate_indicative` was the "indicative funding rate in next period": the last one
-seen before T forecast the settlement at T + interval, so the forecast of the settlement at T is
-the last one seen before T - interval (made one period earlier). A settlement after the cut-over
-whose two fields still differ just before T is read the old way too (the new era never has them
-differ), which covers the undocumented hour of the change.
+Settlement rule (`gate_settlements`; docs/venues/gate.md has the rule, its eras and sources; the
+shared machinery is `pipelines.load.settlement`): Gate.io carries no funding timestamp, so the
+funding times and intervals are read from how `funding_rate` moves around each whole hour
+(`gate_settle`); the configured interval is only a hint. The rate settled at T is the last
+`funding_rate` observed before T. The predicted rate is a forecast *of that settlement*. Since
+`GATE_INDICATIVE_NEXT_PERIOD_UNTIL` it is the last `predicted_funding_rate` before T (Gate then sends
+the same value in both fields). Before that, Gate's `funding_rate_indicative` was the "indicative
+funding rate in next period": the last one seen before T forecast the settlement at T + interval, so
+the forecast of the settlement at T is the last one seen one interval earlier. A settlement after
+the cut-over whose two fields still differ just before T is read the old way too (the new era never
+has them differ), which covers the undocumented hour of the change.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from operator import itemgetter
 
 import pandas as pd
 
-from pipelines.columns import GATE
-from pipelines.load.settlement import MAX_GAP, _empty, _finish, _last_before
+from pipelines.columns import FUNDING, GATE
+from pipelines.load.settlement import MAX_GAP, _empty, _last_before, with_evidence
+from pipelines.units import apr
+from pipelines.venues import gate_settle
 from pipelines.venues.base import (
     _NO_VALUES,
     _SHAPE_ERRORS,
@@ -146,44 +149,56 @@ GATE_INDICATIVE_NEXT_PERIOD_UNTIL = pd.Timestamp("2022-08-08T00:00:00Z")
 def gate_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) -> pd.DataFrame:
     """Gate settlements from one symbol's minute rows (`ts`, `funding_rate`, `predicted_funding_rate`).
 
+    Funding times and intervals come from the minutes (`gate_settle`), `interval_hours` (the
+    configured one) only as a hint; the rate settled at T is the last `funding_rate` before T.
     `predicted_rate` of the settlement at T is the forecast of T: the last indicative before T in the
-    current era, the last indicative before T - interval up to GATE_INDICATIVE_NEXT_PERIOD_UNTIL or
-    when the two fields differ just before T (only the old era sends them different).
+    current era, the last indicative one interval before that up to GATE_INDICATIVE_NEXT_PERIOD_UNTIL
+    or when the two fields differ just before T (only the old era sends them different).
     """
     rated = minutes.dropna(subset=["funding_rate"]).sort_values("ts")
     if rated.empty:
         return _empty()
-    period = pd.Timedelta(hours=interval_hours)
-    first, last = rated["ts"].iloc[0], rated["ts"].iloc[-1]
-    times = pd.date_range(first.floor("D"), last + pd.Timedelta(minutes=1), freq=period, tz="UTC")
-    times = times[(times > first) & (times <= last + pd.Timedelta(minutes=1))]
+    times = gate_settle.schedule(gate_settle.hour_states(rated), symbol, interval_hours)
     if times.empty:
         return _empty()
-    probes = times - pd.Timedelta(minutes=1)
+    probes = pd.DatetimeIndex(times["funding_time"]) - pd.Timedelta(minutes=1)
     before = pd.merge_asof(
-        pd.DataFrame({"funding_time": times, "probe": probes}),
+        times.assign(probe=probes),
         rated.loc[:, ["ts", "funding_rate", "predicted_funding_rate"]].rename(columns={"ts": "probe"}),
         on="probe",
         direction="backward",
         tolerance=MAX_GAP,
     )
-    one_period_early = _last_before(rated, probes - period, "predicted_funding_rate")
+    predicted, old_era = _forecasts(before, rated, probes)
+    before = before.assign(predicted_funding_rate=predicted)
+    found = before.dropna(subset=["funding_rate"])
+    frame = pd.DataFrame(
+        {
+            "exchange": GATE,
+            "symbol": symbol,
+            "funding_time": found["funding_time"],
+            "rate": found["funding_rate"],
+            "predicted_rate": found["predicted_funding_rate"],
+            "interval_hours": found["interval_hours"].astype(float),
+            "apr": apr(found["funding_rate"], found["interval_hours"].astype(float)),
+            # Since the cut-over Gate shows the settled rate itself as the prediction.
+            "predicted_kind": old_era.loc[found.index].map({True: "forecast", False: "settled"}),
+            "evidence": found["evidence"],
+            "warning": found["warning"].astype(object).where(found["warning"].notna(), None),
+        }
+    )
+    return with_evidence(frame, "settled").loc[:, list(FUNDING)].reset_index(drop=True)
+
+
+def _forecasts(before: pd.DataFrame, rated: pd.DataFrame, probes: pd.DatetimeIndex):
+    """Per settlement: the forecast of it and whether it is read the old way (module docstring)."""
+    period = pd.to_timedelta(before["interval_hours"], unit="h").to_numpy()
+    one_period_early = _last_before(rated, pd.DatetimeIndex(probes - period), "predicted_funding_rate")
     differ = before["predicted_funding_rate"].notna() & (
         before["predicted_funding_rate"] != before["funding_rate"]
     )
     old_era = (before["funding_time"] <= GATE_INDICATIVE_NEXT_PERIOD_UNTIL) | differ
-    before["predicted_funding_rate"] = before["predicted_funding_rate"].where(~old_era, one_period_early)
-    found = before.dropna(subset=["funding_rate"])
-    frame = pd.DataFrame(
-        {
-            "funding_time": found["funding_time"],
-            "rate": found["funding_rate"],
-            "predicted_rate": found["predicted_funding_rate"],
-            # Since the cut-over Gate shows the settled rate itself as the prediction.
-            "predicted_kind": old_era.loc[found.index].map({True: "forecast", False: "settled"}),
-        }
-    )
-    return _finish(frame, GATE, symbol, interval_hours)
+    return before["predicted_funding_rate"].where(~old_era, one_period_early), old_era
 
 
 VENUE = Venue(
@@ -194,6 +209,7 @@ VENUE = Venue(
     history_start="2020-07-01",
     label="Gate",
     symbol_format="{coin}_USDT",
-    interval_in_data=False,  # tickers carry no funding time: the interval is configured
+    # No funding time: times come from the rate's resets (gate_settle), the configured interval is a hint.
+    interval_in_data=False,
     taker_fee=0.0005,
 )
