@@ -406,6 +406,7 @@ def backfill(ctx, start, end, pairs, source, no_llm, scheduler):
         f"({c.get('minutes_new', 0):,} new), {c.get('malformed', 0)} malformed lines skipped, "
         f"{c.get('windows', 0)} windows in range, {c.get('windows_written', 0)} window rows written "
         "(new or changed)"
+        + (f", {c['settlements_rederived']} settlements re-derived" if c.get("settlements_rederived") else "")
     )
     if c.get("llm_error"):  # loaded data and the verdicts that succeeded are kept
         from pipelines.errors import LLMError

@@ -28,7 +28,7 @@ from apscheduler.triggers.cron import CronTrigger
 from jobs import funding_cycle
 from pipelines.analyze.models import unlisted_warning
 from pipelines.errors import AlreadyRunning
-from pipelines.runs import record_run
+from pipelines.runs import record_run, timed_run_id
 from pipelines.settings import Settings, load_settings
 from pipelines.store import open_db
 from pipelines.timeutil import to_iso, utcnow
@@ -113,7 +113,7 @@ def cost_report_run(config_path: str) -> None:
     try:
         record_run(
             db,
-            {"run_id": f"cost_report:{to_iso(now)}", "job": "cost_report"},
+            {"run_id": timed_run_id(db, "cost_report", now), "job": "cost_report"},
             lambda: cost_report_job(settings, now),
         )
     finally:

@@ -187,7 +187,7 @@ def _settlement_evidence(db: sqlite_utils.Database, schema: Schema, indexes: Ind
     # Settlements say what decided them and what their prediction means; the tickers keep a rate the
     # feed states as settled; windows say what their legs' predictions mean. Rows stored before
     # were derived from the data by older rules: they are marked "data" with no kind, and the next
-    # load of their days re-derives them.
+    # backfill over their range re-derives them from the stored minutes (`load.minutes.rederive_older`).
     for table in ("funding", "tickers", "windows"):
         add_columns(db, table, schema[table][0])
     db.execute("UPDATE funding SET evidence = 'data' WHERE evidence IS NULL")

@@ -28,11 +28,11 @@ from pipelines.errors import (
 from pipelines.extract.days import DayTask, failed_days_error, ordered_results
 from pipelines.extract.replay import extract_range
 from pipelines.extract.workers import worker_pool
-from pipelines.load.minutes import count_minutes, extracted_days, load_extracted
+from pipelines.load.minutes import count_minutes, extracted_days, load_extracted, rederive_older
 from pipelines.pairs import Leg, Pair
-from pipelines.runs import attempt, cycle_row, cycle_run_id, record_run, recorded_run, run_row
+from pipelines.runs import attempt, cycle_row, cycle_run_id, record_run, recorded_run, run_row, timed_run_id
 from pipelines.settings import Settings
-from pipelines.timeutil import check_range, day_start, days, to_iso
+from pipelines.timeutil import check_range, day_start, days
 from pipelines.venues.registry import venue
 from pipelines.window import Window, windows_between
 
@@ -173,7 +173,7 @@ def backfill(
     check_range(
         start, end, latest_end=now.date(), pair_venues=[[leg.exchange for leg in p.legs] for p in pairs]
     )
-    run_id = f"backfill:{to_iso(now)}"
+    run_id = timed_run_id(db, "backfill", now)
     legs = _legs(pairs, legs)
     tasks, skipped = plan_backfill(db, legs, start, end)
     progress = BackfillProgress(tasks_total=len(tasks) + skipped, tasks_done=skipped, skipped=skipped)
@@ -188,8 +188,14 @@ def backfill(
             # Windows wait for the rerun: computed now, they would be stored incomplete.
             raise failed_days_error(failures, progress.tasks_done - skipped)
         new = count_minutes(db, symbols, day_start(start), day_start(end)) - stored
+        # Days loaded before an upgrade of the settlement rules are re-derived from their minutes.
+        rederived = sum(
+            rederive_older(db, exchange, symbol, hours, day_start(start), day_start(end))
+            for (exchange, symbol), hours in intervals.items()
+        )
         counts.update(
-            _derive(db, settings, pairs, day_start(start), day_start(end), run_id=run_id, now=now, llm=llm)
+            _derive(db, settings, pairs, day_start(start), day_start(end), run_id=run_id, now=now, llm=llm),
+            settlements_rederived=rederived,
         )
         counts.update(
             messages=progress.messages,
@@ -302,7 +308,7 @@ def analyze_recent(db: sqlite_utils.Database, settings: Settings, now: datetime)
     """
     hours = max(p.window_hours for p in settings.pairs)
     start = now - timedelta(hours=hours * (max(1, settings.schedule.catch_up_max_windows) + 1))
-    run_id = f"analyze:{to_iso(now)}"
+    run_id = timed_run_id(db, "analyze", now)
     row = run_row(run_id, "analyze", settings.pairs, start, now)
     return record_run(db, row, lambda: analyzed(db, settings, start, now, None, run_id, now).counts())
 

@@ -54,6 +54,21 @@ def run_row(run_id: str, job: str, pairs, start: datetime, end: datetime) -> dic
     }
 
 
+def timed_run_id(db: sqlite_utils.Database, job: str, now: datetime) -> str:
+    """`job:<now>` for a run named by when it started (backfill, analyze, cost_report), made unique
+    against a row another process left under the same name (a run killed and restarted within the
+    same second would otherwise overwrite the killed run's row instead of recording it interrupted).
+    The same process reusing the name (a rerun with the same clock) keeps it."""
+    base = f"{job}:{to_iso(now)}"
+    me, here = os.getpid(), socket.gethostname()
+    for n in range(1, 1000):
+        run_id = base if n == 1 else f"{base}#{n}"
+        found = db.execute("SELECT pid, host FROM runs WHERE run_id = ?", [run_id]).fetchone()
+        if found is None or tuple(found) == (me, here):
+            return run_id
+    raise RuntimeError(f"more than 999 runs named {base}")
+
+
 def cycle_run_id(pair, window) -> str:
     """The `runs` id of one pair's scheduled window: deterministic, so a retry updates its own row."""
     return f"{CYCLE_JOB}:{pair.name}:{to_iso(window.end)}"

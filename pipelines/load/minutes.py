@@ -163,6 +163,28 @@ def load_extracted(
     }
 
 
+def rederive_older(
+    db: sqlite_utils.Database,
+    exchange: str,
+    symbol: str,
+    interval_hours: float,
+    start: datetime,
+    end: datetime,
+) -> int:
+    """Re-derive, from stored minutes, the settlements in [start, end) that an older rule stored (no
+    `predicted_kind`: before schema step 7), so an upgraded database gets today's rules without
+    fetching its days again. Returns the settlements written (0 when none was older)."""
+    older = db.execute(
+        "SELECT 1 FROM funding WHERE exchange = ? AND symbol = ? AND funding_time >= ? AND funding_time < ?"
+        " AND predicted_kind IS NULL LIMIT 1",
+        (exchange, symbol, to_iso(start), to_iso(end)),
+    ).fetchone()
+    if older is None:
+        return 0
+    with transaction(db):
+        return rederive_funding(db, exchange, symbol, interval_hours, start, end)
+
+
 def extracted_days(db: sqlite_utils.Database, exchange: str, symbols: list[str]) -> set[str]:
     """Days already loaded for every one of `symbols` on `exchange`."""
     if not symbols:

@@ -99,3 +99,34 @@ def test_run_cycle_runs_windows_in_order_and_stops_between_them_when_asked(db, s
     assert run_cycle(db, settings, due, NOW, should_stop=lambda: len(ran) == 2) == {"done": 2, "left": 1}
     assert ran == windows[:2]
     assert [row["status"] for row in db["runs"].rows] == ["done", "done"]
+
+
+def test_settlements_an_older_rule_stored_are_rederived_by_the_next_backfill_without_refetching(
+    cfg, tmp_path
+):
+    """A database upgraded across schema step 7 keeps the settlements older rules derived (no
+    `predicted_kind`). Its days are already loaded, so a backfill fetches nothing; it re-derives those
+    settlements from the stored minutes instead, and the tables equal a fresh backfill's."""
+    fresh = run(cfg, tmp_path / "fresh.db", ("2024-03-01", "2024-03-03"), llm=False)
+    path = tmp_path / "upgraded.db"
+    run(cfg, path, ("2024-03-01", "2024-03-03"), llm=False)
+    db = open_db(path)
+    with db.conn:  # what an older rule left: other values and no kind
+        db.execute("UPDATE funding SET rate = rate + 0.001, predicted_kind = NULL, warning = NULL")
+    db.close()
+    db = open_db(path)
+    try:
+        result = backfill(
+            db,
+            cfg,
+            D("2024-03-01"),
+            D("2024-03-03"),
+            pairs=(cfg.pair("BTC"),),
+            source="replay",
+            llm=False,
+            now=NOW,
+        )
+    finally:
+        db.close()
+    assert result.counts["days_loaded"] == 0 and result.counts["settlements_rederived"] > 0
+    assert differences(snapshot(path), fresh) == {}

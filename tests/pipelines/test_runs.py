@@ -21,6 +21,7 @@ from pipelines.runs import (
     recorded_run,
     run_row,
     shown_status,
+    timed_run_id,
 )
 from pipelines.timeutil import to_iso
 
@@ -215,3 +216,20 @@ def test_attempt_never_raises_and_flags_fatal_errors_for_a_person(
 def test_attempt_done_is_not_for_a_person(db):
     result = attempt(db, ROW, lambda: {"minutes": 1})
     assert (result.status, result.error, result.needs_person) == ("done", None, False)
+
+
+def test_a_run_restarted_within_the_killed_runs_second_keeps_the_killed_row(db):
+    """Found by the SIGKILL test under load: a backfill killed and started again within one second got
+    the killed run's id (`backfill:<second>`) and overwrote its row, so it was never recorded
+    interrupted. The new run gets its own id; the killed row is recorded interrupted."""
+    now = datetime(2024, 3, 7, 20, 46, 11, tzinfo=UTC)
+    name = f"backfill:{to_iso(now)}"
+    db["runs"].insert(_running(name, "backfill", _dead_pid(), socket.gethostname(), now))
+    fresh = timed_run_id(db, "backfill", now)
+    assert fresh == f"{name}#2"
+    start, end = now - timedelta(days=1), now
+    with recorded_run(db, run_row(fresh, "backfill", [], start, end)):
+        pass
+    assert db["runs"].get(name)["status"] == "interrupted"
+    assert db["runs"].get(fresh)["status"] == "done"
+    assert timed_run_id(db, "backfill", now) == fresh  # this process reusing its own name keeps it
