@@ -111,7 +111,9 @@ def _exit_word(word: str) -> dict:
 
 def entry_signals(windows: pd.DataFrame, rules: Rules, open_arb: pd.Series | None = None) -> pd.Series:
     """Per window (bool, windows' index): does an entry rule fire at its close? A window without a
-    direction (equal or unknown rates) never does. `open_arb`: the model's OPEN_ARB verdicts (bool)."""
+    direction (equal or unknown rates) never does, nor does an incomplete one (a settlement missing or
+    resting on the configured interval alone: its carry is not known). `open_arb`: the model's
+    OPEN_ARB verdicts (bool)."""
     fired = pd.Series(False, index=windows.index)
     if rules.entry_net is not None:
         fired |= windows["net_carry_apr"].ge(rules.entry_net).fillna(False).astype(bool)
@@ -119,7 +121,8 @@ def entry_signals(windows: pd.DataFrame, rules: Rules, open_arb: pd.Series | Non
         fired |= windows["flagged"].fillna(False).astype(bool)
     if rules.entry_model and open_arb is not None:
         fired |= open_arb.reindex(windows.index, fill_value=False).astype(bool)
-    return fired & windows["short_side"].isin(("a", "b"))
+    complete = windows.get("complete", True)
+    return fired & windows["short_side"].isin(("a", "b")) & complete
 
 
 def exit_reason(row, entry: dict, rules: Rules) -> str | None:

@@ -37,7 +37,7 @@ def run_key(pair: Pair, start: datetime, end: datetime, rules_text: str, costs) 
     return hashlib.sha256(orjson.dumps(fields + [costs.slippage_bps])).hexdigest()[:16]
 
 
-WINDOW_INPUTS = ("window_end", "net_carry_apr", "long_side", "short_side", "flagged")
+WINDOW_INPUTS = ("window_end", "net_carry_apr", "long_side", "short_side", "flagged", "complete")
 
 
 def read_windows(db: sqlite_utils.Database, pair: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -53,6 +53,7 @@ def read_windows(db: sqlite_utils.Database, pair: str, start: datetime, end: dat
         window_end=series_from_iso(frame["window_end"]),
         net_carry_apr=frame["net_carry_apr"].astype(float),
         flagged=frame["flagged"].fillna(0).astype(bool),
+        complete=frame["complete"].fillna(0).astype(bool),
     )
 
 

@@ -146,3 +146,13 @@ def test_entry_on_a_models_open_arb_verdict(db, three_settlements):
     rules = Rules(entry_net=None, entry_model="gpt-4.1", exit_net=0.0)
     result = run_backtest(db, three_settlements, START, END, rules, COSTS)
     assert result.trades[["entry_time", "exit_time"]].map(lambda t: t.hour).values.tolist() == [[0, 16]]
+
+
+def test_an_incomplete_window_opens_nothing(db, three_settlements):
+    """Issue 17: a window holding a hint settlement (or missing one) is never complete, and its net
+    carry is not known: a trade must not open on it. The 03-01 16:00 entry window made incomplete
+    leaves the next window firing the entry rule (03-02 00:00, net 20 % >= 20 %)."""
+    db.execute("UPDATE windows SET complete = 0 WHERE window_end = ?", [T(1, "16")])
+    db.conn.commit()
+    result = run_backtest(db, three_settlements, START, END, Rules(entry_net=0.2, exit_net=0.0), COSTS)
+    assert result.trades["entry_time"].tolist() == [datetime(2024, 3, 2, 0, tzinfo=UTC)]
