@@ -31,7 +31,11 @@ def stored(db, settings, config_file):
 
 
 def run(config_file, *args):
-    return CliRunner().invoke(cli, ["--config", str(config_file), "windows", *args], obj={})
+    # The table is as wide as the terminal: pinned, so the result does not depend on the caller's
+    # terminal (pytest-xdist workers and an 80-column shell set COLUMNS=80, which cuts the reasons).
+    return CliRunner(env={"COLUMNS": "200"}).invoke(
+        cli, ["--config", str(config_file), "windows", *args], obj={}
+    )
 
 
 def test_table_shows_units_flags_incomplete_marks_and_interval_warnings(stored):
