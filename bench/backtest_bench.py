@@ -26,10 +26,10 @@ import pandas as pd
 from bench.windows_bench import bench_settings
 from pipelines.backtest.engine import pair_costs, run_backtest, save
 from pipelines.backtest.rules import Rules
-from pipelines.export import export
-from pipelines.scorecard import scorecard
+from pipelines.core.timeutil import series_to_iso
+from pipelines.research.export import export
+from pipelines.research.scorecard import scorecard
 from pipelines.store import open_db, transaction
-from pipelines.timeutil import series_to_iso
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 RULES = Rules(entry_net=0.1, entry_flag=True, exit_net=0.0, exit_sign=True, max_hold_hours=24 * 14)

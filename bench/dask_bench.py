@@ -3,7 +3,7 @@
 The loopback Tardis server runs in its own process with the sample data generated before timing
 (one message per second per symbol, Gate and Bitfinex, 4 pairs). For each worker count a fresh
 `distributed.LocalCluster` (worker processes, one thread each) is started (not timed) and
-`pipelines.run.backfill` with `tardis.executor: dask` loads the days into an empty database (timed:
+`pipelines.flows.run.backfill` with `tardis.executor: dask` loads the days into an empty database (timed:
 submission, extraction on the workers, the client's upserts, windows). Reported: wall time,
 messages/s overall and per worker, and the projection of a year x 300 symbols (1 msg/s each) from
 the measured per-worker rate.
@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from bench.run import PAIRS, ROOT, symbols_of
-from pipelines.settings import settings_from_mapping
+from pipelines.config.settings import settings_from_mapping
 
 START = date(2024, 3, 1)
 YEAR_MESSAGES = 300 * 86_400 * 365  # a year of 300 symbols at one message per second
@@ -48,7 +48,7 @@ def one_run(server, workers: int, days: int) -> dict:
     """A backfill of `days` days on a fresh LocalCluster of `workers` single-threaded processes."""
     import distributed
 
-    from pipelines.run import backfill
+    from pipelines.flows.run import backfill
     from pipelines.store import open_db
 
     work = Path(tempfile.mkdtemp(prefix="arbdb-bench-dask-"))

@@ -25,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from pipelines.analyze.stage import analyze_windows, make_client
-from pipelines.settings import Settings, load_settings, settings_from_mapping
+from pipelines.config.settings import Settings, load_settings, settings_from_mapping
 from pipelines.store import open_db
 from tests.fixtures.llm_server import LLMServer
 from tests.fixtures.llm_windows import sample_windows

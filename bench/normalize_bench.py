@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from pipelines.columns import BITFINEX, GATE
+from pipelines.core.columns import BITFINEX, GATE
 from pipelines.venues.normalize import PREFIX_LEN, normalize_lines
 from pipelines.venues.registry import VENUES
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import tardis_dev
 import yaml
 
-from pipelines.columns import BITFINEX, GATE
+from pipelines.core.columns import BITFINEX, GATE
 from pipelines.venues.registry import VENUES, venue
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,8 +75,8 @@ def arbdb_extract(endpoint: str, exchange: str, symbols: list[str], start: date,
     """arbdb's extract of one venue (replay, normalize, minute book), in-process, empty cache."""
     from datetime import UTC, datetime
 
+    from pipelines.config.settings import Tardis
     from pipelines.extract.replay import extract_range
-    from pipelines.settings import Tardis
 
     cache = Path(tempfile.mkdtemp(prefix="arbdb-bench-extract-"))
     tardis = Tardis(endpoint=endpoint, cache_dir=cache / "replay", download_dir=cache / "dl")

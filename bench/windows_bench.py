@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.settings import Settings, settings_from_mapping
+from pipelines.config.settings import Settings, settings_from_mapping
+from pipelines.core.timeutil import series_to_iso
 from pipelines.store import open_db, transaction
-from pipelines.timeutil import series_to_iso
 from pipelines.transform.windows_stage import read_pair_marks, update_pairs
 
 START = datetime(2024, 1, 1, tzinfo=UTC)

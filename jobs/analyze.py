@@ -12,10 +12,10 @@ from rich.table import Table
 
 from pipelines.analyze.result import AnalyzeResult
 from pipelines.analyze.stage import analyze_range
-from pipelines.run import analyzed
-from pipelines.runs import recorded_run, run_row
-from pipelines.settings import Pair, Settings
-from pipelines.timeutil import day_start, to_iso
+from pipelines.config.settings import Pair, Settings
+from pipelines.core.timeutil import day_start, to_iso
+from pipelines.flows.run import analyzed
+from pipelines.flows.runs import recorded_run, run_row
 
 
 def analyze_job(

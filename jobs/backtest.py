@@ -16,9 +16,9 @@ from rich.table import Table
 from pipelines.backtest.chart import equity_png
 from pipelines.backtest.engine import Backtest, pair_costs, run_backtest, save
 from pipelines.backtest.rules import Rules
-from pipelines.pairs import Pair
-from pipelines.settings import Settings
-from pipelines.timeutil import day_start, series_to_iso
+from pipelines.config.pairs import Pair
+from pipelines.config.settings import Settings
+from pipelines.core.timeutil import day_start, series_to_iso
 
 TRADE_TABLE = (
     ("Entry (UTC)", lambda r: r["entry_time"][:16]),

@@ -25,8 +25,8 @@ from jobs.cli_options import (
     set_logging,
     usage_line,
 )
-from pipelines.columns import EXCHANGES
-from pipelines.timeutil import utcnow
+from pipelines.core.columns import EXCHANGES
+from pipelines.core.timeutil import utcnow
 
 
 class ArbdbGroup(click.Group):
@@ -207,7 +207,7 @@ def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:
 def report_cmd(ctx: click.Context, day: date | None, send: bool, force: bool) -> None:
     """LLM cost report for one day and the 7 days to it, by SMTP or into the outbox."""
     from jobs.report_job import check_delivered, describe, report_command
-    from pipelines.timeutil import utcnow
+    from pipelines.core.timeutil import utcnow
 
     settings = get_settings(ctx)
     check_report_day(ctx, day)
@@ -232,8 +232,8 @@ def windows_cmd(ctx: click.Context, pair_name: str, start: date, end: date, flag
     """Funding windows of one pair: carry, spreads, basis, z-scores, flags and data warnings."""
     import shutil
 
+    from pipelines.core.timeutil import day_start
     from pipelines.store import open_readonly
-    from pipelines.timeutil import day_start
     from pipelines.transform.windows_stage import read_windows
     from pipelines.transform.windows_view import show_windows
 
@@ -291,8 +291,8 @@ def analyze(ctx, start, end, pair, dry_run):
     from rich.console import Console
 
     from jobs.analyze import analyze_job, print_result
+    from pipelines.core.timeutil import utcnow
     from pipelines.store import open_db
-    from pipelines.timeutil import utcnow
 
     settings = get_settings(ctx)
     _warn_unlisted_models(settings, dry_run)
@@ -375,9 +375,9 @@ def status_cmd(ctx: click.Context, fmt: str) -> None:
 def backfill(ctx, start, end, pairs, source, no_llm, scheduler):
     """Load history for [--from, --to) and compute windows and verdicts. Resumable and idempotent."""
     from jobs.progress import backfill_bar, console
-    from pipelines.run import backfill as run_backfill
+    from pipelines.core.timeutil import utcnow
+    from pipelines.flows.run import backfill as run_backfill
     from pipelines.store import open_db
-    from pipelines.timeutil import utcnow
 
     settings = get_settings(ctx)
     if scheduler is not None:
@@ -409,14 +409,14 @@ def backfill(ctx, start, end, pairs, source, no_llm, scheduler):
         + (f", {c['settlements_rederived']} settlements re-derived" if c.get("settlements_rederived") else "")
     )
     if c.get("llm_error"):  # loaded data and the verdicts that succeeded are kept
-        from pipelines.errors import LLMError
+        from pipelines.core.errors import LLMError
 
         raise LLMError(c["llm_error"])
 
 
 def _on_scheduler(settings, address: str):
     """`settings` extracting on the Dask scheduler at `address` (--scheduler implies executor dask)."""
-    from pipelines.errors import UsageError
+    from pipelines.core.errors import UsageError
 
     try:
         tardis = settings.tardis.on_scheduler(address)

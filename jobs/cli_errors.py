@@ -16,8 +16,8 @@ from typing import NoReturn
 
 import click
 
-from pipelines.errors import ArbdbError
-from pipelines.store_guard import translate
+from pipelines.core.errors import ArbdbError
+from pipelines.store.guard import translate
 
 log = logging.getLogger("arbdb")
 

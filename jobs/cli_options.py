@@ -1,6 +1,6 @@
 """Option plumbing shared by every `arbdb` command: dates, `--config`/`-v` anywhere, one-line errors.
 
-Dates are parsed here and checked by `pipelines.timeutil.check_range`, whose typed errors speak of
+Dates are parsed here and checked by `pipelines.core.timeutil.check_range`, whose typed errors speak of
 dates; this module turns them into messages naming the options. click's own usage errors (bad
 value, unknown option, missing option) become one `UsageError` line too.
 """
@@ -14,9 +14,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import click
 
-from pipelines.errors import UsageError
-from pipelines.settings import Settings, load_settings
-from pipelines.timeutil import DateRangeError, check_range, utcnow
+from pipelines.config.settings import Settings, load_settings
+from pipelines.core.errors import UsageError
+from pipelines.core.timeutil import DateRangeError, check_range, utcnow
 
 
 def usage_line(err: click.UsageError) -> UsageError:

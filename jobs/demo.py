@@ -23,12 +23,11 @@ from rich.table import Table
 from jobs.demo_research import print_research
 from jobs.progress import backfill_bar
 from jobs.screen import screen_text
-from pipelines import summary
-from pipelines.pairs import Market, Pair
+from pipelines.config.pairs import Market, Pair
+from pipelines.config.settings import Settings
+from pipelines.flows.run import backfill
 from pipelines.report.data import run_report
-from pipelines.run import backfill
-from pipelines.settings import Settings
-from pipelines.store import open_db, row_counts
+from pipelines.store import open_db, row_counts, summary
 
 DEMO_FROM = date(2024, 3, 1)
 DEMO_DAYS = 14

@@ -10,7 +10,7 @@ from rich.console import Console
 from jobs.backtest import backtest_pair, show
 from jobs.scorecard import scorecard_text, span_of
 from pipelines.backtest.rules import Rules
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
 
 # Enter on a flag or a positive net carry, leave when it turns negative or flips: the demo's two
 # weeks give a few trades whatever the sample's level of carry.

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from pipelines.errors import UsageError
-from pipelines.export import export
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
+from pipelines.core.errors import UsageError
+from pipelines.core.timeutil import day_start
+from pipelines.research.export import export
 from pipelines.store import open_readonly
-from pipelines.timeutil import day_start
 
 
 def export_command(

@@ -5,7 +5,7 @@ and no `runs` row records it done. Every run looks back over the last `schedule.
 windows of each pair, so the scheduled run, the start-up catch-up and the retry of a failed or
 not-yet-published window are the same code path. The bound also keeps a first start from reaching
 into the distant past; `arbdb backfill` is for that. This module only decides which windows are
-due; `pipelines.run.run_cycle` runs them and records each in `runs`.
+due; `pipelines.flows.run.run_cycle` runs them and records each in `runs`.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from pathlib import Path
 
 import sqlite_utils
 
-from pipelines.runs import done_windows
-from pipelines.settings import Pair, Settings, load_settings
+from pipelines.config.settings import Pair, Settings, load_settings
+from pipelines.core.timeutil import to_iso, utcnow
+from pipelines.core.window import Window, last_closed_window, windows_between
+from pipelines.flows.runs import done_windows
 from pipelines.store import open_db
-from pipelines.timeutil import to_iso, utcnow
-from pipelines.window import Window, last_closed_window, windows_between
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,8 @@ def due_windows(
 
 
 def run_due_windows(db: sqlite_utils.Database, settings: Settings, now: datetime) -> dict[str, int]:
-    """Run every due window in order (`pipelines.run.run_cycle`); stop early, between windows, when asked."""
-    from pipelines.run import run_cycle  # lazy: the pipeline pulls in pandas and the API clients
+    """Run every due window in order (`flows.run.run_cycle`); stop early, between windows, when asked."""
+    from pipelines.flows.run import run_cycle  # lazy: the pipeline pulls in pandas and the API clients
 
     due = due_windows(db, settings, now)
     log.info("funding_cycle at %s: %d window(s) due", to_iso(now), len(due))

@@ -6,8 +6,8 @@ from rich.console import Console
 from rich.table import Table
 
 from pipelines.analyze.models import gateway_models, model_rows
-from pipelines.errors import ConfigError
-from pipelines.settings import LLM
+from pipelines.config.settings import LLM
+from pipelines.core.errors import ConfigError
 
 
 def models_table(llm: LLM) -> Table:

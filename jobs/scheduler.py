@@ -27,11 +27,11 @@ from apscheduler.triggers.cron import CronTrigger
 
 from jobs import funding_cycle
 from pipelines.analyze.models import unlisted_warning
-from pipelines.errors import AlreadyRunning
-from pipelines.runs import record_run, timed_run_id
-from pipelines.settings import Settings, load_settings
+from pipelines.config.settings import Settings, load_settings
+from pipelines.core.errors import AlreadyRunning
+from pipelines.core.timeutil import to_iso, utcnow
+from pipelines.flows.runs import record_run, timed_run_id
 from pipelines.store import open_db
-from pipelines.timeutil import to_iso, utcnow
 
 log = logging.getLogger(__name__)
 

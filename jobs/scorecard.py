@@ -12,9 +12,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.scorecard import scorecard
-from pipelines.scorecard_tiers import tier_scorecard
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
+from pipelines.research.scorecard import scorecard
+from pipelines.research.scorecard_tiers import tier_scorecard
 
 ACTION_TABLE = (
     ("Model", lambda r: r["model"]),
@@ -150,7 +150,7 @@ def span_of(start: date | None, end: date | None) -> tuple[datetime, datetime]:
     """Window ends in (start, end] as datetimes; an open side reaches every stored verdict."""
     from datetime import UTC
 
-    from pipelines.timeutil import day_start
+    from pipelines.core.timeutil import day_start
 
     lo = day_start(start) if start else datetime(1970, 1, 1, tzinfo=UTC)
     hi = day_start(end) if end else datetime(9999, 1, 1, tzinfo=UTC)

@@ -12,10 +12,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from pipelines.errors import UsageError
+from pipelines.config.settings import Settings
+from pipelines.core.errors import UsageError
+from pipelines.core.timeutil import day_start
 from pipelines.load.minutes import read_funding
-from pipelines.settings import Settings
-from pipelines.timeutil import day_start
 from pipelines.transform.screen import COLUMNS, ScreenLeg, coin_legs, screen
 
 # header (units included), cell formatter (row -> str)

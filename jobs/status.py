@@ -15,12 +15,12 @@ import sqlite_utils
 
 from jobs.scheduler import next_fire_times, triggers
 from pipelines.analyze.ledger import calls_on_day
+from pipelines.config.settings import Pair, Settings
+from pipelines.core.timeutil import parse_iso, to_iso, utcnow
+from pipelines.core.window import last_closed_window
+from pipelines.flows.runs import CYCLE_JOB, INTERRUPTED, done_windows, recent_runs, run_jobs, shown_status
 from pipelines.report.outbox import outbox_state
-from pipelines.runs import CYCLE_JOB, INTERRUPTED, done_windows, recent_runs, run_jobs, shown_status
-from pipelines.settings import Pair, Settings
 from pipelines.store import open_readonly, row_counts
-from pipelines.timeutil import parse_iso, to_iso, utcnow
-from pipelines.window import last_closed_window
 
 RUNS_SHOWN = 5
 
@@ -37,7 +37,7 @@ def last_runs(
 ) -> dict[str, list[dict]]:
     """The latest `limit` runs of every job, newest first, with their duration in seconds.
 
-    A `running` row whose process is gone is shown as `interrupted` (see `pipelines.runs`), as the
+    A `running` row whose process is gone is shown as `interrupted` (see `pipelines.flows.runs`), as the
     next run will record it."""
     out = {}
     for job in run_jobs(db):

@@ -25,7 +25,7 @@ import numpy as np
 
 from loopback import bybit_render, paths, simulate
 from loopback.simulate import TICKS_PER_MS, SymbolDay, day_ms
-from pipelines.columns import BYBIT
+from pipelines.core.columns import BYBIT
 
 HOUR_MS = 3_600_000
 V5_SINCE_MS = 1_680_652_800_000  # 2023-04-05T00:00:00Z: V5 `tickers` from then on

@@ -27,7 +27,7 @@ import numpy as np
 from loopback import daystore, groundtruth, paths, render, simulate
 from loopback.sims import SIMS, Settled
 from loopback.simulate import TICKS_PER_MS, SymbolDay
-from pipelines.columns import BITFINEX
+from pipelines.core.columns import BITFINEX
 from pipelines.venues.registry import venue
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ import pandas as pd
 
 from loopback.render import js_number
 from loopback.simulate import TICKS_PER_MS, SymbolDay
-from pipelines.columns import DERIVATIVE_TICKER, VALUE_FIELDS
+from pipelines.core.columns import DERIVATIVE_TICKER, VALUE_FIELDS
 
 FUNDING_HOURS = (0, 8, 16)
 

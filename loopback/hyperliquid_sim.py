@@ -25,7 +25,7 @@ import numpy as np
 from loopback import hyperliquid_render, paths, simulate
 from loopback.paths import DAY_SECONDS, rng
 from loopback.simulate import TICKS_PER_MS, SymbolDay, day_ms
-from pipelines.columns import HYPERLIQUID
+from pipelines.core.columns import HYPERLIQUID
 
 if TYPE_CHECKING:
     from loopback.generator import SampleFeed

@@ -39,7 +39,7 @@ from loopback.simulate import (
     day_ms,
     gate_decimals,
 )
-from pipelines.columns import OKX
+from pipelines.core.columns import OKX
 
 SAMPLE_FIRST_DAY = date(2024, 3, 2)  # the episode falls within the demo's 14 days from 2024-03-01
 EPISODE_SPAN_DAYS = 9  # it starts on one of 9 days and lasts under 3 days: over by 2024-03-14

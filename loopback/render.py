@@ -16,7 +16,7 @@ import numpy as np
 import orjson
 
 from loopback.simulate import TICKS_PER_MS, Connection, SymbolDay, day_ms
-from pipelines.columns import VALUE_FIELDS
+from pipelines.core.columns import VALUE_FIELDS
 
 Lines = tuple[np.ndarray, list[str]]  # local timestamps (100 ns) and the matching lines
 

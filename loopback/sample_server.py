@@ -16,7 +16,7 @@ from loopback.generator import SampleFeed
 from loopback.server_state import ServerState
 from loopback.sims import SIMS
 from loopback.tardis_server import serve, urls
-from pipelines.timeutil import days as day_range
+from pipelines.core.timeutil import days as day_range
 
 DEFAULT_DATA_DIR = Path(".cache/sample-tardis")
 

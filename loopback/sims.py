@@ -26,7 +26,7 @@ from loopback import (
     simulate,
 )
 from loopback.simulate import SymbolDay
-from pipelines.columns import BINANCE, BITFINEX, BYBIT, GATE, HYPERLIQUID, OKX
+from pipelines.core.columns import BINANCE, BITFINEX, BYBIT, GATE, HYPERLIQUID, OKX
 
 if TYPE_CHECKING:
     from loopback.generator import SampleFeed

@@ -17,7 +17,7 @@ import numpy as np
 
 from loopback import gate_sim, paths
 from loopback.paths import DAY_SECONDS, PERIOD_SECONDS, rng
-from pipelines.columns import BITFINEX, GATE
+from pipelines.core.columns import BITFINEX, GATE
 
 UNIX_EPOCH = date(1970, 1, 1)
 TICKS_PER_MS = 10_000  # local timestamps count 100 ns ticks, like Tardis' 7-digit fraction

@@ -30,7 +30,7 @@ from loopback.faults import RequestRecord
 from loopback.generator import SampleFeed
 from loopback.server_state import ServerState
 from loopback.tardis_app import make_app
-from pipelines.timeutil import days as day_range
+from pipelines.core.timeutil import days as day_range
 
 log = logging.getLogger(__name__)
 

@@ -1,1 +1,1 @@
-"""arbdb stages: extract, normalize, load, transform, analyze, report, wired by `pipelines.run`."""
+"""arbdb stages: extract, normalize, load, transform, analyze, report, wired by `pipelines.flows.run`."""

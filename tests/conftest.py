@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.settings import Settings, load_settings
+from pipelines.config.settings import Settings, load_settings
 from pipelines.store import open_db
 
 pytest_plugins = [

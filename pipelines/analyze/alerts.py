@@ -15,10 +15,10 @@ from email.utils import format_datetime, make_msgid
 
 import sqlite_utils
 
-from pipelines.analyze.verdicts import Verdict
-from pipelines.errors import ArbdbError
+from pipelines.config.settings import Mail
+from pipelines.core.errors import ArbdbError
+from pipelines.core.verdicts import Verdict
 from pipelines.report.outbox import UNDISCLOSED
-from pipelines.settings import Mail
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from pipelines.analyze.ledger import (
 from pipelines.analyze.prompt import CONTEXT_WINDOWS, build_messages, prompt_tokens
 from pipelines.analyze.tier_budget import budget_stop
 from pipelines.analyze.verdict_store import store_verdicts
-from pipelines.analyze.verdicts import Verdict, parse_reply
-from pipelines.errors import AuthError, LLMError
-from pipelines.settings import Settings, Tier
+from pipelines.config.settings import Settings, Tier
+from pipelines.core.errors import AuthError, LLMError
+from pipelines.core.verdicts import Verdict, parse_reply
 
 if TYPE_CHECKING:
     from pipelines.analyze.result import AnalyzeResult, TierResult

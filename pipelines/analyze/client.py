@@ -18,7 +18,7 @@ import requests
 from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
-from pipelines.errors import AuthError, FatalError, LLMError
+from pipelines.core.errors import AuthError, FatalError, LLMError
 
 UNREACHABLE_ATTEMPTS = 2
 _PIECES = re.compile(r"[A-Za-z]{1,10}|\d{1,3}|[^\sA-Za-z\d]")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from pipelines.analyze.ledger import COMPLETION_TOKENS_PER_WINDOW, call_cost
 from pipelines.analyze.result import PromptBatch, TierResult
 from pipelines.analyze.tiers import cached_verdicts, matches, tier_results
-from pipelines.analyze.verdicts import Verdict
-from pipelines.settings import LLM, Tier
+from pipelines.config.settings import LLM, Tier
+from pipelines.core.verdicts import Verdict
 
 
 def estimate_tiers(db, llm: LLM, prompt_version: str, rows: list[dict], build) -> list[TierResult]:

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from pipelines.analyze.client import Attempt, ChatResult
-from pipelines.errors import ConfigError
-from pipelines.settings import LLM
-from pipelines.timeutil import day_start, to_iso
+from pipelines.config.settings import LLM
+from pipelines.core.errors import ConfigError
+from pipelines.core.timeutil import day_start, to_iso
 
 # Completion tokens one verdict takes (JSON keys, enums, 2-3 sentence rationale, alert line).
 COMPLETION_TOKENS_PER_WINDOW = 110

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import requests
 
-from pipelines.errors import AuthError, LLMError
-from pipelines.settings import LLM
+from pipelines.config.settings import LLM
+from pipelines.core.errors import AuthError, LLMError
 
 log = logging.getLogger(__name__)
 

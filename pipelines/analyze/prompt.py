@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 
 from pipelines.analyze.client import estimate_tokens
-from pipelines.analyze.verdicts import ACTIONS, MAX_ALERT, RISKS
+from pipelines.core.verdicts import ACTIONS, MAX_ALERT, RISKS
 from pipelines.transform.legs import leg_labels
 
 # Bump when build_messages formats windows differently (the instructions are hashed as they are).

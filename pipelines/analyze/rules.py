@@ -23,8 +23,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from pipelines.analyze.verdicts import Verdict
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
+from pipelines.core.verdicts import Verdict
 from pipelines.transform.legs import leg_labels
 from pipelines.transform.scoring import LABELS, feature_label
 

@@ -9,7 +9,7 @@ from datetime import datetime
 import sqlite_utils
 
 from pipelines.analyze.ledger import spent_on_day
-from pipelines.settings import LLM
+from pipelines.config.settings import LLM
 
 
 def tier_allowance(llm: LLM, number: int) -> tuple[float, list[int]]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from pipelines.analyze.alerts import raise_alerts
 from pipelines.analyze.batches import GatewayRun
 from pipelines.analyze.result import TierResult
-from pipelines.analyze.verdicts import Verdict
-from pipelines.settings import Tier
+from pipelines.config.settings import Tier
+from pipelines.core.verdicts import Verdict
 
 _VERDICT_COLUMNS = "pair, window_end, feature_hash, model, risk, action, confidence, rationale, alert"
 

@@ -9,10 +9,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from pipelines.analyze.alerts import raise_alerts
-from pipelines.analyze.verdicts import Verdict
-from pipelines.settings import Mail
+from pipelines.config.settings import Mail
+from pipelines.core.timeutil import to_iso
+from pipelines.core.verdicts import Verdict
 from pipelines.store import transaction, upsert
-from pipelines.timeutil import to_iso
 
 if TYPE_CHECKING:
     from pipelines.analyze.result import AnalyzeResult

@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 
 import sqlite_utils
 
-from pipelines.pairs import Pair
-from pipelines.timeutil import parse_iso, to_iso
+from pipelines.config.pairs import Pair
+from pipelines.core.timeutil import parse_iso, to_iso
 
 _MINUTE = "%Y-%m-%d %H:%M"
 

@@ -9,10 +9,10 @@ import pandas as pd
 import sqlite_utils
 
 from pipelines.backtest import coverage, metrics, pnl, rules, store
-from pipelines.columns import SIDES
-from pipelines.pairs import Pair
-from pipelines.settings import Fees
-from pipelines.timeutil import series_from_iso, to_iso
+from pipelines.config.pairs import Pair
+from pipelines.config.settings import Fees
+from pipelines.core.columns import SIDES
+from pipelines.core.timeutil import series_from_iso, to_iso
 
 
 @dataclass

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipelines.columns import SIDES
+from pipelines.core.columns import SIDES
 
 PNL_COLUMNS = ("settlements", "funding_pnl", "fees", "slippage", "spread_pnl", "marks_missing", "net_pnl")
 

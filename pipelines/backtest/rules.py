@@ -15,7 +15,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from pipelines.errors import UsageError
+from pipelines.core.errors import UsageError
 
 EXIT_RULES = ("net", "sign", "hold")  # the default order, and `--exit`'s words
 TRADE_COLUMNS = ("entry_time", "exit_time", "long_side", "short_side", "entry_net_carry_apr", "exit_reason")

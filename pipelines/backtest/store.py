@@ -10,11 +10,11 @@ import orjson
 import pandas as pd
 import sqlite_utils
 
-from pipelines.columns import SIDES
+from pipelines.config.pairs import Pair
+from pipelines.core.columns import SIDES
+from pipelines.core.timeutil import series_from_iso, series_to_iso, to_iso
 from pipelines.load.minutes import read_funding
-from pipelines.pairs import Pair
 from pipelines.store import transaction, upsert
-from pipelines.timeutil import series_from_iso, series_to_iso, to_iso
 
 # A mark older than this before an entry or exit is stale: the trade gets no spread P&L. Both legs'
 # marks come from one minute (the latest in which both have one) within this span.

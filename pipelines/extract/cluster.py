@@ -3,7 +3,7 @@
 Exchange-days are submitted in task order. A worker runs the same `extract_range` as the local path,
 under a named, cluster-wide `distributed.Semaphore` (`tardis.max_concurrent_replays`), and sends
 back the minute rows as numpy columns (`columnar.MinuteColumns`). The client hands them back in
-task order for `pipelines.run` to load, one transaction per exchange-day as locally, so resume and
+task order for `pipelines.flows.run` to load, one transaction per exchange-day as locally, so resume and
 idempotence are unchanged. A worker killed mid-task is retried by the scheduler on another worker;
 only the result that reaches the client is loaded, once.
 
@@ -22,12 +22,12 @@ from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from datetime import timedelta
 
-from pipelines.errors import ArbdbError, AuthError, ConfigError, ExtractError, RetriableError
+from pipelines.config.settings import Tardis, tardis_key_from_env
+from pipelines.core.errors import ArbdbError, AuthError, ConfigError, ExtractError, RetriableError
+from pipelines.core.timeutil import day_start
 from pipelines.extract.columnar import MinuteColumns, pack
 from pipelines.extract.days import DayTask
 from pipelines.extract.replay import Extracted, extract_range
-from pipelines.settings import Tardis, tardis_key_from_env
-from pipelines.timeutil import day_start
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import numpy as np
 
-from pipelines.columns import DERIVATIVE_TICKER, STATED
+from pipelines.core.columns import DERIVATIVE_TICKER, STATED
 from pipelines.extract.replay import Extracted
 
 # Record fields after exchange and symbol: the three timestamps (int microseconds), then floats.

@@ -27,8 +27,8 @@ import zlib
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from pipelines.columns import DERIVATIVE_TICKER
-from pipelines.errors import ExtractError
+from pipelines.core.columns import DERIVATIVE_TICKER
+from pipelines.core.errors import ExtractError
 
 log = logging.getLogger(__name__)
 

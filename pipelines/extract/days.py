@@ -9,10 +9,10 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from pipelines.errors import ArbdbError, DataNotPublished, ExtractError
+from pipelines.config.settings import Settings
+from pipelines.core.errors import ArbdbError, DataNotPublished, ExtractError
+from pipelines.core.timeutil import day_start
 from pipelines.extract.replay import Extracted, extract_range
-from pipelines.settings import Settings
-from pipelines.timeutil import day_start
 
 
 @dataclass(frozen=True)

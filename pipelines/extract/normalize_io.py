@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
-from pipelines.columns import BINANCE, DERIVATIVE_TICKER, EXCHANGES, GATE, OKX
-from pipelines.errors import UsageError
+from pipelines.core.columns import BINANCE, DERIVATIVE_TICKER, EXCHANGES, GATE, OKX
+from pipelines.core.errors import UsageError
 from pipelines.venues.normalize import Normalizer, Record, ReplayReadError, make_normalizer, normalize_with
 from pipelines.venues.registry import venue
 

@@ -16,7 +16,7 @@ import urllib.request
 from collections.abc import Coroutine
 from urllib.parse import urlsplit
 
-from pipelines.errors import ExtractError, TardisUnreachable
+from pipelines.core.errors import ExtractError, TardisUnreachable
 
 PROBE_ATTEMPTS = 3
 PROBE_PAUSE_SECONDS = 0.3  # times the attempt number: 0.3 s, 0.6 s between the three attempts

@@ -24,10 +24,10 @@ from pathlib import Path
 import aiohttp
 import tardis_dev
 
-from pipelines.errors import ArbdbError, AuthError, DataNotPublished, ExtractError, UnknownSymbol
+from pipelines.config.settings import Tardis
+from pipelines.core.errors import ArbdbError, AuthError, DataNotPublished, ExtractError, UnknownSymbol
 from pipelines.extract.datasets import CorruptDownload, RowChecker, read_dataset
 from pipelines.extract.probe import DeadlinePassed, guarded
-from pipelines.settings import Tardis
 from pipelines.venues.normalize import MalformedLine, make_normalizer
 from pipelines.venues.registry import venue
 

@@ -12,15 +12,15 @@ from datetime import UTC, datetime
 import pandas as pd
 import sqlite_utils
 
-from pipelines.columns import DERIVATIVE_TICKER, FUNDING, MINUTE
+from pipelines.core.columns import DERIVATIVE_TICKER, FUNDING, MINUTE
+from pipelines.core.timeutil import ISO_FORMAT, series_from_iso, series_to_iso, to_iso, utcnow
 from pipelines.extract.replay import Extracted
 from pipelines.load.settlement import evidence_reach
 from pipelines.store import transaction, upsert
-from pipelines.timeutil import ISO_FORMAT, series_from_iso, series_to_iso, to_iso, utcnow
 from pipelines.venues.registry import venue
 
 _US = 1_000_000
-# Column positions of a derivative_ticker record (pipelines.columns.DERIVATIVE_TICKER).
+# Column positions of a derivative_ticker record (pipelines.core.columns.DERIVATIVE_TICKER).
 _REC = {
     "funding_timestamp": 4,
     "funding_rate": 5,
@@ -212,5 +212,5 @@ def count_minutes(
 
 
 def settlements(minutes: pd.DataFrame, exchange: str, symbol: str, interval_hours: float) -> pd.DataFrame:
-    """Settled funding for one exchange and symbol, columns `pipelines.columns.FUNDING` (its venue's rule)."""
+    """Settled funding for one exchange and symbol, columns `core.columns.FUNDING` (its venue's rule)."""
     return venue(exchange).settle(minutes, symbol, interval_hours)

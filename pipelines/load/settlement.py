@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.columns import FUNDING
-from pipelines.units import apr
+from pipelines.core.columns import FUNDING
+from pipelines.core.units import apr
 
 MAX_GAP = pd.Timedelta(minutes=30)
 

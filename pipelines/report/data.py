@@ -19,7 +19,9 @@ from datetime import date, datetime, timedelta
 import pandas as pd
 import sqlite_utils
 
-from pipelines.analyze.verdicts import ACTIONS, RISKS
+from pipelines.config.settings import Settings
+from pipelines.core.timeutil import day_start, series_from_iso, to_iso
+from pipelines.core.verdicts import ACTIONS, RISKS
 from pipelines.report.ledger import delivery, existing_report, record_report, withdraw_queued
 from pipelines.report.mailer import deliver, drain_outbox
 from pipelines.report.model import PeriodFigures, ReportData, ReportResult
@@ -27,8 +29,6 @@ from pipelines.report.quality import day_warnings
 from pipelines.report.render import compose_message, render_chart, render_report
 from pipelines.report.tier_costs import tier_costs
 from pipelines.report.worth import verdict_worth
-from pipelines.settings import Settings
-from pipelines.timeutil import day_start, series_from_iso, to_iso
 from pipelines.transform.legs import leg_labels
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from pipelines.errors import MailError
+from pipelines.config.settings import Mail
+from pipelines.core.errors import MailError
+from pipelines.core.timeutil import day_start, to_iso
 from pipelines.report.outbox import is_queued, withdraw
-from pipelines.settings import Mail
-from pipelines.timeutil import day_start, to_iso
 
 if TYPE_CHECKING:
     from pipelines.report.model import ReportData

@@ -30,10 +30,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-from pipelines.errors import MailError
+from pipelines.config.settings import Mail
+from pipelines.core.errors import MailError
+from pipelines.core.timeutil import to_iso, utcnow
 from pipelines.report import outbox as box
-from pipelines.settings import Mail
-from pipelines.timeutil import to_iso, utcnow
 
 log = logging.getLogger(__name__)
 

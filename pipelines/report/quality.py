@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from pipelines.columns import SIDES
-from pipelines.settings import Pair
+from pipelines.config.settings import Pair
+from pipelines.core.columns import SIDES
 from pipelines.transform.legs import leg_labels
 
 MAX_WARNINGS = 20

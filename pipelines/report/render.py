@@ -17,9 +17,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from matplotlib.dates import DateFormatter, DayLocator
 from matplotlib.figure import Figure
 
+from pipelines.config.settings import Mail
+from pipelines.core.timeutil import to_iso
 from pipelines.report.outbox import UNDISCLOSED
-from pipelines.settings import Mail
-from pipelines.timeutil import to_iso
 
 if TYPE_CHECKING:
     from pipelines.report.model import ReportData

@@ -11,7 +11,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from pipelines.timeutil import to_iso
+from pipelines.core.timeutil import to_iso
 
 # Gateway and configured costs differ when apart by more than this share (rounding is not a difference).
 DIFFERS_BY = 0.01

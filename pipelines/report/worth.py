@@ -1,12 +1,12 @@
 """The cost report's "what the verdicts were worth" section: LLM cost per verdict beside the
-realised carry of the verdicts (`pipelines.scorecard`), per model, `rules` (free) included.
+realised carry of the verdicts (`pipelines.research.scorecard`), per model, `rules` (free) included.
 
 Worth: the summed realised net P&L of a model's OPEN_ARB verdicts at the scorecard's 10,000
 notional per leg (held by the default exit, at most to the last stored window, so a recent verdict
 counts what it earned so far). A model whose worth exceeds its cost pays for itself.
 
 With LLM tiers (more than one tier's verdicts in `verdict_tiers`), one more row per tier (it has
-a `tier` key): that tier's verdicts scored alike (`pipelines.scorecard_tiers`) beside its calls'
+a `tier` key): that tier's verdicts scored alike (`pipelines.research.scorecard_tiers`) beside its calls'
 cost (a NULL tier is tier 1), so the report shows whether escalation earns its cost.
 """
 
@@ -17,9 +17,9 @@ from datetime import datetime
 import pandas as pd
 import sqlite_utils
 
-from pipelines.scorecard import NOTIONAL, realised
-from pipelines.scorecard_tiers import tier_scored
-from pipelines.settings import Settings
+from pipelines.config.settings import Settings
+from pipelines.research.scorecard import NOTIONAL, realised
+from pipelines.research.scorecard_tiers import tier_scored
 
 
 def verdict_worth(

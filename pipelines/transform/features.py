@@ -17,7 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from pipelines.columns import SIDES
+from pipelines.core.columns import SIDES
+from pipelines.core.units import HOURS_PER_YEAR, apr
+from pipelines.core.window import Window
 from pipelines.transform.legs import LegParams, leg_settlements
 from pipelines.transform.quality import (
     QualityParams,
@@ -26,8 +28,6 @@ from pipelines.transform.quality import (
     side_minutes,
     window_warnings,
 )
-from pipelines.units import HOURS_PER_YEAR, apr
-from pipelines.window import Window
 
 KEYS = ("pair", "window_start", "window_end")
 # Which legs the window compares and its length: identity, not features (not hashed, not sent).
@@ -77,7 +77,7 @@ QUALITY_COLUMNS = (
 )
 WINDOW_FEATURES = FUNDING_FEATURES + PRICE_FEATURES + QUALITY_COLUMNS
 TEXT_FEATURES = ("long_side", "short_side")
-# What each leg's predicted rate is in the window (`pipelines.columns.PREDICTED_KINDS`, or "mixed"
+# What each leg's predicted rate is in the window (`pipelines.core.columns.PREDICTED_KINDS`, or "mixed"
 # when its settlements' kinds differ, None without settlements or for rows stored before kinds).
 # Not in the features hash: a kind is fixed by the venue and its era, and where it changes what a
 # forecast error means ("settled", "mixed") the error itself, which is hashed, turns NaN.

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from pipelines.core.units import HOURS_PER_YEAR
 from pipelines.transform.features import (
     IDENTITY,
     KEYS,
@@ -22,7 +23,6 @@ from pipelines.transform.features import (
     TEXT_FEATURES,
     WINDOW_FEATURES,
 )
-from pipelines.units import HOURS_PER_YEAR
 
 ZSCORABLE = (
     "funding_diff",

@@ -16,10 +16,10 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from pipelines.pairs import Leg, Market, Pair
+from pipelines.config.pairs import Leg, Market, Pair
+from pipelines.core.units import HOURS_PER_YEAR
+from pipelines.core.window import windows_between
 from pipelines.transform.legs import LegParams, leg_settlements
-from pipelines.units import HOURS_PER_YEAR
-from pipelines.window import windows_between
 
 COLUMNS = (
     "coin",

@@ -23,18 +23,18 @@ import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from pipelines.columns import SIDES
+from pipelines.config.pairs import Leg, Pair
+from pipelines.config.settings import Settings
+from pipelines.core.columns import SIDES
+from pipelines.core.timeutil import series_from_iso, series_to_iso, to_iso
+from pipelines.core.window import windows_between
 from pipelines.load.minutes import read_funding
 from pipelines.load.settlement import MAX_GAP
-from pipelines.pairs import Leg, Pair
-from pipelines.settings import Settings
 from pipelines.store import SCHEMA, open_db, transaction, upsert
-from pipelines.timeutil import series_from_iso, series_to_iso, to_iso
 from pipelines.transform.features import FeeParams, PairParams, window_features
 from pipelines.transform.legs import LegParams
 from pipelines.transform.quality import QualityParams
 from pipelines.transform.scoring import WINDOW_COLUMNS, add_features_hash, add_zscores, flag_windows
-from pipelines.window import windows_between
 
 log = logging.getLogger(__name__)
 JSON_COLUMNS = ("warnings", "reasons")

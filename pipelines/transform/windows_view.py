@@ -88,7 +88,7 @@ def windows_table(windows: pd.DataFrame, title: str) -> Table:
     return table
 
 
-# What a reader needs to know of each prediction kind (pipelines.columns.PREDICTED_KINDS).
+# What a reader needs to know of each prediction kind (pipelines.core.columns.PREDICTED_KINDS).
 KIND_NOTES = {
     "settled": "the settled rate itself, no forecast error",
     "mixed": "kinds differ, no forecast error",

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from pipelines.columns import VALUE_FIELDS
-from pipelines.errors import ArbdbError
+from pipelines.core.columns import VALUE_FIELDS
+from pipelines.core.errors import ArbdbError
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import suppress
 
-from pipelines.columns import BINANCE
+from pipelines.core.columns import BINANCE
 from pipelines.venues.base import (
     _NO_VALUES,
     _SHAPE_ERRORS,

@@ -22,9 +22,9 @@ from operator import itemgetter
 import numpy as np
 import pandas as pd
 
-from pipelines.columns import BITFINEX, FUNDING
+from pipelines.core.columns import BITFINEX, FUNDING
+from pipelines.core.units import apr
 from pipelines.load.settlement import MAX_GAP, _empty, with_evidence
-from pipelines.units import apr
 from pipelines.venues.base import (
     _NO_VALUES,
     _SHAPE_ERRORS,

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from pipelines.columns import BYBIT
+from pipelines.core.columns import BYBIT
 from pipelines.venues.base import _NO_VALUES, MalformedLine, Normalizer, Record, _number, _time_or_none
 from pipelines.venues.bybit_settle import bybit_settlements
 from pipelines.venues.venue import Venue

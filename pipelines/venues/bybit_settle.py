@@ -33,9 +33,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.columns import BYBIT, FUNDING
+from pipelines.core.columns import BYBIT, FUNDING
+from pipelines.core.units import apr
 from pipelines.load.settlement import MAX_GAP, _empty, _last_before, evidence_reach, with_evidence
-from pipelines.units import apr
 
 _MINUTE = pd.Timedelta(minutes=1)
 _HOUR = pd.Timedelta(hours=1)

@@ -22,9 +22,9 @@ from operator import itemgetter
 
 import pandas as pd
 
-from pipelines.columns import FUNDING, GATE
+from pipelines.core.columns import FUNDING, GATE
+from pipelines.core.units import apr
 from pipelines.load.settlement import MAX_GAP, _empty, _last_before, with_evidence
-from pipelines.units import apr
 from pipelines.venues import gate_settle
 from pipelines.venues.base import (
     _NO_VALUES,

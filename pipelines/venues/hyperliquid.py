@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from operator import itemgetter
 
-from pipelines.columns import HYPERLIQUID
+from pipelines.core.columns import HYPERLIQUID
 from pipelines.venues.base import _NO_VALUES, _SHAPE_ERRORS, MalformedLine, Normalizer, Record, _number
 from pipelines.venues.hyperliquid_settle import hyperliquid_settlements
 from pipelines.venues.venue import Venue

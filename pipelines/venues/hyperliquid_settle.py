@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.columns import HYPERLIQUID
+from pipelines.core.columns import HYPERLIQUID
 from pipelines.load.settlement import MAX_GAP, _empty, _finish, _last_before
 
 

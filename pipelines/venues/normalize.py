@@ -4,7 +4,7 @@ A replay line is `<28-char local timestamp> <exchange's raw JSON>`; an empty lin
 disconnect. Each exchange has a stateful `Normalizer`: per symbol it keeps the latest value of every
 field, a null/missing field keeps the previous value, a record is emitted only when a value field
 changed, and the exchange timestamp never moves backwards. Records are tuples in
-`pipelines.columns.DERIVATIVE_TICKER` order (see tardis-data.md for the field mapping).
+`pipelines.core.columns.DERIVATIVE_TICKER` order (see tardis-data.md for the field mapping).
 
 The reference is tardis-node's `normalizeDerivativeTickers` (npm `tardis-dev`, pinned in
 tests/reference/); tests/pipelines/venues/test_normalize_reference.py compares both row for row. Where it
@@ -28,8 +28,8 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
-from pipelines.columns import EXCHANGES
-from pipelines.errors import UsageError
+from pipelines.core.columns import EXCHANGES
+from pipelines.core.errors import UsageError
 from pipelines.venues.base import (
     _SHAPE_ERRORS,
     PREFIX_LEN,

@@ -29,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from pipelines.columns import OKX
+from pipelines.core.columns import OKX
 from pipelines.venues.base import _EPOCH, _NO_VALUES, MalformedLine, Normalizer, Record, _number
 from pipelines.venues.okx_settle import okx_settlements
 from pipelines.venues.venue import Venue

@@ -25,9 +25,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.columns import FUNDING, OKX
+from pipelines.core.columns import FUNDING, OKX
+from pipelines.core.units import apr
 from pipelines.load.settlement import MAX_GAP, _empty, with_evidence
-from pipelines.units import apr
 
 _MINUTE = pd.Timedelta(minutes=1)
 _REACH = MAX_GAP + _MINUTE  # farthest a deciding minute row may lie from its funding time (or T_prev)

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.columns import BITFINEX
+from pipelines.core.columns import BITFINEX
 from tests.jobs.test_cli_backfill import snapshot, write_config
 from tests.pipelines.extract.test_replay_failures import closed_port
 

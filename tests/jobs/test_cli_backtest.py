@@ -12,7 +12,7 @@ from jobs.cli import cli
 from pipelines.backtest.engine import pair_costs
 from pipelines.backtest.rules import Rules
 from pipelines.backtest.store import run_key
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
 from pipelines.store import open_db
 from tests.pipelines.backtest.seed import A, B, mark, seed, settlement, window
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.columns import BINANCE, BITFINEX, EXCHANGES, GATE
+from pipelines.core.columns import BINANCE, BITFINEX, EXCHANGES, GATE
 
 DATA = Path(__file__).parent.parent / "data"
 ROOT = Path(__file__).parent.parent.parent

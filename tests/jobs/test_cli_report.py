@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from jobs.cli import cli
 from jobs.report_job import cost_report_job, yesterday
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
 from pipelines.store import open_db
 from tests.fixtures.smtp import mail_settings
 from tests.pipelines.report.test_data import seed

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.columns import BITFINEX, GATE
+from pipelines.core.columns import BITFINEX, GATE
 from pipelines.store import open_db, upsert
 
 SQRT2 = math.sqrt(2)

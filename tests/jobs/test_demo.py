@@ -8,7 +8,7 @@ import sqlite3
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
 
 
 def test_demo_writes_a_config_that_status_and_windows_use(config_file, tmp_path):

@@ -11,12 +11,12 @@ import pytest
 
 from jobs import funding_cycle
 from jobs.funding_cycle import due_windows, funding_cycle_job, run_due_windows
-from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
-from pipelines.run import analyze_recent
-from pipelines.runs import cycle_run_id, record_run
+from pipelines.core.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
+from pipelines.core.timeutil import to_iso
+from pipelines.core.window import Window
+from pipelines.flows.run import analyze_recent
+from pipelines.flows.runs import cycle_run_id, record_run
 from pipelines.store import upsert
-from pipelines.timeutil import to_iso
-from pipelines.window import Window
 from tests.fixtures.llm import online_settings
 from tests.fixtures.llm_windows import sample_windows
 
@@ -282,7 +282,7 @@ def test_the_cycles_analyze_pass_is_failed_when_the_gateway_is_down(db, settings
 
 
 def failing_run_window(errors):
-    """A stand-in for `pipelines.run.run_window` raising `errors[pair name]` (or loading nothing)."""
+    """A stand-in for `pipelines.flows.run.run_window` raising `errors[pair name]` (or loading nothing)."""
 
     def fake(settings, db, pair, window, **_):
         if pair.name in errors:
@@ -293,9 +293,9 @@ def failing_run_window(errors):
 
 
 def test_an_auth_error_stops_the_cycle_and_leaves_every_window_due(db, settings, monkeypatch, caplog):
-    import pipelines.run
+    import pipelines.flows.run
 
-    monkeypatch.setattr(pipelines.run, "run_window", failing_run_window({"BTC": AuthError("HTTP 401")}))
+    monkeypatch.setattr(pipelines.flows.run, "run_window", failing_run_window({"BTC": AuthError("HTTP 401")}))
     now = at("2024-03-01T08:20")
     assert run_due_windows(db, settings, now) == {"failed": 1, "left": 2 * 21 - 1}
     [row] = db["runs"].rows
@@ -309,23 +309,23 @@ def test_an_auth_error_stops_the_cycle_and_leaves_every_window_due(db, settings,
 
 
 def test_an_unknown_symbol_fails_its_pair_only_and_needs_a_person(db, settings, monkeypatch, caplog):
-    import pipelines.run
+    import pipelines.flows.run
 
     settings = one_window_each(settings)
     errors = {"BTC": UnknownSymbol("BTC_USDT not served"), "ETH": ExtractError("HTTP 500")}
-    monkeypatch.setattr(pipelines.run, "run_window", failing_run_window(errors))
+    monkeypatch.setattr(pipelines.flows.run, "run_window", failing_run_window(errors))
     assert run_due_windows(db, settings, at("2024-03-01T08:20")) == {"failed": 2}
     people = [r.getMessage() for r in caplog.records if "needs a person" in r.getMessage()]
     assert len(people) == 1 and "BTC_USDT not served" in people[0]  # the retriable one just waits
 
 
 def test_a_retriable_failure_does_not_stop_the_cycle(db, settings, monkeypatch):
-    import pipelines.run
+    import pipelines.flows.run
 
     settings = one_window_each(settings)
     errors = {"BTC": DataNotPublished("not yet")}
-    monkeypatch.setattr(pipelines.run, "run_window", failing_run_window(errors))
-    monkeypatch.setattr(pipelines.run, "analyze_recent", lambda db, settings, now: "done")
+    monkeypatch.setattr(pipelines.flows.run, "run_window", failing_run_window(errors))
+    monkeypatch.setattr(pipelines.flows.run, "analyze_recent", lambda db, settings, now: "done")
     assert run_due_windows(db, settings, at("2024-03-01T08:20")) == {
         "pending": 1,
         "done": 1,
@@ -335,7 +335,7 @@ def test_a_retriable_failure_does_not_stop_the_cycle(db, settings, monkeypatch):
 
 
 def test_an_hourly_pair_has_its_windows_due_on_its_own_grid_beside_8_hour_pairs(db, settings):
-    from pipelines.pairs import Pair
+    from pipelines.config.pairs import Pair
 
     hourly = Pair(
         name="SOL",

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from jobs.cli import cli
 from jobs.scheduler import acquire_lock
-from pipelines.errors import AlreadyRunning
+from pipelines.core.errors import AlreadyRunning
 
 
 def test_second_lock_is_refused_until_the_first_is_released(settings):

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from jobs.scheduler import build_scheduler, cost_report_run, funding_offsets, next_fire_times
-from pipelines.settings import Pair, Schedule, Settings
+from pipelines.config.settings import Pair, Schedule, Settings
 
 
 def at(text: str) -> datetime:

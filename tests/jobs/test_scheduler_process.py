@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from jobs.scheduler import acquire_lock
-from pipelines.settings import SECRET_ENV
+from pipelines.config.settings import SECRET_ENV
 
 pytestmark = pytest.mark.timeout(300)
 

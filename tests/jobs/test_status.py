@@ -10,8 +10,8 @@ from click.testing import CliRunner
 
 from jobs.cli import cli
 from jobs.status import collect_status, format_table, status_exit_code, status_report
+from pipelines.core.timeutil import to_iso
 from pipelines.store import upsert
-from pipelines.timeutil import to_iso
 
 NOW = datetime(2024, 3, 1, 16, 20, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from jobs.cli import cli
 from jobs.status import collect_status, format_table
-from pipelines.timeutil import utcnow
+from pipelines.core.timeutil import utcnow
 
 
 def test_a_dead_letter_is_shown_and_makes_status_fail(config_file, db, settings):

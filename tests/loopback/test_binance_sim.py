@@ -11,7 +11,7 @@ import pytest
 
 from loopback import binance_sim, groundtruth
 from loopback.generator import SampleFeed
-from pipelines.columns import BINANCE
+from pipelines.core.columns import BINANCE
 from pipelines.venues.normalize import normalize_lines
 
 DAY = date(2024, 3, 5)

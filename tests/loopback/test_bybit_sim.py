@@ -12,7 +12,7 @@ import pytest
 from loopback import bybit_sim
 from loopback.generator import SampleFeed
 from loopback.groundtruth import normalized
-from pipelines.columns import BYBIT
+from pipelines.core.columns import BYBIT
 from pipelines.venues.normalize import normalize_lines
 
 V5_DAY, OLD_DAY = date(2024, 3, 5), date(2022, 6, 1)

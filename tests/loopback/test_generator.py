@@ -13,7 +13,7 @@ import pytest
 
 from loopback import generator, paths, simulate
 from loopback.generator import SampleFeed
-from pipelines.columns import BITFINEX, DERIVATIVE_TICKER, GATE
+from pipelines.core.columns import BITFINEX, DERIVATIVE_TICKER, GATE
 
 DAY = date(2024, 3, 5)
 PREFIX = re.compile(rb"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{7}Z $")

@@ -12,7 +12,7 @@ import pytest
 
 from loopback import hyperliquid_sim, paths
 from loopback.generator import SampleFeed
-from pipelines.columns import HYPERLIQUID
+from pipelines.core.columns import HYPERLIQUID
 from tests.loopback.test_generator import parse
 
 DAY = date(2024, 11, 5)

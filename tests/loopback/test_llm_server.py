@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from pipelines.analyze.verdicts import parse_reply
+from pipelines.core.verdicts import parse_reply
 from tests.fixtures.llm_server import LLMServer, Reply, count_tokens
 
 IDS = ["BTC@2024-03-01T08:00:00Z", "ETH@2024-03-01T16:00:00Z"]

@@ -11,7 +11,7 @@ import pytest
 
 from loopback import groundtruth, okx_sim
 from loopback.generator import SampleFeed
-from pipelines.columns import OKX
+from pipelines.core.columns import OKX
 from pipelines.venues.normalize import normalize_lines
 from pipelines.venues.okx import V5_CHANNELS
 from tests.pipelines.venues.tardis_node import missing_reason, node_records

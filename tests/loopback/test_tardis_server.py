@@ -24,7 +24,7 @@ from tardis_dev import Channel
 
 from loopback.faults import RESET_STATUS
 from loopback.tardis_server import start_in_process, start_in_thread
-from pipelines.columns import BITFINEX, GATE
+from pipelines.core.columns import BITFINEX, GATE
 from tests.fixtures.tardis import small_feed
 
 START = datetime(2024, 3, 5, 6, tzinfo=UTC)

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 
 from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
-from pipelines.columns import BITFINEX, GATE
-from pipelines.run import backfill, run_window
-from pipelines.settings import Transform, load_settings
+from pipelines.config.settings import Transform, load_settings
+from pipelines.core.columns import BITFINEX, GATE
+from pipelines.core.window import windows_between
+from pipelines.flows.run import backfill, run_window
 from pipelines.store import open_db
-from pipelines.window import windows_between
 from tests.conftest import SMALL_CONFIG
 from tests.fixtures.tables import differences, snapshot
 from tests.fixtures.tardis import pointed_at

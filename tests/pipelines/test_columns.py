@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipelines.columns import (
+from pipelines.core.columns import (
     BITFINEX,
     DERIVATIVE_TICKER,
     EXCHANGES,

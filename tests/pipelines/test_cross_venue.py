@@ -17,10 +17,10 @@ from click.testing import CliRunner
 from jobs.cli import cli
 from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
-from pipelines.columns import BINANCE, HYPERLIQUID
+from pipelines.core.columns import BINANCE, HYPERLIQUID
+from pipelines.core.units import HOURS_PER_YEAR
 from pipelines.store import open_readonly
 from pipelines.transform.windows_stage import read_windows
-from pipelines.units import HOURS_PER_YEAR
 
 START = date(2024, 11, 5)
 DAYS = 2

@@ -1,4 +1,4 @@
-"""`arbdb export` and `pipelines.export`: streamed CSV and Parquet equal the stored rows."""
+"""`arbdb export` and `pipelines.research.export`: streamed CSV and Parquet equal the stored rows."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.columns import GATE
-from pipelines.export import export
+from pipelines.core.columns import GATE
+from pipelines.research.export import export
 from pipelines.store import SCHEMA, upsert
 from tests.fixtures.windows_data import funding_rows, minute_rows
 

@@ -17,9 +17,9 @@ import pytest
 from loopback.generator import SampleFeed
 from loopback.sims import SIMS
 from loopback.tardis_server import start_in_thread
+from pipelines.config.settings import load_settings
 from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding
-from pipelines.settings import load_settings
 from pipelines.store import open_db
 from pipelines.venues.registry import VENUES
 

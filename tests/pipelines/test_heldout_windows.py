@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from jobs.cli import cli
 from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
-from pipelines.columns import BINANCE, BYBIT, GATE, OKX
+from pipelines.core.columns import BINANCE, BYBIT, GATE, OKX
 from pipelines.store import open_readonly
 from pipelines.transform.windows_stage import read_windows
 

@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from pipelines.analyze.stage import analyze_range, make_client
-from pipelines.errors import StoreError
-from pipelines.migrations import SCHEMA_VERSION
+from pipelines.core.errors import StoreError
 from pipelines.store import open_db, open_readonly
+from pipelines.store.migrations import SCHEMA_VERSION
 from tests.fixtures.llm import online_settings, tiered_settings
 from tests.fixtures.llm_server import default_verdict
 from tests.fixtures.llm_windows import sample_windows

@@ -7,8 +7,8 @@ import sqlite3
 import pytest
 import sqlite_utils
 
-from pipelines.errors import StoreError
-from pipelines.migrations import (
+from pipelines.core.errors import StoreError
+from pipelines.store.migrations import (
     SCHEMA_VERSION,
     add_columns,
     check_readable,

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from pipelines.columns import BITFINEX, GATE
-from pipelines.errors import ConfigError
-from pipelines.pairs import Leg
-from pipelines.settings import settings_from_mapping
+from pipelines.config.pairs import Leg
+from pipelines.config.settings import settings_from_mapping
+from pipelines.core.columns import BITFINEX, GATE
+from pipelines.core.errors import ConfigError
 from pipelines.venues import gate
 from pipelines.venues.registry import VENUES
 

@@ -1,4 +1,4 @@
-"""`pipelines.run.backfill` split and reordered, against the loopback Tardis server on real SQLite files:
+"""`flows.run.backfill` split and reordered, against the loopback Tardis server on real SQLite files:
 any split or order of the same days ends with the tables of one uninterrupted backfill."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from pipelines.run import backfill
-from pipelines.settings import Transform
+from pipelines.config.settings import Transform
+from pipelines.flows.run import backfill
 from pipelines.store import open_db
 from tests.fixtures.llm import online_settings
 from tests.fixtures.llm_server import Reply, verdicts_json
@@ -87,13 +87,17 @@ def test_concurrent_backfills_leave_verdicts_for_the_current_features(cfg, llm_s
 
 
 def test_run_cycle_runs_windows_in_order_and_stops_between_them_when_asked(db, settings, monkeypatch):
-    import pipelines.run
-    from pipelines.run import run_cycle
-    from pipelines.window import windows_between
+    import pipelines.flows.run
+    from pipelines.core.window import windows_between
+    from pipelines.flows.run import run_cycle
 
     ran = []
-    monkeypatch.setattr(pipelines.run, "run_window", lambda s, d, pair, window, **_: ran.append(window) or {})
-    monkeypatch.setattr(pipelines.run, "analyze_recent", lambda *args: pytest.fail("no analyze after a stop"))
+    monkeypatch.setattr(
+        pipelines.flows.run, "run_window", lambda s, d, pair, window, **_: ran.append(window) or {}
+    )
+    monkeypatch.setattr(
+        pipelines.flows.run, "analyze_recent", lambda *args: pytest.fail("no analyze after a stop")
+    )
     windows = windows_between(datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC), 8)
     due = [(settings.pair("BTC"), window) for window in windows]
     assert run_cycle(db, settings, due, NOW, should_stop=lambda: len(ran) == 2) == {"done": 2, "left": 1}

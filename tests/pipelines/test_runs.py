@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import psutil
 import pytest
 
-from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
-from pipelines.runs import (
+from pipelines.core.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
+from pipelines.core.timeutil import to_iso
+from pipelines.flows.runs import (
     STALE_AFTER,
     attempt,
     done_windows,
@@ -23,7 +24,6 @@ from pipelines.runs import (
     shown_status,
     timed_run_id,
 )
-from pipelines.timeutil import to_iso
 
 ROW = {
     "run_id": "funding_cycle:BTC:2024-03-01T08:00:00Z",
@@ -205,7 +205,7 @@ def test_attempt_never_raises_and_flags_fatal_errors_for_a_person(
     def work():
         raise error
 
-    caplog.set_level(logging.INFO, logger="pipelines.runs")
+    caplog.set_level(logging.INFO, logger="pipelines.flows.runs")
     result = attempt(db, ROW, work)
     assert (result.status, result.error, result.needs_person) == (status, error, needs_person)
     assert db["runs"].get(ROW["run_id"])["status"] == status

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
 from pipelines.store import open_db
 from tests.pipelines.backtest.seed import A, B, mark, seed, settlement, window
 
@@ -129,7 +129,7 @@ def test_realised_carry_matches_a_backtest_of_the_same_trade(config):
     settings = load_settings(config, env={})
     from datetime import UTC, datetime
 
-    from pipelines.scorecard import realised
+    from pipelines.research.scorecard import realised
 
     db = open_db(settings.database)
     rows = realised(

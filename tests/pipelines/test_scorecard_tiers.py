@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
 from pipelines.store import open_db, upsert
 from tests.pipelines.test_scorecard import HOLD_NET, OPEN_NET, WATCH_NET, T, apr, config  # noqa: F401
 

@@ -9,10 +9,10 @@ import yaml
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.columns import BITFINEX, GATE
-from pipelines.errors import ConfigError, UsageError
-from pipelines.pairs import Leg
-from pipelines.settings import load_settings, settings_from_mapping
+from pipelines.config.pairs import Leg
+from pipelines.config.settings import load_settings, settings_from_mapping
+from pipelines.core.columns import BITFINEX, GATE
+from pipelines.core.errors import ConfigError, UsageError
 from pipelines.transform.scoring import ZSCORABLE
 
 README = Path(__file__).resolve().parents[2] / "README.md"

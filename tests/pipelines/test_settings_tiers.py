@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.errors import ConfigError
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.core.errors import ConfigError
 
 
 def with_llm(config_file: Path, **values) -> Path:

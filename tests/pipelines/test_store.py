@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from pipelines import migrations
-from pipelines.errors import StoreError
-from pipelines.store import INDEXES, SCHEMA, open_db, open_readonly, upsert
+from pipelines.core.errors import StoreError
+from pipelines.store import INDEXES, SCHEMA, migrations, open_db, open_readonly, upsert
 
 OPENERS = [open_db, open_readonly]
 

@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
-from pipelines.errors import StoreError
-from pipelines.store_guard import (
+from pipelines.core.errors import StoreError
+from pipelines.store.guard import (
     CREATE,
     REBUILD,
     check_integrity,

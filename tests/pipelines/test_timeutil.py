@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from pipelines.errors import UsageError
-from pipelines.run import backfill
-from pipelines.timeutil import DateRangeError, check_range
+from pipelines.core.errors import UsageError
+from pipelines.core.timeutil import DateRangeError, check_range
+from pipelines.flows.run import backfill
 
 D = date.fromisoformat
 

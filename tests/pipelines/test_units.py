@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipelines.units import HOURS_PER_YEAR, apr
+from pipelines.core.units import HOURS_PER_YEAR, apr
 
 
 def test_apr_annualizes_a_rate_per_period_by_its_interval():

@@ -1,4 +1,4 @@
-"""The store's SQL views (pipelines.views) on seeded rows, and the datasette metadata file."""
+"""The store's SQL views (pipelines.store.views) on seeded rows, and the datasette metadata file."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from pipelines.store import SCHEMA, open_db
-from pipelines.views import VIEWS
+from pipelines.store.views import VIEWS
 from tests.pipelines.backtest.seed import A, B, seed, settlement, window
 
 METADATA = Path(__file__).resolve().parents[2] / "metadata.yml"

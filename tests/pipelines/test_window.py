@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipelines.window import Window, funding_window, last_closed_window, windows_between
+from pipelines.core.window import Window, funding_window, last_closed_window, windows_between
 
 
 def utc(*args) -> datetime:

@@ -6,7 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 from pipelines.analyze.alerts import alert_message, is_alert, raise_alerts
-from pipelines.analyze.verdicts import Verdict
+from pipelines.core.verdicts import Verdict
 from pipelines.report.outbox import UNDISCLOSED
 
 NOW = datetime(2024, 3, 1, 8, 5, tzinfo=UTC)

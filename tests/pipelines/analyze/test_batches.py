@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pipelines.analyze.batches import batches, store_verdicts, window_context
 from pipelines.analyze.prompt import window_id
 from pipelines.analyze.result import AnalyzeResult
-from pipelines.analyze.verdicts import Verdict
+from pipelines.core.verdicts import Verdict
 from tests.fixtures.llm_windows import sample_windows
 
 FIRST_END = datetime(2024, 3, 1, 8, tzinfo=UTC)

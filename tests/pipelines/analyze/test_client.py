@@ -8,7 +8,7 @@ import time
 import pytest
 
 from pipelines.analyze.client import GatewayClient, RequestRejected, estimate_tokens
-from pipelines.errors import AuthError, LLMError
+from pipelines.core.errors import AuthError, LLMError
 from tests.fixtures.llm_server import Reply
 
 MESSAGES = [

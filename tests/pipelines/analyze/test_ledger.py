@@ -17,7 +17,7 @@ from pipelines.analyze.ledger import (
     record_unbilled,
     spent_on_day,
 )
-from pipelines.errors import ConfigError
+from pipelines.core.errors import ConfigError
 
 NOW = datetime(2024, 3, 1, 23, 30, tzinfo=UTC)
 IDS = ("BTC@2024-03-01T08:00:00Z", "ETH@2024-03-01T08:00:00Z")

@@ -10,7 +10,7 @@ import pytest
 
 from pipelines.analyze.ledger import call_cost
 from pipelines.analyze.stage import analyze_range, current_prompt_version, make_client, pending_windows
-from pipelines.errors import AuthError
+from pipelines.core.errors import AuthError
 from tests.fixtures.llm import online_settings
 from tests.fixtures.llm_server import Reply, default_verdict, verdicts_json
 from tests.fixtures.llm_windows import sample_windows
@@ -354,7 +354,7 @@ def test_no_alert_email_unless_enabled(db, llm_settings):
 
 
 def test_windows_from_the_real_transform_stage_are_analysed_and_cached(db, settings, llm_server):
-    from pipelines.settings import Transform
+    from pipelines.config.settings import Transform
     from pipelines.transform.windows_stage import update_windows
     from tests.fixtures.windows_data import store_history
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pipelines.analyze.verdicts import MAX_ALERT, extract_json, parse_reply
+from pipelines.core.verdicts import MAX_ALERT, extract_json, parse_reply
 from tests.fixtures.llm_server import default_verdict, verdicts_json
 
 IDS = ["BTC@2024-03-01T08:00:00Z", "ETH@2024-03-01T08:00:00Z"]

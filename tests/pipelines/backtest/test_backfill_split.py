@@ -11,9 +11,9 @@ from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
 from pipelines.backtest.engine import pair_costs, run_backtest, save
 from pipelines.backtest.rules import Rules
-from pipelines.columns import BITFINEX, GATE
-from pipelines.run import backfill
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
+from pipelines.core.columns import BITFINEX, GATE
+from pipelines.flows.run import backfill
 from pipelines.store import open_db
 from tests.conftest import SMALL_CONFIG
 from tests.fixtures.tables import snapshot

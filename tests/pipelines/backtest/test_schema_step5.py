@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 
-from pipelines.migrations import SCHEMA_VERSION
 from pipelines.store import open_db
+from pipelines.store.migrations import SCHEMA_VERSION
 from tests.pipelines.backtest.seed import A, settlement
 
 

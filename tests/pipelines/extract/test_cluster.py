@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.errors import AuthError, ExtractError
+from pipelines.core.errors import AuthError, ExtractError
 from pipelines.extract import cluster as cluster_module
 from pipelines.extract.cluster import SEMAPHORE, ClusterError
 from pipelines.extract.days import DayTask
-from pipelines.run import backfill
+from pipelines.flows.run import backfill
 from pipelines.store import open_db
 
 distributed = pytest.importorskip("distributed")

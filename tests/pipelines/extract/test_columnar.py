@@ -6,7 +6,7 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime, timedelta
 
-from pipelines.columns import BITFINEX, GATE
+from pipelines.core.columns import BITFINEX, GATE
 from pipelines.extract.columnar import pack
 from pipelines.extract.replay import Extracted, extract_range
 

@@ -6,8 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from pipelines.columns import DERIVATIVE_TICKER, GATE
-from pipelines.errors import ExtractError
+from pipelines.core.columns import DERIVATIVE_TICKER, GATE
+from pipelines.core.errors import ExtractError
 from pipelines.extract.datasets import CorruptDownload, RowChecker, read_dataset
 from pipelines.extract.replay import extract_range
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from pipelines.errors import TardisUnreachable
+from pipelines.core.errors import TardisUnreachable
 from pipelines.extract.probe import DeadlinePassed, guarded, probe, unreachable, unreachable_error
 
 

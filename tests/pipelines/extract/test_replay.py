@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from pipelines.columns import BITFINEX, GATE
-from pipelines.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
+from pipelines.core.columns import BITFINEX, GATE
+from pipelines.core.errors import AuthError, DataNotPublished, ExtractError, UnknownSymbol
 from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding, read_minutes
 from pipelines.store import open_db

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipelines.columns import BITFINEX, GATE
-from pipelines.errors import ExtractError, TardisUnreachable
+from pipelines.core.columns import BITFINEX, GATE
+from pipelines.core.errors import ExtractError, TardisUnreachable
 from pipelines.extract.replay import extract_range
 
 DAY = datetime(2024, 3, 5, tzinfo=UTC)

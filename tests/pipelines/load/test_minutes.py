@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipelines.columns import GATE
+from pipelines.core.columns import GATE
 from pipelines.extract.replay import Extracted
 from pipelines.load.minutes import load_extracted
 from pipelines.store import open_db

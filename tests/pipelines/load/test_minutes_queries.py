@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from pipelines.columns import BITFINEX, FUNDING, GATE, MINUTE
+from pipelines.core.columns import BITFINEX, FUNDING, GATE, MINUTE
 from pipelines.load.minutes import read_funding, read_minutes
 from pipelines.transform.windows_stage import pair_funding
 

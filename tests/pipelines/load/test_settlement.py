@@ -7,13 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.columns import BITFINEX, FUNDING, GATE
+from pipelines.core.columns import BITFINEX, FUNDING, GATE
+from pipelines.core.units import apr
+from pipelines.core.window import Window
 from pipelines.load.minutes import settlements
 from pipelines.transform.features import FeeParams, PairParams, window_features
 from pipelines.transform.legs import LegParams
 from pipelines.transform.quality import QualityParams
-from pipelines.units import apr
-from pipelines.window import Window
 
 
 def minutes(rows, funding_ts=False):

@@ -12,7 +12,7 @@ import math
 import pandas as pd
 import pytest
 
-from pipelines.columns import BINANCE, FUNDING
+from pipelines.core.columns import BINANCE, FUNDING
 from pipelines.load.minutes import settlements
 
 DAY = "2024-03-01"

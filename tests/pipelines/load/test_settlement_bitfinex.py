@@ -10,7 +10,7 @@ values are read off the frames by hand, never from the code under test.
 import pandas as pd
 import pytest
 
-from pipelines.columns import BITFINEX, FUNDING
+from pipelines.core.columns import BITFINEX, FUNDING
 from pipelines.load.minutes import settlements
 
 SYMBOL = "BTCF0:USTF0"

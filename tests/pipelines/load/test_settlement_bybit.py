@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from pipelines.columns import BYBIT, FUNDING
+from pipelines.core.columns import BYBIT, FUNDING
 from pipelines.load.minutes import settlements
 
 

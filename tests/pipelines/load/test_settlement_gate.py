@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines.columns import FUNDING, GATE
+from pipelines.core.columns import FUNDING, GATE
 from pipelines.load.minutes import settlements
 from pipelines.venues import gate_settle
 

@@ -10,7 +10,7 @@ import math
 import pandas as pd
 import pytest
 
-from pipelines.columns import FUNDING, HYPERLIQUID
+from pipelines.core.columns import FUNDING, HYPERLIQUID
 from pipelines.load.minutes import settlements
 
 

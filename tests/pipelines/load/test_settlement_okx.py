@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from pipelines.columns import FUNDING, OKX
+from pipelines.core.columns import FUNDING, OKX
 from pipelines.extract.replay import Extracted
 from pipelines.load.minutes import load_extracted, settlements
 from pipelines.store import open_db

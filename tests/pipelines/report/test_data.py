@@ -8,9 +8,9 @@ from email import message_from_bytes, policy
 
 import pytest
 
+from pipelines.core.timeutil import to_iso
 from pipelines.report.data import build_report, run_report
 from pipelines.report.render import CHART_CID, compose_message, render_chart, render_report
-from pipelines.timeutil import to_iso
 from tests.fixtures.smtp import mail_settings
 
 DAY = date(2024, 3, 1)

@@ -7,7 +7,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from pipelines.errors import MailError
+from pipelines.core.errors import MailError
 from pipelines.report.data import build_report
 from pipelines.report.ledger import day_over, delivery, existing_report, record_report, withdraw_queued
 from pipelines.report.mailer import deliver

@@ -158,7 +158,7 @@ class StallingHandler(CollectingHandler):
 DRAIN = """
 import sys
 from pipelines.report.mailer import drain_outbox
-from pipelines.settings import load_settings
+from pipelines.config.settings import load_settings
 from pipelines.store import open_db
 settings = load_settings(sys.argv[1], env={})
 drain_outbox(settings.mail, open_db(settings.database))

@@ -47,7 +47,7 @@ def test_failed_runs_are_named_with_their_error(settings, db):
                 "run_id": "e",
                 "job": "backfill",
                 "started_at": END,
-                "status": "interrupted",  # recorded so by the next run (pipelines.runs.mark_interrupted)
+                "status": "interrupted",  # recorded so by the next run (flows.runs.mark_interrupted)
                 "error": "interrupted: found dead at 2024-03-07T20:46:11Z by r2: pid 29589 gone",
             },
         ]

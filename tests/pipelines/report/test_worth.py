@@ -6,9 +6,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from pipelines.config.settings import load_settings
 from pipelines.report.data import build_report
 from pipelines.report.render import render_report
-from pipelines.settings import load_settings
 from pipelines.store import open_db, upsert
 from tests.pipelines.test_scorecard import OPEN_NET, apr, config  # noqa: F401 (the fixture)
 

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.columns import BITFINEX, GATE
+from pipelines.core.columns import BITFINEX, GATE
+from pipelines.core.window import Window, funding_window, windows_between
 from pipelines.transform.features import (
     IDENTITY,
     KIND_COLUMNS,
@@ -30,7 +31,6 @@ from pipelines.transform.scoring import (
     flag_windows,
     scale_floor,
 )
-from pipelines.window import Window, funding_window, windows_between
 
 T0 = pd.Timestamp("2024-03-01T00:00:00Z")
 H = pd.Timedelta(hours=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.columns import BITFINEX, GATE
+from pipelines.core.columns import BITFINEX, GATE
 from pipelines.transform.legs import LegParams
 from pipelines.transform.quality import (
     QualityParams,

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from pipelines.columns import BITFINEX, GATE
-from pipelines.pairs import Leg, Market
+from pipelines.config.pairs import Leg, Market
+from pipelines.core.columns import BITFINEX, GATE
 from pipelines.transform.screen import ScreenLeg, coin_legs, screen
 from pipelines.venues import gate
 from pipelines.venues.registry import VENUES

@@ -18,12 +18,12 @@ import yaml
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.columns import BINANCE, BITFINEX, BYBIT, GATE, OKX
+from pipelines.config.settings import load_settings
+from pipelines.core.columns import BINANCE, BITFINEX, BYBIT, GATE, OKX
+from pipelines.core.timeutil import to_iso
 from pipelines.report.data import build_report
 from pipelines.report.render import render_report
-from pipelines.settings import load_settings
 from pipelines.store import open_db, transaction, upsert
-from pipelines.timeutil import to_iso
 from pipelines.transform.windows_stage import read_windows, update_windows
 from tests.fixtures.windows_data import minute_rows
 

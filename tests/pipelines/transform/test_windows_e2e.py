@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from jobs.cli import cli
 from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
-from pipelines.columns import GATE, OKX
+from pipelines.core.columns import GATE, OKX
 
 START = date(2024, 11, 5)
 DAYS = 2

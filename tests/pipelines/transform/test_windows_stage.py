@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-from pipelines.settings import Transform
+from pipelines.config.settings import Transform
 from pipelines.store import SCHEMA, open_db, transaction, upsert
 from pipelines.transform.scoring import WINDOW_COLUMNS
 from pipelines.transform.windows_stage import PARALLEL_MIN_DAYS, read_windows, update_pairs, update_windows
@@ -192,7 +192,7 @@ def test_long_ranges_computed_in_worker_processes_match_one_process(db, small, t
 
 
 def test_a_4_hour_gate_leg_beside_8_hour_bitfinex_sums_two_settlements_per_window(db, small):
-    from pipelines.pairs import Pair
+    from pipelines.config.pairs import Pair
 
     pair = Pair(
         name="BTC",
@@ -222,7 +222,7 @@ def _iso(ts) -> str:
 
 def test_two_legs_spelling_their_symbol_alike_are_kept_apart(db, small):
     """Binance and Bybit both spell ETH's perpetual `ETHUSDT`: each leg keeps its own marks."""
-    from pipelines.pairs import Pair
+    from pipelines.config.pairs import Pair
 
     pair = Pair(name="ETH-BIN-BYB", coin="ETH", venues=["binance-futures", "bybit"])
     settings = small.model_copy(update={"pairs": (pair,)})

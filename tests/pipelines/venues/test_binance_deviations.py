@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from pipelines.columns import BINANCE
+from pipelines.core.columns import BINANCE
 from tests.pipelines.venues.tardis_node import arbdb_records, node_records
 
 LOCAL = ["2024-03-01T08:00:00.1234567Z", "2024-03-01T08:00:01.0000010Z", "2024-03-01T08:00:02.5000000Z"]

@@ -15,10 +15,10 @@ import pytest
 from loopback import binance_sim
 from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
-from pipelines.columns import BINANCE
+from pipelines.config.settings import load_settings
+from pipelines.core.columns import BINANCE
 from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding, read_minutes
-from pipelines.settings import load_settings
 from pipelines.store import open_db
 
 SEED = 7

@@ -10,7 +10,7 @@ import pytest
 
 from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
-from pipelines.columns import BITFINEX
+from pipelines.core.columns import BITFINEX
 from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding
 from pipelines.store import open_db

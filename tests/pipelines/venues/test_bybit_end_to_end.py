@@ -15,7 +15,7 @@ import pytest
 from loopback import bybit_sim
 from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
-from pipelines.columns import BYBIT
+from pipelines.core.columns import BYBIT
 from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding, read_minutes
 from pipelines.store import open_db

@@ -27,7 +27,7 @@ import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.columns import BYBIT
+from pipelines.core.columns import BYBIT
 from tests.pipelines.venues.tardis_node import arbdb_records, missing_reason, node_records
 from tests.pipelines.venues.test_normalize_reference import (
     assert_same_rows,

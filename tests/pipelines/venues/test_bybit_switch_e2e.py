@@ -17,10 +17,10 @@ import pytest
 from loopback import bybit_sim
 from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
-from pipelines.columns import BYBIT
+from pipelines.config.settings import Tardis
+from pipelines.core.columns import BYBIT
 from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding
-from pipelines.settings import Tardis
 from pipelines.store import open_db
 from tests.fixtures.tardis import pointed_at
 

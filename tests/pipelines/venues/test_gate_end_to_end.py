@@ -17,7 +17,7 @@ import pytest
 from loopback import gate_sim
 from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
-from pipelines.columns import GATE
+from pipelines.core.columns import GATE
 from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding
 from pipelines.store import open_db

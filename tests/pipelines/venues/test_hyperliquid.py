@@ -9,7 +9,7 @@ import json
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.columns import GATE, HYPERLIQUID
+from pipelines.core.columns import GATE, HYPERLIQUID
 from pipelines.venues.normalize import normalize_lines
 from pipelines.venues.registry import venue
 

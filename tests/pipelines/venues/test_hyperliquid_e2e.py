@@ -11,7 +11,7 @@ import pytest
 from loopback import hyperliquid_sim
 from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
-from pipelines.columns import HYPERLIQUID
+from pipelines.core.columns import HYPERLIQUID
 from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding, read_minutes
 from pipelines.store import open_db

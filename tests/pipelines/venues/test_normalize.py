@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bench.normalize_bench import bench_baseline, bench_normalize, sample_lines
-from pipelines.columns import BITFINEX, DERIVATIVE_TICKER, GATE
-from pipelines.errors import ArbdbError
+from pipelines.core.columns import BITFINEX, DERIVATIVE_TICKER, GATE
+from pipelines.core.errors import ArbdbError
 from pipelines.venues.normalize import MalformedLine, UnknownExchange, make_normalizer, normalize_lines
 
 DATA = Path(__file__).parents[2] / "data"

@@ -29,7 +29,7 @@ import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.columns import BITFINEX, GATE
+from pipelines.core.columns import BITFINEX, GATE
 from tests.pipelines.venues.tardis_node import arbdb_records, missing_reason, node_output, node_records
 
 SEEDS = range(40)

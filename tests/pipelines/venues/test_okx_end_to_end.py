@@ -15,12 +15,12 @@ import pytest
 from loopback import okx_sim
 from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
-from pipelines.columns import DERIVATIVE_TICKER, OKX
+from pipelines.config.settings import Tardis
+from pipelines.core.columns import DERIVATIVE_TICKER, OKX
+from pipelines.core.units import apr
 from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding, read_minutes
-from pipelines.settings import Tardis
 from pipelines.store import open_db
-from pipelines.units import apr
 from tests.fixtures.tardis import pointed_at
 
 SYMBOLS = ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]

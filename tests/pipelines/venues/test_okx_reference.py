@@ -10,7 +10,7 @@ times, dropped fields and zero values the mapper's `> 0` guards skip. 40 seeds x
 node process and one arbdb run, separated by disconnects (see test_normalize_reference.py).
 
 arbdb's records of swaps whose `funding-rate` items state a settlement (`settState` "settled",
-`settFundingRate`, `prevFundingTime`) carry two more fields (pipelines.columns.STATED), which
+`settFundingRate`, `prevFundingTime`) carry two more fields (pipelines.core.columns.STATED), which
 tardis-node drops: only the first 11 fields are compared (docs/venues/okx.md, "Deviation").
 Inputs behind the documented deviations (README-okx.md) are left out: `null`, `""` or unparseable
 values where tardis-node stores 0 or NaN (`fundingRate`, `nextFundingRate` null, v3 `mark_price`,
@@ -31,7 +31,7 @@ import pytest
 from click.testing import CliRunner
 
 from jobs.cli import cli
-from pipelines.columns import OKX
+from pipelines.core.columns import OKX
 from pipelines.venues.okx import V5_CHANNELS
 from tests.pipelines.venues.tardis_node import arbdb_records, missing_reason, node_output, node_records
 from tests.pipelines.venues.test_normalize_reference import assert_same_rows, local_prefix, parse_cell, walk

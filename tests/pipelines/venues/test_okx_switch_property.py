@@ -14,10 +14,10 @@ import pytest
 from loopback import okx_sim
 from loopback.generator import SampleFeed
 from loopback.tardis_server import start_in_thread
-from pipelines.columns import OKX
+from pipelines.config.settings import Tardis
+from pipelines.core.columns import OKX
 from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted, read_funding
-from pipelines.settings import Tardis
 from pipelines.store import open_db
 from tests.fixtures.tardis import pointed_at
 

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from pipelines.columns import OKX
+from pipelines.core.columns import OKX
 from pipelines.venues.okx import V3_TABLES, V5_CHANNELS, VENUE
 from tests.pipelines.venues.tardis_node import REFERENCE, arbdb_records, missing_reason, node_records
 

@@ -16,10 +16,10 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipelines.columns import BITFINEX, GATE
-from pipelines.errors import ConfigError, UsageError
-from pipelines.pairs import Leg, Market, Pair, pairs_config
-from pipelines.tier_settings import Tier
+from pipelines.config.pairs import Leg, Market, Pair, pairs_config
+from pipelines.config.tiers import Tier
+from pipelines.core.columns import BITFINEX, GATE
+from pipelines.core.errors import ConfigError, UsageError
 from pipelines.venues.registry import VENUES
 
 DEFAULT_CONFIG = Path("config.yaml")

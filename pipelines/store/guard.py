@@ -15,7 +15,7 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
-from pipelines.errors import StoreError
+from pipelines.core.errors import StoreError
 
 log = logging.getLogger(__name__)
 

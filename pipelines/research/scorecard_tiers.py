@@ -2,7 +2,7 @@
 
 Every tier's verdict (`verdict_tiers`, the latest per window and tier, only on the features the
 window still has: `feature_hash = windows.features_hash`) is scored like the final verdicts
-(`pipelines.scorecard.score`: same trade, same exit, same costs). A tier's cost is its calls in
+(`pipelines.research.scorecard.score`: same trade, same exit, same costs). A tier's cost is its calls in
 `llm_calls` (a NULL tier is tier 1, recorded before tiers) whose windows lie in the range.
 
 An overrule is a window where a tier's action differs from the tier before's. A verdict is right
@@ -19,9 +19,9 @@ import orjson
 import pandas as pd
 import sqlite_utils
 
-from pipelines.scorecard import by_action, score
-from pipelines.settings import Settings
-from pipelines.timeutil import to_iso
+from pipelines.config.settings import Settings
+from pipelines.core.timeutil import to_iso
+from pipelines.research.scorecard import by_action, score
 
 _COLUMNS = ["pair", "window_end", "tier", "model", "action", "confidence", "created_at"]
 COST_COLUMNS = ["tier", "models", "verdicts", "calls", "cost_usd", "cost_per_verdict"]

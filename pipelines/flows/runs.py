@@ -27,9 +27,9 @@ from datetime import datetime, timedelta
 import psutil
 import sqlite_utils
 
-from pipelines.errors import ArbdbError, DataNotPublished, FatalError
+from pipelines.core.errors import ArbdbError, DataNotPublished, FatalError
+from pipelines.core.timeutil import parse_iso, to_iso, utcnow
 from pipelines.store import transaction, upsert
-from pipelines.timeutil import parse_iso, to_iso, utcnow
 
 log = logging.getLogger(__name__)
 

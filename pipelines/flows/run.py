@@ -19,22 +19,30 @@ from typing import TYPE_CHECKING
 
 import sqlite_utils
 
-from pipelines.errors import (
+from pipelines.config.pairs import Leg, Pair
+from pipelines.config.settings import Settings
+from pipelines.core.errors import (
     ArbdbError,
     AuthError,
     LLMError,
     TardisUnreachable,
 )
+from pipelines.core.timeutil import check_range, day_start, days
+from pipelines.core.window import Window, windows_between
 from pipelines.extract.days import DayTask, failed_days_error, ordered_results
 from pipelines.extract.replay import extract_range
 from pipelines.extract.workers import worker_pool
+from pipelines.flows.runs import (
+    attempt,
+    cycle_row,
+    cycle_run_id,
+    record_run,
+    recorded_run,
+    run_row,
+    timed_run_id,
+)
 from pipelines.load.minutes import count_minutes, extracted_days, load_extracted, rederive_older
-from pipelines.pairs import Leg, Pair
-from pipelines.runs import attempt, cycle_row, cycle_run_id, record_run, recorded_run, run_row, timed_run_id
-from pipelines.settings import Settings
-from pipelines.timeutil import check_range, day_start, days
 from pipelines.venues.registry import venue
-from pipelines.window import Window, windows_between
 
 if TYPE_CHECKING:
     from pipelines.analyze.result import AnalyzeResult

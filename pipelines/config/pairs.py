@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from pipelines.columns import BITFINEX, GATE
+from pipelines.core.columns import BITFINEX, GATE
 from pipelines.venues.registry import VENUES
 from pipelines.venues.venue import Venue
 

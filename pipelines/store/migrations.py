@@ -20,8 +20,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from pipelines.errors import StoreError
-from pipelines.store_guard import REBUILD
+from pipelines.core.errors import StoreError
+from pipelines.store.guard import REBUILD
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,8 @@ def _leg_column(name: str) -> str:
 
 
 def _fill_identity(db: sqlite_utils.Database) -> None:
-    from pipelines.columns import BITFINEX, GATE
-    from pipelines.timeutil import parse_iso
+    from pipelines.core.columns import BITFINEX, GATE
+    from pipelines.core.timeutil import parse_iso
     from pipelines.venues.registry import venue
 
     rows = db.execute(

@@ -1,9 +1,9 @@
 """The SQLite store: schema, connection, and the upsert used by every stage.
 
 All tables are created up front with explicit primary keys (natural keys) so every write is an
-idempotent upsert. Timestamps are ISO 8601 UTC text (see `pipelines.timeutil`). The schema is
+idempotent upsert. Timestamps are ISO 8601 UTC text (see `pipelines.core.timeutil`). The schema is
 documented in README.md; keep the two in step. A schema change needs a step in
-`pipelines.migrations` too (schema version in `PRAGMA user_version`).
+`pipelines.store.migrations` too (schema version in `PRAGMA user_version`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from pipelines import migrations, store_guard, views
+from pipelines.store import guard as store_guard
+from pipelines.store import migrations, views
 
 # name -> (columns with SQLite types, primary key, not-null columns)
 SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
@@ -47,8 +48,8 @@ SCHEMA: dict[str, tuple[dict[str, type], tuple[str, ...], set[str]]] = {
             "interval_hours": float,
             "apr": float,  # rate * 8760 / interval_hours, fraction
             "stated_rate": float,  # the settled rate as the venue's feed states it, where it does
-            "predicted_kind": str,  # settled | estimate | forecast (pipelines.columns.PREDICTED_KINDS)
-            "evidence": str,  # data | stated | hint (pipelines.columns.EVIDENCE)
+            "predicted_kind": str,  # settled | estimate | forecast (pipelines.core.columns.PREDICTED_KINDS)
+            "evidence": str,  # data | stated | hint (pipelines.core.columns.EVIDENCE)
             "warning": str,  # ambiguous evidence, or evidence against the configuration
         },
         ("exchange", "symbol", "funding_time"),
@@ -332,7 +333,7 @@ def open_db(path: Path | str) -> sqlite_utils.Database:
     """Open the store at `path` for writing, in WAL mode, at the current schema version.
 
     A missing file (and folder) is created with every table; an older schema is migrated
-    (`pipelines.migrations`). A path that is a folder, unreadable or read-only, a file that is not
+    (`pipelines.store.migrations`). A path that is a folder, unreadable or read-only, a file that is not
     a database or is damaged (PRAGMA quick_check), a newer schema or a dropped table or
     column raise `StoreError` naming the path, before anything is written.
     """
@@ -372,7 +373,7 @@ def _prepared(path: Path, connect: Callable[[], sqlite3.Connection], write: bool
             db.execute("PRAGMA synchronous = NORMAL")
             views.drop_before_upgrade(db, migrations.SCHEMA_VERSION)
             migrations.migrate(db, path, SCHEMA, INDEXES)
-            views.create_views(db)  # pipelines.views: SQL views over the tables, kept in step
+            views.create_views(db)  # pipelines.store.views: SQL views over the tables, kept in step
         else:
             migrations.check_readable(db, path, SCHEMA)
         return db

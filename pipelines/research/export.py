@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlite_utils
 
+from pipelines.core.timeutil import to_iso
 from pipelines.store import SCHEMA
-from pipelines.timeutil import to_iso
 
 # table -> the time column the range applies to, [from, to)
 TABLES = {

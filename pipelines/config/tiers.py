@@ -1,5 +1,5 @@
 """The `llm.tiers` entries of the settings: a model, the `when` that routes windows to it, its
-fallback and budget share (validated at start-up like every setting, see `pipelines.settings`)."""
+fallback and budget share (validated at start-up like every setting, see `pipelines.config.settings`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from pipelines.analyze.verdicts import ACTIONS, RISKS
+from pipelines.core.verdicts import ACTIONS, RISKS
 
 # A tier's `when`: an action, a risk, or `confidence < X` (the verdict of the tier before).
 _CONFIDENCE_BELOW = re.compile(r"^confidence\s*<\s*(\d*\.?\d+)$")

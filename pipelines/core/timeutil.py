@@ -11,8 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 
-from pipelines.columns import BITFINEX, GATE
-from pipelines.errors import UsageError
+from pipelines.core.columns import BITFINEX, GATE
+from pipelines.core.errors import UsageError
 from pipelines.venues.registry import venue
 
 ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
