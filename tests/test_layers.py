@@ -64,7 +64,6 @@ KNOWN_LONG: set[str] = {
     "loopback/tardis_server.py",
     "pipelines/config/settings.py",
     "pipelines/flows/run.py",
-    "pipelines/store/__init__.py",
 }
 
 
