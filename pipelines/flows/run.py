@@ -41,7 +41,8 @@ from pipelines.flows.runs import (
     run_row,
     timed_run_id,
 )
-from pipelines.load.minutes import count_minutes, extracted_days, load_extracted, rederive_older
+from pipelines.load.minutes import load_extracted, rederive_older
+from pipelines.store.market import count_minutes, extracted_days
 from pipelines.venues.registry import venue
 
 if TYPE_CHECKING:

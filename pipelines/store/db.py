@@ -105,3 +105,19 @@ def row_counts(db: sqlite_utils.Database) -> dict[str, int]:
 def frame(db: sqlite_utils.Database, sql: str, params=()) -> pd.DataFrame:
     """The rows of one query as a DataFrame (the store's modules read frames through this)."""
     return pd.read_sql_query(sql, db.conn, params=params)
+
+
+def data_version(db: sqlite_utils.Database) -> int:
+    """A number that changes whenever another connection commits (SQLite's `PRAGMA data_version`)."""
+    return db.execute("PRAGMA data_version").fetchone()[0]
+
+
+def table_between(
+    db: sqlite_utils.Database, table: str, column: str, lo: str, hi: str, closed_right: bool = False
+) -> pd.DataFrame:
+    """Every column of `table`'s rows with lo <= `column` < hi, or lo < `column` <= hi when
+    `closed_right` (window ends); an empty frame when the table does not exist."""
+    if not db[table].exists():
+        return pd.DataFrame()
+    where = f"{column} > ? AND {column} <= ?" if closed_right else f"{column} >= ? AND {column} < ?"
+    return frame(db, f"SELECT * FROM [{table}] WHERE {where}", [lo, hi])
