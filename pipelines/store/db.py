@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -121,3 +121,36 @@ def table_between(
         return pd.DataFrame()
     where = f"{column} > ? AND {column} <= ?" if closed_right else f"{column} >= ? AND {column} < ?"
     return frame(db, f"SELECT * FROM [{table}] WHERE {where}", [lo, hi])
+
+
+def chunks_between(
+    db: sqlite_utils.Database,
+    table: str,
+    column: str,
+    start: str | None,
+    end: str | None,
+    order: Sequence[str],
+    rows: int,
+) -> Iterator[pd.DataFrame]:
+    """DataFrames of at most `rows` rows of `table` (its schema's columns) with start <= `column` <
+    end (ISO; None: no bound on that side), ordered by `order`."""
+    where, params = [], []
+    if start is not None:
+        where, params = [*where, f"{column} >= ?"], [*params, start]
+    if end is not None:
+        where, params = [*where, f"{column} < ?"], [*params, end]
+    sql = f"SELECT {', '.join(SCHEMA[table][0])} FROM {table}" + (
+        f" WHERE {' AND '.join(where)}" if where else ""
+    )
+    yield from pd.read_sql_query(
+        sql + f" ORDER BY {', '.join(order)}", db.conn, params=params, chunksize=rows
+    )
+
+
+def insert_rows(
+    db: sqlite_utils.Database, table: str, columns: Sequence[str], rows: Iterable[Sequence]
+) -> None:
+    """Plain INSERT of value tuples into `columns` of `table` (fast, for benchmarks' scratch
+    databases: a duplicate key fails, where `upsert` would replace)."""
+    marks = ", ".join("?" * len(columns))
+    db.conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
