@@ -29,7 +29,7 @@ $(REFERENCE): tests/reference/package.json tests/reference/package-lock.json
 	cd tests/reference && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-bench: install  ## throughput, memory and LLM batching figures (see README)
+bench: install  ## throughput, memory and LLM batching figures (see docs/benchmarks.md)
 	$(BIN)/python -m bench.run $(ARGS)
 
 backfill: install  ## make backfill ARGS="--from 2024-01-01 --to 2024-03-01"
