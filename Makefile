@@ -9,7 +9,7 @@ ARGS   ?=
 REFERENCE = tests/reference/node_modules/.installed
 TEST_REFERENCE = $(if $(and $(shell command -v node),$(shell command -v npm)),$(REFERENCE))
 
-.PHONY: install demo test bench backfill lint run-scheduler report status clean
+.PHONY: install demo test bench backfill lint run-scheduler report status clean docs
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ report: install
 
 status: install
 	$(BIN)/arbdb status $(ARGS)
+
+docs: install  ## docs/schema.md regenerated from the store, then MkDocs (Material) into site/, --strict
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[docs]'
+	$(BIN)/python docs/gen_schema.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 lint: install
 	$(BIN)/ruff check .
