@@ -4,16 +4,21 @@ A venue's page is `pipelines/venues/<name>/README.md` once the venue is a folder
 `docs/venues/<name>.md`. Either way it is served as `venues/<name>.md` and listed under "Venues" in
 the nav, titled by its first heading up to the Tardis id, so moving the pages or adding a venue needs
 no edit of mkdocs.yml.
+
+It also unescapes `\\|` inside code spans of table rows: GitHub needs the escape there, Python-Markdown
+keeps pipes inside code spans as they are and would print the backslash.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mkdocs.structure.files import File
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTION = "Venues"
+CODE_SPAN = re.compile(r"`[^`]*`")
 
 
 def venue_pages() -> dict[str, Path]:
@@ -52,3 +57,11 @@ def on_files(files, config, **kwargs):
             files.remove(old)
         files.append(File.generated(config, uri, abs_src_path=str(path)))
     return files
+
+
+def on_page_markdown(markdown: str, **kwargs) -> str:
+    """`replay\\|datasets` in a table cell's code reads `replay|datasets` on the site, as on GitHub."""
+    return "\n".join(
+        CODE_SPAN.sub(lambda span: span.group(0).replace("\\|", "|"), line) if line.startswith("|") else line
+        for line in markdown.split("\n")
+    )

@@ -59,3 +59,9 @@ def test_the_venue_pages_come_from_the_venue_folders_once_they_exist(tmp_path, m
     }
     nav = hooks.on_config(config)["nav"]
     assert nav[1] == {"Venues": [{"Overview": "venues.md"}, {"Kraken futures": "venues/kraken.md"}]}
+
+
+def test_escaped_pipes_in_table_code_read_as_pipes_on_the_site():
+    hooks = load_hooks()
+    page = "| `a\\|b` | c \\| d |\n`e\\|f` outside a table\n"
+    assert hooks.on_page_markdown(page) == "| `a|b` | c \\| d |\n`e\\|f` outside a table\n"
