@@ -1,6 +1,6 @@
 """Option plumbing shared by every `arbdb` command: dates, `--config`/`-v` anywhere, one-line errors.
 
-Dates are parsed here and checked by `pipelines.core.timeutil.check_range`, whose typed errors speak of
+Dates are parsed here and checked by `pipelines.venues.history.check_range`, whose typed errors speak of
 dates; this module turns them into messages naming the options. click's own usage errors (bad
 value, unknown option, missing option) become one `UsageError` line too.
 """
@@ -16,7 +16,8 @@ import click
 
 from pipelines.config.settings import Settings, load_settings
 from pipelines.core.errors import UsageError
-from pipelines.core.timeutil import DateRangeError, check_range, utcnow
+from pipelines.core.timeutil import DateRangeError, utcnow
+from pipelines.venues.history import check_range
 
 
 def usage_line(err: click.UsageError) -> UsageError:

@@ -42,7 +42,6 @@ KNOWN_AGAINST_ORDER: set[tuple[str, str]] = {
     ("pipelines.analyze.alerts", "pipelines.report.mailer"),
     ("pipelines.analyze.alerts", "pipelines.report.outbox"),
     ("pipelines.config.settings", "pipelines.transform.scoring"),
-    ("pipelines.core.timeutil", "pipelines.venues.registry"),
     ("pipelines.store.migrations", "pipelines.transform.scoring"),
     ("pipelines.venues.binance_settle", "pipelines.load.settlement"),
     ("pipelines.venues.bitfinex", "pipelines.load.settlement"),

@@ -27,7 +27,7 @@ from pipelines.core.errors import (
     LLMError,
     TardisUnreachable,
 )
-from pipelines.core.timeutil import check_range, day_start, days
+from pipelines.core.timeutil import day_start, days
 from pipelines.core.window import Window, windows_between
 from pipelines.extract.days import DayTask, failed_days_error, ordered_results
 from pipelines.extract.replay import extract_range
@@ -42,6 +42,7 @@ from pipelines.flows.runs import (
     timed_run_id,
 )
 from pipelines.load.minutes import count_minutes, extracted_days, load_extracted, rederive_older
+from pipelines.venues.history import check_range
 from pipelines.venues.registry import venue
 
 if TYPE_CHECKING:
