@@ -41,8 +41,6 @@ LAYERS = (
 KNOWN_AGAINST_ORDER: set[tuple[str, str]] = {
     ("pipelines.analyze.alerts", "pipelines.report.mailer"),
     ("pipelines.analyze.alerts", "pipelines.report.outbox"),
-    ("pipelines.config.settings", "pipelines.transform.scoring"),
-    ("pipelines.store.migrations", "pipelines.transform.scoring"),
     ("pipelines.venues.binance_settle", "pipelines.load.settlement"),
     ("pipelines.venues.bitfinex", "pipelines.load.settlement"),
     ("pipelines.venues.bybit_settle", "pipelines.load.settlement"),

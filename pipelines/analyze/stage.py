@@ -41,8 +41,8 @@ from pipelines.analyze.result import AnalyzeResult, PromptBatch
 from pipelines.analyze.rules import rules_params, rules_verdict
 from pipelines.analyze.tiers import cached_verdicts, run_tiers
 from pipelines.config.settings import LLM, Pair, Settings
+from pipelines.core.features_hash import features_hash
 from pipelines.core.timeutil import day_start, to_iso
-from pipelines.transform.scoring import features_hash
 
 log = logging.getLogger(__name__)
 

@@ -20,6 +20,7 @@ from pipelines.config.pairs import Leg, Market, Pair, pairs_config
 from pipelines.config.tiers import Tier
 from pipelines.core.columns import BITFINEX, GATE
 from pipelines.core.errors import ConfigError, UsageError
+from pipelines.core.window_columns import ZSCORABLE
 from pipelines.venues.registry import VENUES
 
 DEFAULT_CONFIG = Path("config.yaml")
@@ -166,8 +167,6 @@ class Transform(_Strict):
     @field_validator("zscore_features")
     @classmethod
     def _known_features(cls, features: tuple[str, ...]) -> tuple[str, ...]:
-        from pipelines.transform.scoring import ZSCORABLE  # lazy: pandas is not needed to read a config
-
         unknown = [f for f in features if f not in ZSCORABLE]
         if unknown:
             raise ValueError(f"unknown feature {unknown[0]!r}; z-scorable features: {', '.join(ZSCORABLE)}")

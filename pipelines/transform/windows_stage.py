@@ -26,15 +26,17 @@ import sqlite_utils
 from pipelines.config.pairs import Leg, Pair
 from pipelines.config.settings import Settings
 from pipelines.core.columns import SIDES
+from pipelines.core.features_hash import add_features_hash
 from pipelines.core.timeutil import series_from_iso, series_to_iso, to_iso
 from pipelines.core.window import windows_between
+from pipelines.core.window_columns import WINDOW_COLUMNS
 from pipelines.load.minutes import read_funding
 from pipelines.load.settlement import MAX_GAP
 from pipelines.store import SCHEMA, open_db, transaction, upsert
 from pipelines.transform.features import FeeParams, PairParams, window_features
 from pipelines.transform.legs import LegParams
 from pipelines.transform.quality import QualityParams
-from pipelines.transform.scoring import WINDOW_COLUMNS, add_features_hash, add_zscores, flag_windows
+from pipelines.transform.scoring import add_zscores, flag_windows
 
 log = logging.getLogger(__name__)
 JSON_COLUMNS = ("warnings", "reasons")

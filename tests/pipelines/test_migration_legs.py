@@ -12,10 +12,10 @@ import sqlite_utils
 
 from pipelines.analyze.stage import analyze_range, make_client
 from pipelines.core.columns import BITFINEX, GATE
+from pipelines.core.features_hash import add_features_hash
 from pipelines.store import SCHEMA, open_db
 from pipelines.store.migrations import SCHEMA_VERSION
 from pipelines.store.views import VIEWS
-from pipelines.transform.scoring import add_features_hash
 from pipelines.transform.windows_stage import update_windows
 from tests.fixtures.llm import online_settings
 from tests.fixtures.windows_data import store_history

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from pipelines.config.settings import Transform
+from pipelines.core.window_columns import WINDOW_COLUMNS
 from pipelines.store import SCHEMA, open_db, transaction, upsert
-from pipelines.transform.scoring import WINDOW_COLUMNS
 from pipelines.transform.windows_stage import PARALLEL_MIN_DAYS, read_windows, update_pairs, update_windows
 from tests.fixtures.windows_data import funding_rows, minute_rows, store_history
 
