@@ -81,9 +81,11 @@ def _derive(
     }
     if llm:
         from pipelines.analyze.stage import analyze_range
+        from pipelines.report.alerts import alerter
 
         lo, hi = analysis_span(settings, pairs, start, end)
-        counts.update(analyze_range(db, settings, lo, hi, list(pairs), run_id, now).counts())
+        alerts = alerter(settings.mail, db, now)
+        counts.update(analyze_range(db, settings, lo, hi, list(pairs), run_id, now, alerts=alerts).counts())
     return counts
 
 
@@ -337,8 +339,11 @@ def analyzed(
     did succeed are kept.
     """
     from pipelines.analyze.stage import analyze_range
+    from pipelines.report.alerts import alerter
 
-    result = analyze_range(db, settings, start, end, pairs, run_id, now)
+    result = analyze_range(
+        db, settings, start, end, pairs, run_id, now, alerts=alerter(settings.mail, db, now)
+    )
     if line := result.error_line():
         raise LLMError(line)
     return result

@@ -11,6 +11,7 @@ import pytest
 from pipelines.analyze.ledger import call_cost
 from pipelines.analyze.stage import analyze_range, current_prompt_version, make_client, pending_windows
 from pipelines.core.errors import AuthError
+from pipelines.report.alerts import alerter
 from tests.fixtures.llm import online_settings
 from tests.fixtures.llm_server import Reply, default_verdict, verdicts_json
 from tests.fixtures.llm_windows import sample_windows
@@ -32,7 +33,8 @@ def ids_of(rows) -> list[str]:
 
 def analyze(db, settings, now=NOW, run_id="run-1", **kw):
     client = None if settings.llm.offline else make_client(settings, backoff_base=0.01)
-    return analyze_range(db, settings, START, END, None, run_id, now, client=client, **kw)
+    alerts = alerter(settings.mail, db, now)
+    return analyze_range(db, settings, START, END, None, run_id, now, client=client, alerts=alerts, **kw)
 
 
 def calls(db) -> list[dict]:
