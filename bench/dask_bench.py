@@ -20,7 +20,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from bench.run import PAIRS, ROOT, symbols_of
+from bench.common import PAIRS, ROOT, pair_symbols
 from pipelines.config.settings import settings_from_mapping
 
 START = date(2024, 3, 1)
@@ -91,7 +91,7 @@ def bench_dask(days: int = 3, interval: float = 1.0) -> dict:
     end = START + timedelta(days=days)
     out: dict = {"days": days, "pairs": len(PAIRS), "interval_seconds": interval}
     with start_in_process(
-        from_day=START, to_day=end, interval_seconds=interval, data_dir=data_dir, symbols=symbols_of(PAIRS)
+        from_day=START, to_day=end, interval_seconds=interval, data_dir=data_dir, symbols=pair_symbols(PAIRS)
     ) as server:
         for workers in (1, 2):
             run = one_run(server, workers, days)

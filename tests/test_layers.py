@@ -48,7 +48,6 @@ KNOWN_AGAINST_ORDER: set[tuple[str, str]] = {
     ("pipelines.venues.okx_settle", "pipelines.load.settlement"),
 }
 KNOWN_CYCLES: set[str] = {
-    "bench.dask_bench -> bench.run -> bench.dask_bench",
     "loopback.generator -> loopback.sims -> loopback.generator",
     "loopback.generator -> loopback.sims -> loopback.hyperliquid_sim -> loopback.generator",
     "loopback.sims -> loopback.hyperliquid_sim -> loopback.sims",
