@@ -53,7 +53,6 @@ KNOWN_CYCLES: set[str] = {
     "loopback.sims -> loopback.hyperliquid_sim -> loopback.sims",
 }
 KNOWN_LONG: set[str] = {
-    "jobs/cli.py",
     "loopback/simulate.py",
     "loopback/tardis_server.py",
     "pipelines/config/settings.py",
