@@ -3,7 +3,7 @@
 The loopback Tardis server runs in its own process with the sample data generated before timing
 (one message per second per symbol, Gate and Bitfinex, 4 pairs). For each worker count a fresh
 `distributed.LocalCluster` (worker processes, one thread each) is started (not timed) and
-`pipelines.flows.run.backfill` with `tardis.executor: dask` loads the days into an empty database (timed:
+`pipelines.flows.backfill.backfill` with `tardis.executor: dask` loads the days into an empty database (timed:
 submission, extraction on the workers, the client's upserts, windows). Reported: wall time,
 messages/s overall and per worker, and the projection of a year x 300 symbols (1 msg/s each) from
 the measured per-worker rate.
@@ -48,7 +48,7 @@ def one_run(server, workers: int, days: int) -> dict:
     """A backfill of `days` days on a fresh LocalCluster of `workers` single-threaded processes."""
     import distributed
 
-    from pipelines.flows.run import backfill
+    from pipelines.flows.backfill import backfill
     from pipelines.store import open_db
 
     work = Path(tempfile.mkdtemp(prefix="arbdb-bench-dask-"))

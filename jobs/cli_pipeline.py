@@ -33,7 +33,7 @@ def backfill(ctx, start, end, pairs, source, no_llm, scheduler):
     """Load history for [--from, --to) and compute windows and verdicts. Resumable and idempotent."""
     from jobs.progress import backfill_bar, console
     from pipelines.core.timeutil import utcnow
-    from pipelines.flows.run import backfill as run_backfill
+    from pipelines.flows.backfill import backfill as run_backfill
     from pipelines.store import open_db
 
     settings = get_settings(ctx)

@@ -8,7 +8,7 @@ import pytest
 
 from pipelines.core.errors import UsageError
 from pipelines.core.timeutil import DateRangeError
-from pipelines.flows.run import backfill
+from pipelines.flows.backfill import backfill
 from pipelines.venues.history import check_range
 
 D = date.fromisoformat
