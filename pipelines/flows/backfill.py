@@ -18,6 +18,7 @@ import sqlite_utils
 
 from pipelines.config.pairs import Leg, Pair
 from pipelines.config.settings import Settings
+from pipelines.config.tardis import Tardis
 from pipelines.core.errors import ArbdbError, AuthError, TardisUnreachable
 from pipelines.core.timeutil import day_start, days
 from pipelines.extract.days import DayTask, failed_days_error, ordered_results
@@ -111,7 +112,7 @@ def backfill(
     row = run_row(run_id, "backfill", pairs, day_start(start), day_start(end))
     with recorded_run(db, row) as counts:
         stored = count_minutes(db, symbols, day_start(start), day_start(end))
-        failures = _load_days(db, settings, tasks, source, intervals, progress, on_progress)
+        failures = _load_days(db, settings.tardis, tasks, source, intervals, progress, on_progress)
         if failures:
             # Windows wait for the rerun: computed now, they would be stored incomplete.
             raise failed_days_error(failures, progress.tasks_done - skipped)
@@ -145,27 +146,27 @@ def _legs(pairs: tuple[Pair, ...], legs: tuple[Leg, ...] | None) -> list[Leg]:
 
 
 @contextmanager
-def _day_results(settings: Settings, tasks: list[DayTask], source: str):
+def _day_results(tardis: Tardis, tasks: list[DayTask], source: str):
     """(task, Extracted or error) in task order: from local worker processes, or a Dask cluster."""
-    if settings.tardis.executor == "dask" and tasks:
+    if tardis.executor == "dask" and tasks:
         from pipelines.extract.cluster import cluster_results
 
-        with cluster_results(settings.tardis, tasks, source) as results:
+        with cluster_results(tardis, tasks, source) as results:
             yield results
         return
-    workers = min(settings.tardis.workers, max(len(tasks), 1))
+    workers = min(tardis.workers, max(len(tasks), 1))
     executor = worker_pool(workers) if workers > 1 else None
     try:
-        yield ordered_results(executor, settings, tasks, source, ahead=workers * 2)
+        yield ordered_results(executor, tardis, tasks, source, ahead=workers * 2)
     finally:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
 
-def _load_days(db, settings, tasks, source, intervals, progress, on_progress) -> list:
+def _load_days(db, tardis: Tardis, tasks, source, intervals, progress, on_progress) -> list:
     """Load every task's result as it comes; returns the (task, error) of the days that failed."""
     failures: list[tuple[DayTask, ArbdbError]] = []
-    with _day_results(settings, tasks, source) as results:
+    with _day_results(tardis, tasks, source) as results:
         for task, extracted in results:
             if isinstance(extracted, ArbdbError):
                 if isinstance(extracted, STOP_ALL):
