@@ -25,7 +25,7 @@ from pipelines.config.pairs import Leg, Market, Pair, pairs_config
 from pipelines.config.report import Mail, Report, Schedule
 from pipelines.config.tardis import Tardis, scheduler_address, tardis_key_from_env
 from pipelines.config.tiers import Tier
-from pipelines.config.transform import Fees, Transform
+from pipelines.config.transform import Fees, Transform, WindowConfig
 from pipelines.core.errors import ConfigError, UsageError
 
 __all__ = [
@@ -44,6 +44,7 @@ __all__ = [
     "Tardis",
     "Tier",
     "Transform",
+    "WindowConfig",
     "load_settings",
     "scheduler_address",
     "settings_from_mapping",
@@ -100,6 +101,10 @@ class Settings(Strict):
         for leg in (leg for m in self.markets for leg in m.legs()):
             legs.setdefault(leg[:2], leg)
         return tuple(legs.values())
+
+    def window_config(self) -> WindowConfig:
+        """The sections the windows stage reads (fees, transform)."""
+        return WindowConfig(self.fees, self.transform)
 
     def pair(self, name: str) -> Pair:
         """The configured pair called `name` (case-insensitive)."""

@@ -1,6 +1,9 @@
-"""The `fees` and `transform` sections: taker fees per venue and the window z-score/flag rules."""
+"""The `fees` and `transform` sections: taker fees per venue and the window z-score/flag rules; together
+they are the windows stage's `WindowConfig`."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pydantic import Field, field_validator, model_validator
 
@@ -77,3 +80,12 @@ def _legacy_feature(name: str) -> str:
         if name.startswith(old):
             return new + name[len(old) :]
     return name
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """What the windows stage reads of the settings: the fees and the transform section (no
+    secret, so it may go to worker processes)."""
+
+    fees: Fees
+    transform: Transform

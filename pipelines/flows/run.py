@@ -65,13 +65,21 @@ def derive(
 
     counts = {
         "windows": sum(len(windows_between(start, end, p.window_hours)) for p in pairs),
-        "windows_written": update_pairs(db, settings, list(pairs), start, end),
+        "windows_written": update_pairs(
+            db,
+            settings.window_config(),
+            list(pairs),
+            start,
+            end,
+            workers=settings.tardis.workers,
+            database=settings.database,
+        ),
     }
     if llm:
         from pipelines.analyze.stage import analyze_range
         from pipelines.report.alerts import alerter
 
-        lo, hi = analysis_span(settings, pairs, start, end)
+        lo, hi = analysis_span(settings.transform, pairs, start, end)
         alerts = alerter(settings.mail, db, now)
         counts.update(analyze_range(db, settings, lo, hi, list(pairs), run_id, now, alerts=alerts).counts())
     return counts

@@ -365,7 +365,7 @@ def test_windows_from_the_real_transform_stage_are_analysed_and_cached(db, setti
     start = datetime(2024, 3, 1, tzinfo=UTC)
     for pair in cfg.pairs:
         store_history(db, pair, start, 4, seed=3 if pair.name == "BTC" else 11)
-        update_windows(db, cfg, pair, start, start + timedelta(days=4))
+        update_windows(db, cfg.window_config(), pair, start, start + timedelta(days=4))
     flagged = db.execute("SELECT COUNT(*) FROM windows WHERE flagged = 1").fetchone()[0]
     assert flagged > 0
     result = analyze(db, cfg)
@@ -379,7 +379,7 @@ def test_windows_from_the_real_transform_stage_are_analysed_and_cached(db, setti
     assert all(hashes[key] == value for key, value in stored.items())  # the transform's own hash
     llm_server.reset()
     for pair in cfg.pairs:  # recomputing the same windows changes nothing: no call
-        update_windows(db, cfg, pair, start, start + timedelta(days=4))
+        update_windows(db, cfg.window_config(), pair, start, start + timedelta(days=4))
     assert analyze(db, cfg, run_id="run-2").cached == flagged and llm_server.requests == []
 
 
