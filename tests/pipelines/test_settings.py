@@ -13,7 +13,7 @@ from pipelines.config.pairs import Leg
 from pipelines.config.settings import load_settings, settings_from_mapping
 from pipelines.core.columns import BITFINEX, GATE
 from pipelines.core.errors import ConfigError, UsageError
-from pipelines.transform.scoring import ZSCORABLE
+from pipelines.core.window_columns import ZSCORABLE
 
 CONFIGURATION_DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
