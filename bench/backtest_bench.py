@@ -29,7 +29,17 @@ from pipelines.backtest.rules import Rules
 from pipelines.core.timeutil import series_to_iso
 from pipelines.research.export import export
 from pipelines.research.scorecard import scorecard
-from pipelines.store import open_db, transaction
+from pipelines.store import open_db, row_counts, transaction
+from pipelines.store.db import insert_rows
+
+WINDOW_COLUMNS = (
+    *("pair", "window_start", "window_end", "a_exchange", "a_symbol", "b_exchange", "b_symbol"),
+    *("net_carry_apr", "short_side", "long_side", "flagged", "complete"),
+)
+VERDICT_COLUMNS = (
+    *("pair", "window_end", "prompt_version", "risk", "action", "confidence", "model"),
+    *("feature_hash", "created_at"),
+)
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 RULES = Rules(entry_net=0.1, entry_flag=True, exit_net=0.0, exit_sign=True, max_hold_hours=24 * 14)
@@ -44,20 +54,31 @@ def _windows(db, pair, ends: list[str], rng) -> None:
     short = rng.choice(["a", "b"], len(ends), p=[0.6, 0.4])
     flagged = rng.random(len(ends)) < 0.1
     (a_ex, a_sym, _), (b_ex, b_sym, _) = pair.legs
-    db.conn.executemany(
-        "INSERT INTO windows (pair, window_start, window_end, a_exchange, a_symbol, b_exchange, b_symbol,"
-        " net_carry_apr, short_side, long_side, flagged, complete)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)",
+    insert_rows(
+        db,
+        "windows",
+        WINDOW_COLUMNS,
         [
-            (pair.name, e, e, a_ex, a_sym, b_ex, b_sym, n, s, "b" if s == "a" else "a", int(f))
+            (pair.name, e, e, a_ex, a_sym, b_ex, b_sym, n, s, "b" if s == "a" else "a", int(f), 1)
             for e, n, s, f in zip(ends, net, short, flagged, strict=True)
         ],
     )
-    db.conn.executemany(
-        "INSERT INTO verdicts (pair, window_end, prompt_version, risk, action, confidence, model,"
-        " feature_hash, created_at) VALUES (?, ?, 'v1', 'LOW', ?, ?, 'rules', 'h', ?)",
+    insert_rows(
+        db,
+        "verdicts",
+        VERDICT_COLUMNS,
         [
-            (pair.name, e, rng.choice(["HOLD", "WATCH", "OPEN_ARB"]), rng.random(), e)
+            (
+                pair.name,
+                e,
+                "v1",
+                "LOW",
+                rng.choice(["HOLD", "WATCH", "OPEN_ARB"]),
+                rng.random(),
+                "rules",
+                "h",
+                e,
+            )
             for e, f in zip(ends, flagged, strict=True)
             if f
         ],
@@ -67,14 +88,17 @@ def _windows(db, pair, ends: list[str], rng) -> None:
 def _leg(db, exchange: str, symbol: str, hours: int, marks: list[str], days: int, rng) -> None:
     settle = _iso(START + timedelta(hours=hours), days * 24 // hours, f"{hours}h")
     rates = rng.normal(1e-4 * hours / 8, 1e-4, len(settle))
-    db.conn.executemany(
-        "INSERT INTO funding (exchange, symbol, funding_time, rate, interval_hours, apr)"
-        " VALUES (?, ?, ?, ?, ?, ?)",
+    insert_rows(
+        db,
+        "funding",
+        ("exchange", "symbol", "funding_time", "rate", "interval_hours", "apr"),
         [(exchange, symbol, t, r, hours, r * 8760 / hours) for t, r in zip(settle, rates, strict=True)],
     )
     mark = 100 * np.exp(np.cumsum(rng.normal(0, 3e-4, len(marks))))
-    db.conn.executemany(
-        "INSERT INTO tickers (exchange, symbol, ts, mark_price, index_price) VALUES (?, ?, ?, ?, ?)",
+    insert_rows(
+        db,
+        "tickers",
+        ("exchange", "symbol", "ts", "mark_price", "index_price"),
         [(exchange, symbol, t, m, m) for t, m in zip(marks, mark, strict=True)],
     )
 
@@ -91,7 +115,8 @@ def write_inputs(db, settings, days: int, seed: int = 3) -> dict:
             (a_ex, a_sym, _), (b_ex, b_sym, _) = pair.legs
             _leg(db, a_ex, a_sym, 8, minutes if i == 0 else hourly, days, rng)
             _leg(db, b_ex, b_sym, 1, hourly, days, rng)
-    return {table: db[table].count for table in ("windows", "funding", "tickers", "verdicts")}
+    counts = row_counts(db)
+    return {table: counts[table] for table in ("windows", "funding", "tickers", "verdicts")}
 
 
 def _timed(call):

@@ -26,7 +26,8 @@ import pandas as pd
 
 from pipelines.analyze.stage import analyze_windows, make_client
 from pipelines.config.settings import Settings, load_settings, settings_from_mapping
-from pipelines.store import open_db
+from pipelines.store import open_db, row_counts, upsert
+from pipelines.store.ledger import ok_by_tier, ok_totals
 from tests.fixtures.llm_server import LLMServer
 from tests.fixtures.llm_windows import sample_windows
 
@@ -129,23 +130,15 @@ def _settings(config: Path | str | None, server: LLMServer, tmp: Path) -> Settin
 def _run(settings: Settings, rows: list[dict], path: Path, batch_size: int, per_cycle: bool) -> dict:
     cfg = settings.model_copy(update={"llm": settings.llm.model_copy(update={"batch_size": batch_size})})
     db = open_db(path)
-    db["windows"].upsert_all(rows, pk=("pair", "window_end"), alter=True)
+    upsert(db, "windows", rows)
     frame = pd.DataFrame(rows)
     frames = [g for _, g in frame.groupby("window_end", sort=True)] if per_cycle else [frame]
     client = make_client(cfg)
     for i, part in enumerate(frames):
         analyze_windows(db, cfg, part, f"bench-{i}", NOW + timedelta(seconds=i), client=client)
-    calls, prompt, cost = db.execute(
-        "SELECT COUNT(*), SUM(prompt_tokens), SUM(cost_usd) FROM llm_calls WHERE status = 'ok'"
-    ).fetchone()
-    verdicts = db["verdicts"].count
-    by_tier = {
-        tier: {"cost_usd": spent, "windows": windows}
-        for tier, spent, windows in db.execute(
-            "SELECT COALESCE(tier, 1), SUM(cost_usd), SUM(batch_size) FROM llm_calls WHERE status = 'ok'"
-            " GROUP BY 1"
-        ).fetchall()
-    }
+    calls, prompt, cost = ok_totals(db)
+    verdicts = row_counts(db)["verdicts"]
+    by_tier = {tier: {"cost_usd": spent, "windows": windows} for tier, spent, windows in ok_by_tier(db)}
     db.close()
     return {
         "calls": calls,

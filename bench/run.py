@@ -137,13 +137,14 @@ def pipeline(server, coins: tuple[str, ...], start: date, end: date, workers: in
 
 
 def _counts(db_path: Path) -> dict:
-    import sqlite3
+    from pipelines.store import open_readonly, row_counts
 
-    with sqlite3.connect(db_path) as conn:
-        return {
-            f"{t}_rows": conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
-            for t in ("tickers", "funding", "windows", "verdicts")
-        }
+    db = open_readonly(db_path)
+    try:
+        counts = row_counts(db)
+    finally:
+        db.close()
+    return {f"{t}_rows": counts[t] for t in ("tickers", "funding", "windows", "verdicts")}
 
 
 def extract_bench(days: int, n_coins: int, interval: float, workers: int) -> dict:

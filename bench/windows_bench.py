@@ -24,6 +24,8 @@ import pandas as pd
 from pipelines.config.settings import Settings, settings_from_mapping
 from pipelines.core.timeutil import series_to_iso
 from pipelines.store import open_db, transaction
+from pipelines.store.db import insert_rows
+from pipelines.store.summary import flagged_count
 from pipelines.transform.windows_stage import read_pair_marks, update_pairs
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
@@ -54,24 +56,26 @@ def write_history(db, settings: Settings, days: int, seed: int = 7) -> int:
             for exchange, symbol, _ in pair.legs:
                 mark = 100 * np.exp(np.cumsum(rng.normal(0, 3e-4, len(minutes))))
                 index = mark * (1 - rng.normal(2e-4, 2e-4, len(minutes)))
-                db.conn.executemany(
-                    "INSERT INTO tickers (exchange, symbol, ts, mark_price, index_price)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                insert_rows(
+                    db,
+                    "tickers",
+                    ("exchange", "symbol", "ts", "mark_price", "index_price"),
                     zip(
                         [exchange] * len(minutes), [symbol] * len(minutes), minutes, mark, index, strict=True
                     ),
                 )
                 rates = rng.normal(1e-4, 1e-4, len(settle))
-                db.conn.executemany(
-                    "INSERT INTO funding"
-                    " (exchange, symbol, funding_time, rate, predicted_rate, interval_hours, apr)"
-                    " VALUES (?, ?, ?, ?, ?, 8, ?)",
+                insert_rows(
+                    db,
+                    "funding",
+                    ("exchange", "symbol", "funding_time", "rate", "predicted_rate", "interval_hours", "apr"),
                     zip(
                         [exchange] * len(settle),
                         [symbol] * len(settle),
                         settle,
                         rates,
                         rates,
+                        [8] * len(settle),
                         rates * 1095,
                         strict=True,
                     ),
@@ -110,7 +114,7 @@ def bench_windows(days: int = 365, pairs: int = 4) -> dict:
         for pair in settings.pairs:  # the floor: fetching the minute rows from SQLite
             read_pair_marks(db, pair, START, end)
         read = time.perf_counter() - began
-        flagged = db.execute("SELECT count(*) FROM windows WHERE flagged = 1").fetchone()[0]
+        flagged = flagged_count(db)
         db.close()
     return {
         "days": days,

@@ -55,7 +55,6 @@ KNOWN_CYCLES: set[str] = {
 KNOWN_LONG: set[str] = {
     "loopback/simulate.py",
     "loopback/tardis_server.py",
-    "pipelines/store/__init__.py",
 }
 
 

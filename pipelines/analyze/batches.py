@@ -24,6 +24,7 @@ from pipelines.analyze.verdict_store import store_verdicts
 from pipelines.config.settings import Settings, Tier
 from pipelines.core.errors import AuthError, LLMError
 from pipelines.core.verdicts import Verdict, parse_reply
+from pipelines.store.windows import earlier_windows
 
 if TYPE_CHECKING:
     from pipelines.analyze.result import Alerts, AnalyzeResult, TierResult
@@ -222,12 +223,7 @@ def window_context(db, rows: list[dict]) -> dict[str, list[dict]]:
     """Each window's previous windows of the same pair (oldest first), from the `windows` table."""
     out = {}
     for row in rows:
-        prev = db.execute(
-            "SELECT * FROM windows WHERE pair = ? AND window_end < ? ORDER BY window_end DESC LIMIT ?",
-            [row["pair"], row["window_end"], CONTEXT_WINDOWS],
-        )
-        names = [d[0] for d in prev.description]
-        out[row["id"]] = [dict(zip(names, values, strict=True)) for values in prev.fetchall()][::-1]
+        out[row["id"]] = earlier_windows(db, row["pair"], row["window_end"], CONTEXT_WINDOWS)[::-1]
     return out
 
 

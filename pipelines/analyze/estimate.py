@@ -15,6 +15,7 @@ from pipelines.analyze.result import PromptBatch, TierResult
 from pipelines.analyze.tiers import cached_verdicts, matches, tier_results
 from pipelines.config.settings import LLM, Tier
 from pipelines.core.verdicts import Verdict
+from pipelines.store.verdicts import tier_judgements
 
 
 def estimate_tiers(db, llm: LLM, prompt_version: str, rows: list[dict], build) -> list[TierResult]:
@@ -45,9 +46,7 @@ def estimate_tiers(db, llm: LLM, prompt_version: str, rows: list[dict], build) -
 
 def history_share(db, number: int, following: Tier) -> tuple[float | None, str]:
     """(share of tier `number`'s stored verdicts that `following` would take, how it was found)."""
-    stored = db.execute(
-        "SELECT risk, action, confidence FROM verdict_tiers WHERE tier = ?", [number]
-    ).fetchall()
+    stored = tier_judgements(db, number)
     if not stored:
         return None, f"up to every window tier {number} judges (no stored tier-{number} verdicts yet)"
     hits = sum(matches(following, Verdict("", risk, action, conf, "", "")) for risk, action, conf in stored)

@@ -19,6 +19,7 @@ from pipelines.analyze.client import Attempt, ChatResult
 from pipelines.config.settings import LLM
 from pipelines.core.errors import ConfigError
 from pipelines.core.timeutil import day_start, to_iso
+from pipelines.store import ledger
 
 # Completion tokens one verdict takes (JSON keys, enums, 2-3 sentence rationale, alert line).
 COMPLETION_TOKENS_PER_WINDOW = 110
@@ -36,22 +37,13 @@ def spent_on_day(db: sqlite_utils.Database, when: datetime, tiers: Sequence[int]
     """USD recorded in `llm_calls` on the UTC day holding `when` (only `tiers`' calls when given;
     a call from before tiers counts as tier 1's)."""
     start = day_start(when)
-    sql = "SELECT COALESCE(SUM(cost_usd), 0) FROM llm_calls WHERE ts >= ? AND ts < ?"
-    params: list = [to_iso(start), to_iso(start + timedelta(days=1))]
-    if tiers is not None:
-        sql += f" AND COALESCE(tier, 1) IN ({', '.join('?' * len(tiers))})"
-        params += list(tiers)
-    return float(db.execute(sql, params).fetchone()[0])
+    return ledger.spent_between(db, to_iso(start), to_iso(start + timedelta(days=1)), tiers)
 
 
 def calls_on_day(db: sqlite_utils.Database, when: datetime) -> tuple[float, int]:
     """(USD spent, calls made) recorded in `llm_calls` on the UTC day holding `when`."""
     start = day_start(when)
-    spent, calls = db.execute(
-        "SELECT COALESCE(SUM(cost_usd), 0), COUNT(*) FROM llm_calls WHERE ts >= ? AND ts < ?",
-        [to_iso(start), to_iso(start + timedelta(days=1))],
-    ).fetchone()
-    return spent, calls
+    return ledger.spent_and_calls_between(db, to_iso(start), to_iso(start + timedelta(days=1)))
 
 
 def record_attempts(
@@ -66,7 +58,8 @@ def record_unbilled(
     db: sqlite_utils.Database, base: dict, status: str, error: str | None, latency_ms: float = 0.0
 ) -> None:
     """A ledger row for a call that cost nothing: a failed attempt, or a batch skipped unsent."""
-    db["llm_calls"].insert(
+    ledger.insert_call(
+        db,
         {
             **base,
             "prompt_tokens": 0,
@@ -76,7 +69,7 @@ def record_unbilled(
             "status": status,
             "error": error,
             "usage_estimated": 0,
-        }
+        },
     )
 
 
@@ -85,7 +78,8 @@ def record_result(
 ) -> float:
     """The ledger row of a call that got a completion; returns its cost."""
     cost = call_cost(llm, base["model"], result.prompt_tokens, result.completion_tokens)
-    db["llm_calls"].insert(
+    ledger.insert_call(
+        db,
         {
             **base,
             "prompt_tokens": result.prompt_tokens,
@@ -96,7 +90,7 @@ def record_result(
             "error": error,
             "usage_estimated": int(result.usage_missing),
             "gateway_cost_usd": result.gateway_cost,
-        }
+        },
     )
     return cost
 
@@ -136,5 +130,4 @@ def record_failures(
         }
         for (pair, end), reason in failures.items()
     ]
-    if rows:
-        db["llm_failures"].upsert_all(rows, pk=("pair", "window_end", "prompt_version", "run_id"))
+    ledger.upsert_failures(db, rows)

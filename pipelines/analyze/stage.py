@@ -43,6 +43,7 @@ from pipelines.analyze.tiers import cached_verdicts, run_tiers
 from pipelines.config.settings import LLM, Pair, Settings
 from pipelines.core.features_hash import features_hash
 from pipelines.core.timeutil import day_start, to_iso
+from pipelines.store.windows import flagged_frame
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,7 @@ def flagged_windows(
     db: sqlite_utils.Database, start: datetime | date, end: datetime | date, pairs=None
 ) -> pd.DataFrame:
     """Flagged windows whose settlement time lies in (start, end], oldest first."""
-    sql = "SELECT * FROM windows WHERE flagged = 1 AND window_end > ? AND window_end <= ?"
-    params: list = [_iso(start), _iso(end)]
-    names = _pair_names(pairs)
-    if names:
-        sql += f" AND pair IN ({', '.join('?' * len(names))})"
-        params += names
-    return pd.read_sql_query(sql + " ORDER BY window_end, pair", db.conn, params=params)
+    return flagged_frame(db, _iso(start), _iso(end), _pair_names(pairs) or ())
 
 
 def pending_windows(

@@ -13,8 +13,19 @@ from pipelines.analyze.batches import GatewayRun
 from pipelines.analyze.result import TierResult
 from pipelines.config.settings import Tier
 from pipelines.core.verdicts import Verdict
+from pipelines.store.verdicts import tier_verdicts
 
-_VERDICT_COLUMNS = "pair, window_end, feature_hash, model, risk, action, confidence, rationale, alert"
+_VERDICT_COLUMNS = (
+    "pair",
+    "window_end",
+    "feature_hash",
+    "model",
+    "risk",
+    "action",
+    "confidence",
+    "rationale",
+    "alert",
+)
 
 
 def matches(tier: Tier, verdict: Verdict) -> bool:
@@ -36,11 +47,7 @@ def cached_verdicts(
     if not rows:
         return {}
     ends = [r["window_end"] for r in rows]
-    found = db.execute(
-        f"SELECT {_VERDICT_COLUMNS} FROM verdict_tiers WHERE prompt_version = ? AND tier = ?"
-        " AND window_end >= ? AND window_end <= ?",
-        [prompt_version, number, min(ends), max(ends)],
-    ).fetchall()
+    found = tier_verdicts(db, _VERDICT_COLUMNS, prompt_version, number, min(ends), max(ends))
     stored = {(p, e, h): (m, Verdict(f"{p}@{e}", *rest)) for p, e, h, m, *rest in found}
     out = {}
     for row in rows:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 from pipelines.core.timeutil import to_iso
 from pipelines.core.verdicts import Verdict
 from pipelines.store import transaction, upsert
+from pipelines.store.verdicts import forget_later_tiers
+from pipelines.store.windows import feature_hashes
 
 if TYPE_CHECKING:
     from pipelines.analyze.result import Alerts, AnalyzeResult
@@ -66,11 +68,7 @@ def _final(record: dict, tier: int, chain: list[str]) -> dict:
 def _forget_later_tiers(db, records: list[dict], tier: int) -> None:
     # A new verdict of tier k replaces what later tiers said on other features: they judged a
     # window that no longer exists, and would otherwise look like this window's escalation.
-    db.conn.executemany(
-        "DELETE FROM verdict_tiers WHERE pair = ? AND window_end = ? AND prompt_version = ? AND tier > ?"
-        " AND feature_hash != ?",
-        [(r["pair"], r["window_end"], r["prompt_version"], tier, r["feature_hash"]) for r in records],
-    )
+    forget_later_tiers(db, tier, records)
 
 
 def _verdict_record(verdict: Verdict, row: dict) -> dict:
@@ -89,8 +87,5 @@ def _verdict_record(verdict: Verdict, row: dict) -> dict:
 
 def _current_hashes(db, records: list[dict]) -> dict[tuple[str, str], str]:
     keys = {(r["pair"], r["window_end"]) for r in records}
-    rows = db.execute(
-        "SELECT pair, window_end, features_hash FROM windows WHERE window_end >= ? AND window_end <= ?",
-        [min(k[1] for k in keys), max(k[1] for k in keys)],
-    ).fetchall()
+    rows = feature_hashes(db, min(k[1] for k in keys), max(k[1] for k in keys))
     return {(pair, end): fhash for pair, end, fhash in rows if (pair, end) in keys}

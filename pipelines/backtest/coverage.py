@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from pipelines.config.pairs import Pair
-from pipelines.core.timeutil import parse_iso, to_iso
+from pipelines.core.timeutil import parse_iso
+from pipelines.store.market import has_funding_from, last_funding
+from pipelines.store.windows import has_window_after, last_window_end
 
 _MINUTE = "%Y-%m-%d %H:%M"
 
@@ -32,28 +34,17 @@ class Span:
 
 
 def _last_window(db: sqlite_utils.Database, pair: str, start: datetime, end: datetime) -> datetime | None:
-    row = db.execute(
-        "SELECT max(window_end) FROM windows WHERE pair = ? AND window_end > ? AND window_end <= ?",
-        (pair, to_iso(start), to_iso(end)),
-    ).fetchone()
-    return parse_iso(row[0]) if row and row[0] else None
+    last = last_window_end(db, pair, start, end)
+    return parse_iso(last) if last else None
 
 
 def next_due(db: sqlite_utils.Database, exchange: str, symbol: str, end: datetime) -> tuple | None:
     """None when the leg has a settlement stored at or after `end` (all before it are known), else
     (last stored funding time or None, the time its next settlement is due): a window end before
     that due time has all its settlements stored. With no interval stored, due = just after the last."""
-    later = db.execute(
-        "SELECT 1 FROM funding WHERE exchange = ? AND symbol = ? AND funding_time >= ? LIMIT 1",
-        (exchange, symbol, to_iso(end)),
-    ).fetchone()
-    if later:
+    if has_funding_from(db, exchange, symbol, end):
         return None
-    row = db.execute(
-        "SELECT funding_time, interval_hours FROM funding WHERE exchange = ? AND symbol = ?"
-        " ORDER BY funding_time DESC LIMIT 1",
-        (exchange, symbol),
-    ).fetchone()
+    row = last_funding(db, exchange, symbol)
     if not row:
         return None, datetime.min.replace(tzinfo=end.tzinfo)
     last = parse_iso(row[0])
@@ -67,9 +58,7 @@ def usable_span(db: sqlite_utils.Database, pair: Pair, start: datetime, end: dat
     last = _last_window(db, pair.name, start, end)
     if last is None:
         return span  # nothing stored in the range: the caller says so
-    later = db.execute(
-        "SELECT 1 FROM windows WHERE pair = ? AND window_end > ? LIMIT 1", (pair.name, to_iso(end))
-    ).fetchone()
+    later = has_window_after(db, pair.name, end)
     if last < end and not later:
         span.end = last
         span.notes.append(f"range ends at the last stored window {last:{_MINUTE}} (asked to {end:{_MINUTE}})")

@@ -14,7 +14,10 @@ from pipelines.config.pairs import Pair
 from pipelines.core.columns import SIDES
 from pipelines.core.timeutil import series_from_iso, series_to_iso, to_iso
 from pipelines.load.minutes import read_funding
-from pipelines.store import transaction, upsert
+from pipelines.store import backtests
+from pipelines.store.market import marks_together
+from pipelines.store.verdicts import latest_verdicts
+from pipelines.store.windows import pair_windows
 
 # A mark older than this before an entry or exit is stale: the trade gets no spread P&L. Both legs'
 # marks come from one minute (the latest in which both have one) within this span.
@@ -43,11 +46,7 @@ WINDOW_INPUTS = ("window_end", "net_carry_apr", "long_side", "short_side", "flag
 def read_windows(db: sqlite_utils.Database, pair: str, start: datetime, end: datetime) -> pd.DataFrame:
     """What the rules read of `pair`'s windows ending in (start, end], oldest first (window_end as
     datetime64 UTC, flagged as bool): only these columns, so a year of windows reads fast."""
-    rows = db.execute(
-        f"SELECT {', '.join(WINDOW_INPUTS)} FROM windows"
-        " WHERE pair = ? AND window_end > ? AND window_end <= ? ORDER BY window_end",
-        (pair, to_iso(start), to_iso(end)),
-    ).fetchall()
+    rows = pair_windows(db, pair, WINDOW_INPUTS, start, end)
     frame = pd.DataFrame(rows, columns=list(WINDOW_INPUTS))
     return frame.assign(
         window_end=series_from_iso(frame["window_end"]),
@@ -70,26 +69,15 @@ def read_inputs(db: sqlite_utils.Database, pair: Pair, start: datetime, end: dat
 
 def read_open_arb(db: sqlite_utils.Database, pair: str, model: str, start: datetime, end: datetime) -> set:
     """Window ends (ISO) in (start, end] whose latest verdict from `model` says OPEN_ARB."""
-    rows = db.execute(
-        "SELECT window_end, action FROM verdicts WHERE pair = ? AND model = ? AND window_end > ?"
-        " AND window_end <= ? ORDER BY window_end, created_at",
-        (pair, model, to_iso(start), to_iso(end)),
-    ).fetchall()
-    latest = dict(rows)  # the last row of a window (its latest verdict) wins
-    return {end_ for end_, action in latest.items() if action == "OPEN_ARB"}
+    latest = latest_verdicts(db, to_iso(start), to_iso(end), pair=pair, model=model)
+    return set(latest["window_end"][latest["action"] == "OPEN_ARB"])
 
 
 def _marks_before(db: sqlite_utils.Database, pair: Pair, time: pd.Timestamp) -> tuple[float, float]:
     # The last minute before `time` in which both legs have a mark (its last mark is the price at
     # the window's close): both legs priced at one instant, never up to MARK_STALE apart.
     (ex_a, sym_a), (ex_b, sym_b) = ((leg.exchange, leg.symbol) for leg in pair.legs)
-    row = db.execute(
-        "SELECT a.mark_price, b.mark_price FROM tickers a JOIN tickers b"
-        " ON b.exchange = ? AND b.symbol = ? AND b.ts = a.ts AND b.mark_price IS NOT NULL"
-        " WHERE a.exchange = ? AND a.symbol = ? AND a.ts < ? AND a.ts >= ? AND a.mark_price IS NOT NULL"
-        " ORDER BY a.ts DESC LIMIT 1",
-        (ex_b, sym_b, ex_a, sym_a, to_iso(time), to_iso(time - MARK_STALE)),
-    ).fetchone()
+    row = marks_together(db, (ex_a, sym_a), (ex_b, sym_b), time, time - MARK_STALE)
     return (float(row[0]), float(row[1])) if row else (float("nan"), float("nan"))
 
 
@@ -117,13 +105,4 @@ def write_run(
         exit_time=series_to_iso(trades["exit_time"]),
     )
     records = rows.astype(object).where(rows.notna(), None).to_dict("records")
-    with transaction(db):
-        if replaces and replaces != run["id"]:
-            db.execute("DELETE FROM backtest_trades WHERE backtest_id = ?", (replaces,))
-            db.execute("DELETE FROM backtests WHERE id = ?", (replaces,))
-        upsert(db, "backtests", [run])
-        db.execute(
-            "DELETE FROM backtest_trades WHERE backtest_id = ? AND trade >= ?", (run["id"], len(trades))
-        )
-        if records:
-            upsert(db, "backtest_trades", records)
+    backtests.write_run(db, run, records, replaces)

@@ -25,7 +25,8 @@ from pipelines.extract.days import DayTask, failed_days_error, ordered_results
 from pipelines.extract.workers import worker_pool
 from pipelines.flows.run import derive
 from pipelines.flows.runs import recorded_run, run_row, timed_run_id
-from pipelines.load.minutes import count_minutes, extracted_days, load_extracted, rederive_older
+from pipelines.load.minutes import load_extracted, rederive_older
+from pipelines.store.market import count_minutes, extracted_days
 from pipelines.venues.history import check_range
 from pipelines.venues.registry import venue
 

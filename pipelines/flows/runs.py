@@ -29,6 +29,7 @@ import sqlite_utils
 
 from pipelines.core.errors import ArbdbError, DataNotPublished, FatalError
 from pipelines.core.timeutil import parse_iso, to_iso, utcnow
+from pipelines.store import runs as stored_runs
 from pipelines.store import transaction, upsert
 
 log = logging.getLogger(__name__)
@@ -63,8 +64,8 @@ def timed_run_id(db: sqlite_utils.Database, job: str, now: datetime) -> str:
     me, here = os.getpid(), socket.gethostname()
     for n in range(1, 1000):
         run_id = base if n == 1 else f"{base}#{n}"
-        found = db.execute("SELECT pid, host FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        if found is None or tuple(found) == (me, here):
+        found = stored_runs.owner(db, run_id)
+        if found is None or found == (me, here):
             return run_id
     raise RuntimeError(f"more than 999 runs named {base}")
 
@@ -120,8 +121,7 @@ def recorded_run(db: sqlite_utils.Database, row: dict) -> Iterator[dict]:
 def _record_pairs(db: sqlite_utils.Database, run_id: str, pair: str | None) -> None:
     """One `run_pairs` row per pair named in the display text `pair` (comma-joined names)."""
     names = [name for name in (pair or "").split(",") if name]
-    db["run_pairs"].delete_where("run_id = ?", [run_id])
-    upsert(db, "run_pairs", [{"run_id": run_id, "pair": name} for name in names])
+    stored_runs.replace_pairs(db, run_id, names)
 
 
 def _gone(pid: int, started_at: datetime) -> str | None:
@@ -173,13 +173,10 @@ def mark_interrupted(
     """
     found = f"found dead at {to_iso(now)}" + (f" by {by}" if by else "")
     with transaction(db):  # judged and updated under the write lock: no run ends in between
-        rows = db.query("SELECT run_id, status, started_at, pid, host FROM runs WHERE status = 'running'")
+        rows = stored_runs.running(db)
         dead = [(row["run_id"], why) for row in rows if (why := interrupted_because(row, now, host))]
         for run_id, why in dead:
-            db.execute(
-                "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE run_id = ?",
-                [INTERRUPTED, to_iso(now), f"interrupted: {found}: {why}", run_id],
-            )
+            stored_runs.end_run(db, run_id, INTERRUPTED, to_iso(now), f"interrupted: {found}: {why}")
             log.warning("%s was interrupted (%s): recorded so; its work is redone", run_id, why)
     return [run_id for run_id, _ in dead]
 
@@ -250,12 +247,7 @@ class DoneWindows:
 
 def done_windows(db: sqlite_utils.Database, pair) -> DoneWindows:
     """What `runs` records as done for `pair`: its scheduled windows and its done backfills."""
-    rows = db.execute(
-        "SELECT job, window_start, window_end FROM runs WHERE status = 'done' AND window_end IS NOT NULL"
-        " AND ((job = ? AND pair = ?)"
-        " OR (job = 'backfill' AND run_id IN (SELECT run_id FROM run_pairs WHERE pair = ?)))",
-        [CYCLE_JOB, pair.name, pair.name],
-    ).fetchall()
+    rows = stored_runs.done_rows(db, CYCLE_JOB, pair.name)
     ends = frozenset(end for job, _, end in rows if job == CYCLE_JOB)
     ranges = tuple((start, end) for job, start, end in rows if job != CYCLE_JOB and start)
     return DoneWindows(ends, ranges)
@@ -263,16 +255,9 @@ def done_windows(db: sqlite_utils.Database, pair) -> DoneWindows:
 
 def run_jobs(db: sqlite_utils.Database) -> list[str]:
     """Every job name that has a `runs` row, sorted."""
-    return [job for (job,) in db.execute("SELECT DISTINCT job FROM runs ORDER BY job")]
+    return stored_runs.jobs(db)
 
 
 def recent_runs(db: sqlite_utils.Database, job: str, limit: int, pair: str | None = None) -> list[dict]:
     """The latest `limit` rows of `job` (only those of `pair` when given), newest first."""
-    where, params = ("job = ? AND pair = ?", [job, pair]) if pair is not None else ("job = ?", [job])
-    return list(
-        db.query(
-            "SELECT run_id, pair, window_end, status, started_at, finished_at, error, pid, host FROM runs"
-            f" WHERE {where} ORDER BY started_at DESC, rowid DESC LIMIT ?",
-            [*params, limit],
-        )
-    )
+    return stored_runs.recent(db, job, limit, pair)

@@ -16,7 +16,8 @@ from pipelines.core.columns import DERIVATIVE_TICKER, FUNDING, MINUTE
 from pipelines.core.timeutil import ISO_FORMAT, series_from_iso, series_to_iso, to_iso, utcnow
 from pipelines.extract.replay import Extracted
 from pipelines.load.settlement import evidence_reach
-from pipelines.store import transaction, upsert
+from pipelines.store import market
+from pipelines.store.db import transaction, upsert
 from pipelines.venues.registry import venue
 
 _US = 1_000_000
@@ -51,30 +52,11 @@ def minute_dicts(extracted: Extracted) -> list[dict]:
     return rows
 
 
-def _read_symbol(
-    db: sqlite_utils.Database,
-    table: str,
-    columns: tuple[str, ...],
-    time_column: str,
-    exchange: str,
-    symbol: str,
-    start: datetime,
-    end: datetime,
-) -> pd.DataFrame:
-    """Rows of one exchange and symbol with `time_column` in [start, end), oldest first."""
-    return pd.read_sql_query(
-        f"SELECT {', '.join(columns)} FROM {table} WHERE exchange = ? AND symbol = ?"
-        f" AND {time_column} >= ? AND {time_column} < ? ORDER BY {time_column}",
-        db.conn,
-        params=(exchange, symbol, to_iso(start), to_iso(end)),
-    )
-
-
 def read_minutes(
     db: sqlite_utils.Database, exchange: str, symbol: str, start: datetime, end: datetime
 ) -> pd.DataFrame:
     """Minute history of one symbol for [start, end), `ts`/`funding_timestamp` as datetime64 UTC."""
-    frame = _read_symbol(db, "tickers", MINUTE, "ts", exchange, symbol, start, end)
+    frame = market.minute_frame(db, MINUTE, exchange, symbol, start, end)
     return frame.assign(
         ts=series_from_iso(frame["ts"]),
         funding_timestamp=series_from_iso(frame["funding_timestamp"]),
@@ -86,7 +68,7 @@ def read_funding(
     db: sqlite_utils.Database, exchange: str, symbol: str, start: datetime, end: datetime
 ) -> pd.DataFrame:
     """Settlements of one symbol with funding_time in [start, end), `funding_time` as datetime64 UTC."""
-    frame = _read_symbol(db, "funding", FUNDING, "funding_time", exchange, symbol, start, end)
+    frame = market.funding_frame(db, FUNDING, exchange, symbol, start, end)
     return frame.assign(funding_time=series_from_iso(frame["funding_time"]))
 
 
@@ -113,11 +95,7 @@ def rederive_funding(
     # Every minute deciding a settlement in (lo, hi] was read, so a stored one the minutes no longer
     # give (derived earlier from less evidence) goes: any order of loads ends with the same rows.
     times = series_to_iso(found["funding_time"])
-    db.execute(
-        "DELETE FROM funding WHERE exchange = ? AND symbol = ? AND funding_time > ? AND funding_time <= ?"
-        f" AND funding_time NOT IN ({','.join('?' * len(times))})",
-        [exchange, symbol, to_iso(lo), to_iso(hi), *times],
-    )
+    market.delete_funding_except(db, exchange, symbol, lo, hi, times.tolist())
     if found.empty:
         return 0
     upsert(db, "funding", found.assign(funding_time=times).to_dict("records"))
@@ -174,41 +152,10 @@ def rederive_older(
     """Re-derive, from stored minutes, the settlements in [start, end) that an older rule stored (no
     `predicted_kind`: before schema step 7), so an upgraded database gets today's rules without
     fetching its days again. Returns the settlements written (0 when none was older)."""
-    older = db.execute(
-        "SELECT 1 FROM funding WHERE exchange = ? AND symbol = ? AND funding_time >= ? AND funding_time < ?"
-        " AND predicted_kind IS NULL LIMIT 1",
-        (exchange, symbol, to_iso(start), to_iso(end)),
-    ).fetchone()
-    if older is None:
+    if not market.has_unkinded_funding(db, exchange, symbol, start, end):
         return 0
     with transaction(db):
         return rederive_funding(db, exchange, symbol, interval_hours, start, end)
-
-
-def extracted_days(db: sqlite_utils.Database, exchange: str, symbols: list[str]) -> set[str]:
-    """Days already loaded for every one of `symbols` on `exchange`."""
-    if not symbols:
-        return set()
-    marks = ",".join("?" * len(symbols))
-    rows = db.execute(
-        f"SELECT day FROM extracted WHERE exchange = ? AND symbol IN ({marks}) GROUP BY day"
-        " HAVING COUNT(DISTINCT symbol) = ?",
-        [exchange, *symbols, len(symbols)],
-    ).fetchall()
-    return {r[0] for r in rows}
-
-
-def count_minutes(
-    db: sqlite_utils.Database, symbols: list[tuple[str, str]], start: datetime, end: datetime
-) -> int:
-    """Stored minute rows of these (exchange, symbol) pairs with start <= ts < end."""
-    return sum(
-        db.execute(
-            "SELECT COUNT(*) FROM tickers WHERE exchange = ? AND symbol = ? AND ts >= ? AND ts < ?",
-            (exchange, symbol, to_iso(start), to_iso(end)),
-        ).fetchone()[0]
-        for exchange, symbol in symbols
-    )
 
 
 def settlements(minutes: pd.DataFrame, exchange: str, symbol: str, interval_hours: float) -> pd.DataFrame:

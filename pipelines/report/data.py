@@ -5,9 +5,10 @@ by their timestamp (when the money was spent); windows and verdicts count by the
 window ending at midnight belonging to the day before (the 16:00-24:00 window is D's last). A window
 may hold several verdicts (prompt versions): the latest one counts.
 
-Reads are plain SQL (`SELECT *`, so columns the transform stage adds later are used when present),
-then pandas does the aggregation. Nothing here reads the clock: `now` is passed in. Rendering
-(templates, chart, MIME message) lives in `pipelines.report.render`.
+Reads are the store's (`pipelines.store`: every column of the rows in range, so columns the
+transform stage adds later are used when present), then pandas does the aggregation. Nothing here
+reads the clock: `now` is passed in. Rendering (templates, chart, MIME message) lives in
+`pipelines.report.render`.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ from pipelines.report.quality import day_warnings
 from pipelines.report.render import compose_message, render_chart, render_report
 from pipelines.report.tier_costs import tier_costs
 from pipelines.report.worth import verdict_worth
+from pipelines.store.ledger import calls_between
+from pipelines.store.runs import runs_started_between
+from pipelines.store.verdicts import latest_verdicts
+from pipelines.store.windows import windows_between
 from pipelines.transform.legs import leg_labels
 
 log = logging.getLogger(__name__)
@@ -39,25 +44,12 @@ ERROR_STATUSES = ("error", "invalid")
 # -- reads ---------------------------------------------------------------------------------------
 
 
-def _read(db: sqlite_utils.Database, table: str, where: str, params: list) -> pd.DataFrame:
-    if not db[table].exists():
-        return pd.DataFrame()
-    return pd.read_sql_query(f"SELECT * FROM [{table}] WHERE {where}", db.conn, params=params)
-
-
 def _in(frame: pd.DataFrame, column: str, start: datetime, end: datetime, window_end: bool = False):
     """Rows whose ISO `column` lies in [start, end), or in (start, end] for window ends."""
     if frame.empty:
         return frame
     lo, hi, values = to_iso(start), to_iso(end), frame[column]
     return frame[(values > lo) & (values <= hi) if window_end else (values >= lo) & (values < hi)]
-
-
-def _latest_verdicts(verdicts: pd.DataFrame) -> pd.DataFrame:
-    if verdicts.empty:
-        return verdicts
-    ordered = verdicts.sort_values("created_at", na_position="first")
-    return ordered.drop_duplicates(["pair", "window_end"], keep="last")
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -164,10 +156,10 @@ def build_report(
     end = day_start(report_date) + timedelta(days=1)
     day_from, week_from = end - timedelta(days=1), end - timedelta(days=7)
     lo, hi = to_iso(week_from), to_iso(end)
-    calls = _read(db, "llm_calls", "ts >= ? AND ts < ?", [lo, hi])
-    windows = _read(db, "windows", "window_end > ? AND window_end <= ?", [lo, hi])
-    verdicts = _latest_verdicts(_read(db, "verdicts", "window_end > ? AND window_end <= ?", [lo, hi]))
-    runs = _read(db, "runs", "started_at >= ? AND started_at < ?", [lo, hi])
+    calls = calls_between(db, lo, hi)
+    windows = windows_between(db, lo, hi)
+    verdicts = latest_verdicts(db, lo, hi)  # a window's latest verdict counts (prompt versions)
+    runs = runs_started_between(db, lo, hi)
     day = _period("day", day_from, end, calls, windows, verdicts, runs)
     week = _period("7 days", week_from, end, calls, windows, verdicts, runs)
     budget = settings.llm.daily_budget_usd

@@ -18,6 +18,7 @@ from pipelines.config.settings import Mail
 from pipelines.core.errors import MailError
 from pipelines.core.timeutil import day_start, to_iso
 from pipelines.report.outbox import is_queued, withdraw
+from pipelines.store import reports
 
 if TYPE_CHECKING:
     from pipelines.report.model import ReportData
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 
 def delivery(db: sqlite_utils.Database, report_id: int) -> dict:
     """`delivery` (the row's status) and `error` of a report row, as ReportResult fields."""
-    row = db.execute("SELECT status, error FROM reports WHERE id = ?", [report_id]).fetchone()
+    row = reports.status(db, report_id)
     return {"delivery": row[0], "error": row[1]} if row else {}
 
 
@@ -38,30 +39,22 @@ def day_over(report_date: date) -> str:
 
 def withdraw_queued(db: sqlite_utils.Database, report_date: date, everything: bool) -> None:
     """Withdraw queued copies of the date's report: every one (`everything`) or premature ones."""
-    sql = "SELECT id, eml_path FROM reports WHERE report_date = ? AND status IN ('pending', 'outboxed')"
-    params = [report_date.isoformat()]
-    if not everything:
-        sql += " AND created_at < ?"
-        params.append(day_over(report_date))
-    for report_id, eml_path in db.execute(sql, params).fetchall():
+    made_before = None if everything else day_over(report_date)
+    for report_id, eml_path in reports.queued(db, report_date.isoformat(), made_before):
         if eml_path and not withdraw(Path(eml_path)):
             raise MailError(
                 f"report {report_id} for {report_date} is being sent right now by another process; "
                 "run the report again in a minute"
             )
         why = "replaced by a newer copy" if everything else "made before the day was over"
-        db["reports"].update(report_id, {"status": "withdrawn", "eml_path": None, "error": why})
+        reports.update(db, report_id, {"status": "withdrawn", "eml_path": None, "error": why})
         log.info("report %s for %s withdrawn from the outbox: %s", report_id, report_date, why)
 
 
 def existing_report(db: sqlite_utils.Database, report_date: date) -> dict | None:
     """The last report of that date made after the day was over that is sent, dead-lettered, or
     outboxed with its file still there."""
-    rows = db.execute(
-        "SELECT id, subject, status, eml_path FROM reports WHERE report_date = ? AND created_at >= ?"
-        " AND status IN ('sent', 'outboxed', 'dead') ORDER BY id DESC",
-        [report_date.isoformat(), day_over(report_date)],
-    ).fetchall()
+    rows = reports.delivered(db, report_date.isoformat(), day_over(report_date))
     for report_id, subject, status, eml_path in rows:
         if status != "outboxed" or (eml_path and is_queued(Path(eml_path))):
             return {"id": report_id, "subject": subject, "status": status}
@@ -83,4 +76,4 @@ def record_report(db, mail: Mail, data: ReportData, subject: str, message, now: 
         "attempts": 0,
         "cost_usd": data.day.total["cost_usd"],
     }
-    return db["reports"].insert(row).last_pk
+    return reports.insert(db, row)

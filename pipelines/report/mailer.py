@@ -34,6 +34,7 @@ from pipelines.config.settings import Mail
 from pipelines.core.errors import MailError
 from pipelines.core.timeutil import to_iso, utcnow
 from pipelines.report import outbox as box
+from pipelines.store import reports
 
 log = logging.getLogger(__name__)
 
@@ -219,15 +220,7 @@ def _superseded(db: sqlite_utils.Database, path: Path) -> bool:
     """Whether a report file has a newer copy for its date, made after the day was over: two
     copies can wait together in an outbox filled by an older version, and only one may go out."""
     report_id = _report_id(path)
-    if report_id is None or not db["reports"].exists():
-        return False
-    newer = db.execute(
-        "SELECT 1 FROM reports AS old JOIN reports AS new ON new.report_date = old.report_date"
-        " AND new.id > old.id AND new.status IN ('pending', 'outboxed', 'sent', 'dead')"
-        " AND new.created_at >= date(new.report_date, '+1 day') || 'T00:00:00Z' WHERE old.id = ?",
-        [report_id],
-    ).fetchone()
-    return newer is not None
+    return report_id is not None and reports.has_newer_copy(db, report_id)
 
 
 def _record(db: sqlite_utils.Database, path: Path, attempted: bool = False, **changes) -> None:
@@ -235,9 +228,9 @@ def _record(db: sqlite_utils.Database, path: Path, attempted: bool = False, **ch
     report_id = _report_id(path)
     if report_id is None:
         return
-    row = db.execute("SELECT attempts FROM reports WHERE id = ?", [report_id]).fetchone()
+    row = reports.attempts(db, report_id)
     if row is None:
         return
     if attempted:
         changes["attempts"] = (row[0] or 0) + 1
-    db["reports"].update(report_id, changes)
+    reports.update(db, report_id, changes)

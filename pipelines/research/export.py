@@ -19,6 +19,7 @@ import sqlite_utils
 
 from pipelines.core.timeutil import to_iso
 from pipelines.store import SCHEMA
+from pipelines.store.db import chunks_between
 
 # table -> the time column the range applies to, [from, to)
 TABLES = {
@@ -41,19 +42,12 @@ def chunks(
     db: sqlite_utils.Database, table: str, start: datetime | None, end: datetime | None, rows=CHUNK_ROWS
 ):
     """DataFrames of `table`'s rows with the time column in [start, end) (an open side: no bound)."""
-    columns, pk, _ = SCHEMA[table]
+    _, pk, _ = SCHEMA[table]
     time = TABLES[table]
-    where, params = [], []
-    if start is not None:
-        where, params = [*where, f"{time} >= ?"], [*params, to_iso(start)]
-    if end is not None:
-        where, params = [*where, f"{time} < ?"], [*params, to_iso(end)]
-    sql = f"SELECT {', '.join(columns)} FROM {table}" + (f" WHERE {' AND '.join(where)}" if where else "")
     # key order, with the time column first where the key allows it (the index serves it)
     order = [time] + [c for c in pk if c != time] if table in ("tickers", "funding") else list(pk)
-    yield from pd.read_sql_query(
-        sql + f" ORDER BY {', '.join(order)}", db.conn, params=params, chunksize=rows
-    )
+    iso = [None if bound is None else to_iso(bound) for bound in (start, end)]
+    yield from chunks_between(db, table, time, *iso, order, rows)
 
 
 def _typed(chunk: pd.DataFrame, table: str) -> pd.DataFrame:

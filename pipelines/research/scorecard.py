@@ -24,6 +24,7 @@ from pipelines.core.columns import SIDES
 from pipelines.core.timeutil import series_from_iso, to_iso
 from pipelines.core.units import HOURS_PER_YEAR
 from pipelines.load.minutes import read_funding
+from pipelines.store.verdicts import latest_verdicts
 
 DEFAULT_EXIT = rules.Rules(entry_net=None)  # exits: net below 0, sign change
 NOTIONAL, SLIPPAGE_BPS = 10_000.0, 2.0  # the backtest's defaults; returns do not depend on notional
@@ -35,17 +36,9 @@ _LAST = datetime(9999, 1, 1, tzinfo=UTC)
 
 def read_verdicts(db: sqlite_utils.Database, pair: str, start: datetime, end: datetime, model: str | None):
     """The latest verdict per window and model of `pair`, window_end in (start, end]."""
-    sql = (
-        "SELECT pair, window_end, model, action, confidence, created_at FROM verdicts"
-        " WHERE pair = ? AND window_end > ? AND window_end <= ?" + (" AND model = ?" if model else "")
-    )
-    params = [pair, to_iso(start), to_iso(end)] + ([model] if model else [])
-    frame = pd.DataFrame(
-        db.execute(sql, params).fetchall(),
-        columns=["pair", "window_end", "model", "action", "confidence", "created_at"],
-    )
-    frame = frame.sort_values("created_at", na_position="first", kind="stable")
-    return frame.drop_duplicates(["window_end", "model"], keep="last").sort_values(["window_end", "model"])
+    latest = latest_verdicts(db, to_iso(start), to_iso(end), pair=pair, model=model, per_model=True)
+    columns = ["pair", "window_end", "model", "action", "confidence", "created_at"]
+    return latest[columns].sort_values(["window_end", "model"])
 
 
 def _held(windows: pd.DataFrame, verdicts: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:

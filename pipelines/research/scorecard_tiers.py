@@ -22,6 +22,8 @@ import sqlite_utils
 from pipelines.config.settings import Settings
 from pipelines.core.timeutil import to_iso
 from pipelines.research.scorecard import by_action, score
+from pipelines.store.ledger import call_costs
+from pipelines.store.verdicts import current_tier_verdicts
 
 _COLUMNS = ["pair", "window_end", "tier", "model", "action", "confidence", "created_at"]
 COST_COLUMNS = ["tier", "models", "verdicts", "calls", "cost_usd", "cost_per_verdict"]
@@ -38,13 +40,7 @@ OVERRULE_COLUMNS = [
 
 def read_tier_verdicts(db: sqlite_utils.Database, pair: str, start: datetime, end: datetime) -> pd.DataFrame:
     """Every tier's latest verdict per window of `pair`, window_end in (start, end], on current features."""
-    sql = (
-        "SELECT t.pair, t.window_end, t.tier, t.model, t.action, t.confidence, t.created_at"
-        " FROM verdict_tiers t JOIN windows w ON w.pair = t.pair AND w.window_end = t.window_end"
-        " AND w.features_hash = t.feature_hash"
-        " WHERE t.pair = ? AND t.window_end > ? AND t.window_end <= ?"
-    )
-    rows = db.execute(sql, [pair, to_iso(start), to_iso(end)]).fetchall()
+    rows = current_tier_verdicts(db, _COLUMNS, pair, to_iso(start), to_iso(end))
     frame = pd.DataFrame(rows, columns=_COLUMNS).sort_values("created_at", na_position="first", kind="stable")
     return frame.drop_duplicates(["window_end", "tier"], keep="last").sort_values(["window_end", "tier"])
 
@@ -92,8 +88,7 @@ def tier_costs(db: sqlite_utils.Database, scored: pd.DataFrame, model: str | Non
 
 def _calls(db: sqlite_utils.Database, windows: set[str], model: str | None) -> pd.DataFrame:
     # A call belongs to the range when any window it judged does (window_ids: JSON "PAIR@end" list).
-    sql = "SELECT model, window_ids, cost_usd, status, coalesce(tier, 1) FROM llm_calls"
-    rows = [r for r in db.execute(sql).fetchall() if model is None or r[0] == model]
+    rows = [r for r in call_costs(db) if model is None or r[0] == model]
     kept = [r for r in rows if windows.intersection(orjson.loads(r[1] or "[]"))]
     frame = pd.DataFrame(kept, columns=["model", "window_ids", "cost_usd", "status", "tier"])
     return frame.assign(cost_usd=pd.to_numeric(frame["cost_usd"]).fillna(0.0))

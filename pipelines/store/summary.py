@@ -9,14 +9,12 @@ from __future__ import annotations
 import pandas as pd
 import sqlite_utils
 
-
-def _frame(db: sqlite_utils.Database, sql: str, params=()) -> pd.DataFrame:
-    return pd.read_sql_query(sql, db.conn, params=params)
+from pipelines.store.db import frame
 
 
 def range_covered(db: sqlite_utils.Database) -> pd.DataFrame:
     """First and last minute, and minute rows, of every (exchange, symbol) in `tickers`."""
-    return _frame(
+    return frame(
         db,
         "SELECT exchange, symbol, MIN(ts) AS first_minute, MAX(ts) AS last_minute,"
         " COUNT(*) AS minutes FROM tickers GROUP BY exchange, symbol ORDER BY symbol",
@@ -25,7 +23,7 @@ def range_covered(db: sqlite_utils.Database) -> pd.DataFrame:
 
 def recent_settlements(db: sqlite_utils.Database, limit: int = 8) -> pd.DataFrame:
     """The settlements of the last 8 hours of `funding` (at least the latest), rates in %, newest first."""
-    return _frame(
+    return frame(
         db,
         "SELECT exchange, symbol, funding_time, ROUND(rate * 100, 4) AS rate_pct,"
         " ROUND(predicted_rate * 100, 4) AS predicted_pct, ROUND(apr * 100, 2) AS apr_pct"
@@ -39,7 +37,7 @@ def recent_settlements(db: sqlite_utils.Database, limit: int = 8) -> pd.DataFram
 
 def latest_windows(db: sqlite_utils.Database, limit: int = 6) -> pd.DataFrame:
     """The latest windows' funding diff (bps), net carry (APR %), spread and basis (bps), flags."""
-    return _frame(
+    return frame(
         db,
         "SELECT pair, window_end, ROUND(funding_diff * 1e4, 2) AS diff_bps,"
         " ROUND(net_carry_apr * 100, 1) AS net_carry_apr_pct,"
@@ -52,7 +50,7 @@ def latest_windows(db: sqlite_utils.Database, limit: int = 6) -> pd.DataFrame:
 
 def flagged_windows(db: sqlite_utils.Database, limit: int = 8) -> pd.DataFrame:
     """The latest flagged windows with their verdict, if any; `reasons` is the stored JSON list."""
-    return _frame(
+    return frame(
         db,
         "SELECT w.pair, w.window_end, v.risk, v.action, v.model, w.reasons FROM windows w"
         " LEFT JOIN verdicts v USING (pair, window_end) WHERE w.flagged = 1"
@@ -68,7 +66,7 @@ def flagged_count(db: sqlite_utils.Database) -> int:
 
 def verdict_tally(db: sqlite_utils.Database) -> pd.DataFrame:
     """Verdicts counted by model, risk and action, most common first."""
-    return _frame(
+    return frame(
         db,
         "SELECT model, risk, action, COUNT(*) AS windows FROM verdicts"
         " GROUP BY model, risk, action ORDER BY windows DESC",

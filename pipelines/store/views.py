@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import sqlite_utils
 
-_LATEST_VERDICT = (
-    "SELECT v2.rowid FROM verdicts v2 WHERE v2.pair = w.pair AND v2.window_end = w.window_end"
-    " ORDER BY v2.created_at DESC, v2.prompt_version DESC LIMIT 1"
-)
+
+def latest_verdicts_sql(where: str = "", per_model: bool = False) -> str:
+    """THE query for "the latest verdict of each window" (of each window and model when
+    `per_model`), used by the `window_verdicts` view and by `pipelines.store.verdicts`: the newest
+    `created_at` wins, a NULL one is the oldest, and a tie goes to the higher prompt version.
+    `where` (with its leading " WHERE") filters the verdicts before the latest is taken."""
+    partition = "pair, window_end" + (", model" if per_model else "")
+    return (
+        f"SELECT * FROM (SELECT *, ROW_NUMBER() OVER (PARTITION BY {partition}"
+        f" ORDER BY created_at DESC, prompt_version DESC) AS newest FROM verdicts{where}) WHERE newest = 1"
+    )
+
 
 VIEWS = {
     "window_verdicts": f"""
@@ -25,7 +33,7 @@ SELECT w.pair, w.window_start, w.window_end, w.a_exchange, w.a_symbol, w.b_excha
   w.a_rate, w.b_rate, w.funding_diff, w.carry_apr, w.net_carry_apr, w.long_side, w.short_side,
   w.mark_spread_last_bps, w.complete, w.flagged, w.reasons, w.warnings,
   v.action, v.risk, v.confidence, v.model, v.alert, v.prompt_version
-FROM windows w LEFT JOIN verdicts v ON v.rowid = ({_LATEST_VERDICT})""",
+FROM windows w LEFT JOIN ({latest_verdicts_sql()}) v ON v.pair = w.pair AND v.window_end = w.window_end""",
     "latest_windows": """
 SELECT * FROM window_verdicts wv
 WHERE wv.window_end = (SELECT MAX(w2.window_end) FROM windows w2 WHERE w2.pair = wv.pair)""",

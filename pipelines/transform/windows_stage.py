@@ -27,12 +27,16 @@ import sqlite_utils
 from pipelines.config.pairs import Pair
 from pipelines.config.transform import Transform, WindowConfig
 from pipelines.core.features_hash import add_features_hash
-from pipelines.core.timeutil import series_from_iso, series_to_iso, to_iso
+from pipelines.core.timeutil import series_from_iso, series_to_iso
 from pipelines.core.window import windows_between
 from pipelines.core.window_columns import WINDOW_COLUMNS
 from pipelines.load.minutes import read_funding
 from pipelines.load.settlement import MAX_GAP
 from pipelines.store import SCHEMA, open_db, transaction, upsert
+from pipelines.store.db import data_version
+from pipelines.store.market import mark_rows
+from pipelines.store.verdicts import drop_stale
+from pipelines.store.windows import pair_windows
 from pipelines.transform.features import window_features
 from pipelines.transform.params import pair_labels, transform_params
 from pipelines.transform.quality import QualityParams
@@ -124,29 +128,17 @@ def _write_consistent(
     """Write the rows `compute` makes, unless another connection committed while it read: then
     `again` recomputes them inside the write transaction. Reading without the write lock keeps
     parallel readers parallel; the check keeps a stale read from overwriting a newer recompute."""
-    version = _data_version(db)
+    version = data_version(db)
     rows = compute()
     with transaction(db):
-        if _data_version(db) != version:
+        if data_version(db) != version:
             log.debug("database changed while windows were computed: recomputing under the write lock")
             rows = again()
         upsert(db, "windows", rows)
-        _drop_stale_verdicts(db, rows)
+        # A verdict describes the features it was given: once they change it no longer applies (the
+        # run that changed them analyses the window again, if it is flagged).
+        drop_stale(db, [(r["pair"], r["window_end"], r["features_hash"]) for r in rows])
     return len(rows)
-
-
-def _data_version(db: sqlite_utils.Database) -> int:
-    # Changes whenever another connection commits (https://sqlite.org/pragma.html#pragma_data_version).
-    return db.execute("PRAGMA data_version").fetchone()[0]
-
-
-def _drop_stale_verdicts(db: sqlite_utils.Database, rows: list[dict]) -> None:
-    """A verdict describes the features it was given: once they change it no longer applies (the
-    run that changed them analyses the window again, if it is flagged)."""
-    db.conn.executemany(
-        "DELETE FROM verdicts WHERE pair = ? AND window_end = ? AND feature_hash IS NOT ?",
-        [(r["pair"], r["window_end"], r["features_hash"]) for r in rows],
-    )
 
 
 # Below this span a single process is faster than starting workers.
@@ -206,13 +198,7 @@ def read_windows(
 def _read_stored(
     db: sqlite_utils.Database, pair: str, start: datetime, end: datetime, flagged_only: bool = False
 ) -> pd.DataFrame:
-    sql = (
-        f"SELECT {', '.join(WINDOW_COLUMNS)} FROM windows"
-        " WHERE pair = ? AND window_end > ? AND window_end <= ?"
-        + (" AND flagged = 1" if flagged_only else "")
-        + " ORDER BY window_end"
-    )
-    rows = db.execute(sql, (pair, to_iso(start), to_iso(end))).fetchall()
+    rows = pair_windows(db, pair, WINDOW_COLUMNS, start, end, flagged_only=flagged_only)
     frame = pd.DataFrame(rows, columns=list(WINDOW_COLUMNS))
     types = SCHEMA["windows"][0]
     return frame.assign(
@@ -248,14 +234,7 @@ def read_pair_marks(db: sqlite_utils.Database, pair: Pair, start: datetime, end:
     """Both sides' minutes with start <= ts < end: exchange, symbol, ts (datetime64 UTC), mark_price,
     index_price (the only columns the transform uses; `load.minutes.read_minutes` reads them all)."""
     sides = [leg[:2] for leg in pair.legs]
-    parts = [
-        db.execute(
-            "SELECT ts, mark_price, index_price FROM tickers"
-            " WHERE exchange = ? AND symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
-            (exchange, symbol, to_iso(start), to_iso(end)),
-        ).fetchall()
-        for exchange, symbol in sides
-    ]
+    parts = [mark_rows(db, exchange, symbol, start, end) for exchange, symbol in sides]
     cells = np.array(parts[0] + parts[1], dtype=object).reshape(-1, 3)  # one 2-D array: fast to split
     codes = np.repeat([0, 1], [len(p) for p in parts])  # categorical sides: cheap to filter
     # Two legs may share a symbol (`ETHUSDT` on Binance and Bybit) or a venue: categories from values.
