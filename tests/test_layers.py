@@ -44,13 +44,6 @@ KNOWN_AGAINST_ORDER: set[tuple[str, str]] = {
     ("pipelines.config.settings", "pipelines.transform.scoring"),
     ("pipelines.core.timeutil", "pipelines.venues.registry"),
     ("pipelines.store.migrations", "pipelines.transform.scoring"),
-    ("pipelines.venues.binance_settle", "pipelines.load.settlement"),
-    ("pipelines.venues.bitfinex", "pipelines.load.settlement"),
-    ("pipelines.venues.bybit_settle", "pipelines.load.settlement"),
-    ("pipelines.venues.gate", "pipelines.load.settlement"),
-    ("pipelines.venues.gate_settle", "pipelines.load.settlement"),
-    ("pipelines.venues.hyperliquid_settle", "pipelines.load.settlement"),
-    ("pipelines.venues.okx_settle", "pipelines.load.settlement"),
 }
 KNOWN_CYCLES: set[str] = {
     "bench.dask_bench -> bench.run -> bench.dask_bench",

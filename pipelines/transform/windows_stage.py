@@ -29,12 +29,12 @@ from pipelines.core.columns import SIDES
 from pipelines.core.timeutil import series_from_iso, series_to_iso, to_iso
 from pipelines.core.window import windows_between
 from pipelines.load.minutes import read_funding
-from pipelines.load.settlement import MAX_GAP
 from pipelines.store import SCHEMA, open_db, transaction, upsert
 from pipelines.transform.features import FeeParams, PairParams, window_features
 from pipelines.transform.legs import LegParams
 from pipelines.transform.quality import QualityParams
 from pipelines.transform.scoring import WINDOW_COLUMNS, add_features_hash, add_zscores, flag_windows
+from pipelines.venues.settle_base import MAX_GAP
 
 log = logging.getLogger(__name__)
 JSON_COLUMNS = ("warnings", "reasons")

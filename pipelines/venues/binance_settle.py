@@ -29,7 +29,7 @@ import pandas as pd
 
 from pipelines.core.columns import BINANCE, FUNDING
 from pipelines.core.units import apr
-from pipelines.load.settlement import MAX_GAP, _empty, with_evidence
+from pipelines.venues.settle_base import MAX_GAP, _empty, with_evidence
 
 MAX_INTERVAL = pd.Timedelta(hours=8)  # Binance's longest funding interval (others: 4 h, 2 h, 1 h)
 _HOUR, _MINUTE, _GAP = 3_600_000_000_000, 60_000_000_000, MAX_GAP.value

@@ -3,7 +3,7 @@
 tardis-node's `BitfinexDerivativeTickerMapper` is the reference (see `pipelines.venues.normalize`).
 
 Settlement rule (`bitfinex_settlements`; the rule, its evidence and eras: docs/venues/bitfinex.md;
-the shared machinery is `pipelines.load.settlement`): Bitfinex reports the next funding time
+the shared machinery is `pipelines.venues.settle_base`): Bitfinex reports the next funding time
 (NEXT_FUNDING_EVT). Before T, rows carry `funding_timestamp == T` and the accrual toward T in
 `predicted_funding_rate` (NEXT_FUNDING_ACCRUED, reset to 0 at each funding time). The rate paid at
 T is `funding_rate` (CURRENT_FUNDING) in the first row in [T, T + MAX_GAP] whose funding timestamp
@@ -24,7 +24,6 @@ import pandas as pd
 
 from pipelines.core.columns import BITFINEX, FUNDING
 from pipelines.core.units import apr
-from pipelines.load.settlement import MAX_GAP, _empty, with_evidence
 from pipelines.venues.base import (
     _NO_VALUES,
     _SHAPE_ERRORS,
@@ -35,6 +34,7 @@ from pipelines.venues.base import (
     _number,
     _time_or_none,
 )
+from pipelines.venues.settle_base import MAX_GAP, _empty, with_evidence
 from pipelines.venues.venue import Venue
 
 # Bitfinex STATUS_ARRAY indices in VALUE_FIELDS order after funding_timestamp (index 7, in ms, apart).

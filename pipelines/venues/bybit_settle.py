@@ -1,4 +1,4 @@
-"""Bybit's settlement rule (docs/venues/bybit.md; the shared machinery is `pipelines.load.settlement`).
+"""Bybit's settlement rule (docs/venues/bybit.md; the shared machinery is `pipelines.venues.settle_base`).
 
 Bybit states the next funding time (`nextFundingTime`, `next_funding_time` before V5) and the rate
 for it (`fundingRate`). The minutes showing one funding time form runs; the *last* run showing F
@@ -35,7 +35,7 @@ import pandas as pd
 
 from pipelines.core.columns import BYBIT, FUNDING
 from pipelines.core.units import apr
-from pipelines.load.settlement import MAX_GAP, _empty, _last_before, evidence_reach, with_evidence
+from pipelines.venues.settle_base import MAX_GAP, _empty, _last_before, evidence_reach, with_evidence
 
 _MINUTE = pd.Timedelta(minutes=1)
 _HOUR = pd.Timedelta(hours=1)

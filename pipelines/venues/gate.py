@@ -3,7 +3,7 @@
 tardis-node's `GateIOFuturesDerivativeTickerMapper` is the reference (see `pipelines.venues.normalize`).
 
 Settlement rule (`gate_settlements`; docs/venues/gate.md has the rule, its eras and sources; the
-shared machinery is `pipelines.load.settlement`): Gate.io carries no funding timestamp, so the
+shared machinery is `pipelines.venues.settle_base`): Gate.io carries no funding timestamp, so the
 funding times and intervals are read from how `funding_rate` moves around each whole hour
 (`gate_settle`); the configured interval is only a hint. The rate settled at T is the last
 `funding_rate` observed before T. The predicted rate is a forecast *of that settlement*. Since
@@ -24,7 +24,6 @@ import pandas as pd
 
 from pipelines.core.columns import FUNDING, GATE
 from pipelines.core.units import apr
-from pipelines.load.settlement import MAX_GAP, _empty, _last_before, with_evidence
 from pipelines.venues import gate_settle
 from pipelines.venues.base import (
     _NO_VALUES,
@@ -35,6 +34,7 @@ from pipelines.venues.base import (
     _number,
     _time_or_none,
 )
+from pipelines.venues.settle_base import MAX_GAP, _empty, _last_before, with_evidence
 from pipelines.venues.venue import Venue
 
 # Gate ticker keys in VALUE_FIELDS order. Gate sends no funding timestamp: key None is never present,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.load.settlement import MAX_GAP
+from pipelines.venues.settle_base import MAX_GAP
 
 # Until this settlement Gate's rate was fixed per period (Gate announcement of 2022-08-01).
 GATE_FIXED_RATE_UNTIL = pd.Timestamp("2022-08-08T08:00:00Z")

@@ -1,4 +1,4 @@
-"""Hyperliquid's settlement rule (the shared machinery is `pipelines.load.settlement`).
+"""Hyperliquid's settlement rule (the shared machinery is `pipelines.venues.settle_base`).
 
 Hyperliquid pays funding every hour on the hour. `ctx.funding` of `activeAssetCtx` is the running
 hourly rate: the premium is sampled every few seconds and averaged over the hour, plus the interest
@@ -20,7 +20,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipelines.core.columns import HYPERLIQUID
-from pipelines.load.settlement import MAX_GAP, _empty, _finish, _last_before
+from pipelines.venues.settle_base import MAX_GAP, _empty, _finish, _last_before
 
 
 def hyperliquid_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) -> pd.DataFrame:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from pipelines.core.columns import FUNDING, OKX
 from pipelines.core.units import apr
-from pipelines.load.settlement import MAX_GAP, _empty, with_evidence
+from pipelines.venues.settle_base import MAX_GAP, _empty, with_evidence
 
 _MINUTE = pd.Timedelta(minutes=1)
 _REACH = MAX_GAP + _MINUTE  # farthest a deciding minute row may lie from its funding time (or T_prev)

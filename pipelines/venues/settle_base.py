@@ -1,8 +1,9 @@
-"""Settled funding per funding time, derived from minute history. Pure: DataFrame -> DataFrame.
+"""The machinery the venues' settlement rules share. Pure: DataFrame -> DataFrame.
 
 A derivative ticker reports the rate of the *running* period, not the settled one, so settlements
-are derived (tardis-data.md). The rule of each exchange is in its `pipelines.venues` module
-(`gate.gate_settlements`, `bitfinex.bitfinex_settlements`); the machinery they share is here.
+are derived (tardis-data.md). The rule of each exchange is in its folder
+(`pipelines.venues.<name>.settle`); the machinery they share is here, in the venues layer, so a
+venue imports nothing above it (`pipelines.venues.settle_base` re-exports what load needs).
 
 A settlement is only derived when the data reaches close to T on the side that decides it
 (`MAX_GAP`), so a gap before T never passes off a stale rate as settled.
