@@ -25,8 +25,8 @@ from jobs.cli_options import (
     set_logging,
     usage_line,
 )
-from pipelines.core.columns import EXCHANGES
 from pipelines.core.timeutil import utcnow
+from pipelines.venues.registry import exchanges
 
 
 class ArbdbGroup(click.Group):
@@ -179,7 +179,7 @@ def demo(ctx, workdir, pairs, from_, days, interval_seconds):
 
 
 @cli.command("normalize")
-@click.option("--exchange", required=True, metavar="EXCHANGE", help=f"Tardis id: {', '.join(EXCHANGES)}.")
+@click.option("--exchange", required=True, metavar="EXCHANGE", help=f"Tardis id: {', '.join(exchanges())}.")
 @click.option("--symbols", default=None, metavar="BTC_USDT,ETH_USDT", help="Only these (default: all).")
 @click.argument("file", required=False, default="-", metavar="[FILE|-]")
 def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:

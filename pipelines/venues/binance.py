@@ -210,4 +210,5 @@ VENUE = Venue(
     interval_in_data=True,
     taker_fee=0.0005,
     channel_symbols=_lower_case,
+    raw_channel="markPrice/ticker/openInterest",
 )

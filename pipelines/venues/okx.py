@@ -274,4 +274,5 @@ VENUE = Venue(
     symbol_format="{coin}-USDT-SWAP",
     taker_fee=0.0005,
     channel_symbols=_channel_symbols,
+    raw_channel="tickers/mark-price/index-tickers/funding-rate/open-interest",
 )

@@ -13,7 +13,7 @@ import json
 import pytest
 
 from pipelines.core.columns import BYBIT
-from tests.pipelines.venues.tardis_node import arbdb_records, missing_reason, node_output, node_records
+from tests.venues.tardis_node import arbdb_records, missing_reason, node_output, node_records
 
 V5_LOCAL = ["2023-04-05T05:50:21.8000000Z", "2023-04-05T05:50:22.0000000Z", "2023-04-05T05:50:23.0000000Z"]
 V5_US = [1_680_673_821_800_000, 1_680_673_822_000_000, 1_680_673_823_000_000]

@@ -21,7 +21,7 @@ from pipelines.extract.replay import extract_range
 from pipelines.load.minutes import load_extracted
 from pipelines.store import open_db
 from tests.fixtures.tardis import pointed_at
-from tests.pipelines.venues.test_gate_end_to_end import stored, truth
+from tests.venues.gate.test_gate_end_to_end import stored, truth
 
 SYMBOL = "DOGE_USDT"
 

@@ -1,6 +1,20 @@
-"""When Gate settled: funding times and intervals from the evidence in one contract's minutes.
+"""Gate's settlement rule: funding times and intervals from the evidence in one contract's minutes.
 
-Gate's tickers carry no funding time (docs/venues/gate.md), but its `funding_rate` shows when a
+Settlement rule (`gate_settlements`; README.md here has the rule, its eras and sources; the
+shared machinery is `pipelines.venues.settle_base`): Gate.io carries no funding timestamp, so the
+funding times and intervals are read from how `funding_rate` moves around each whole hour
+(`schedule`, below); the configured interval is only a hint. The rate settled at T is the last
+`funding_rate` observed before T. The predicted rate is a forecast *of that settlement*. Since
+`GATE_INDICATIVE_NEXT_PERIOD_UNTIL` it is the last `predicted_funding_rate` before T (Gate then sends
+the same value in both fields). Before that, Gate's `funding_rate_indicative` was the "indicative
+funding rate in next period": the last one seen before T forecast the settlement at T + interval, so
+the forecast of the settlement at T is the last one seen one interval earlier. A settlement after
+the cut-over whose two fields still differ just before T is read the old way too (the new era never
+has them differ), which covers the undocumented hour of the change.
+
+When Gate settled:
+
+Gate's tickers carry no funding time (README.md here), but its `funding_rate` shows when a
 period ends. Until 2022-08-08 08:00 UTC it was fixed for the period, so it changes only at a
 settlement. Since then it is the average of the current period's minute rates, so at a settlement it
 restarts from one minute's rate: it jumps and keeps moving for a while, where late in a period it
@@ -26,7 +40,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.venues.settle_base import MAX_GAP
+from pipelines.core.columns import FUNDING
+from pipelines.core.units import apr
+from pipelines.venues.gate.normalize import EXCHANGE
+from pipelines.venues.settle_base import MAX_GAP, _empty, _last_before, with_evidence
 
 # Until this settlement Gate's rate was fixed per period (Gate announcement of 2022-08-01).
 GATE_FIXED_RATE_UNTIL = pd.Timestamp("2022-08-08T08:00:00Z")
@@ -126,3 +143,65 @@ def _settlement(t, kind, previous, none: dict, symbol: str, configured: float) -
     if hours != configured:
         return t, hours, "data", f"{label}: interval {configured:g} h configured, data shows {hours:g} h"
     return t, hours, "data", None
+
+
+# Gate settlements at or before this time are forecast by the indicative rate seen one period
+# earlier (tardis-data.md: the fields are equal "since 2022-08-08"). The hour is not documented, so
+# the day's first funding time is taken, and later settlements whose fields still differ are read
+# the old way as well.
+GATE_INDICATIVE_NEXT_PERIOD_UNTIL = pd.Timestamp("2022-08-08T00:00:00Z")
+
+
+def gate_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) -> pd.DataFrame:
+    """Gate settlements from one symbol's minute rows (`ts`, `funding_rate`, `predicted_funding_rate`).
+
+    Funding times and intervals come from the minutes (`schedule`), `interval_hours` (the
+    configured one) only as a hint; the rate settled at T is the last `funding_rate` before T.
+    `predicted_rate` of the settlement at T is the forecast of T: the last indicative before T in the
+    current era, the last indicative one interval before that up to GATE_INDICATIVE_NEXT_PERIOD_UNTIL
+    or when the two fields differ just before T (only the old era sends them different).
+    """
+    rated = minutes.dropna(subset=["funding_rate"]).sort_values("ts")
+    if rated.empty:
+        return _empty()
+    times = schedule(hour_states(rated), symbol, interval_hours)
+    if times.empty:
+        return _empty()
+    probes = pd.DatetimeIndex(times["funding_time"]) - pd.Timedelta(minutes=1)
+    before = pd.merge_asof(
+        times.assign(probe=probes),
+        rated.loc[:, ["ts", "funding_rate", "predicted_funding_rate"]].rename(columns={"ts": "probe"}),
+        on="probe",
+        direction="backward",
+        tolerance=MAX_GAP,
+    )
+    predicted, old_era = _forecasts(before, rated, probes)
+    before = before.assign(predicted_funding_rate=predicted)
+    found = before.dropna(subset=["funding_rate"])
+    frame = pd.DataFrame(
+        {
+            "exchange": EXCHANGE,
+            "symbol": symbol,
+            "funding_time": found["funding_time"],
+            "rate": found["funding_rate"],
+            "predicted_rate": found["predicted_funding_rate"],
+            "interval_hours": found["interval_hours"].astype(float),
+            "apr": apr(found["funding_rate"], found["interval_hours"].astype(float)),
+            # Since the cut-over Gate shows the settled rate itself as the prediction.
+            "predicted_kind": old_era.loc[found.index].map({True: "forecast", False: "settled"}),
+            "evidence": found["evidence"],
+            "warning": found["warning"].astype(object).where(found["warning"].notna(), None),
+        }
+    )
+    return with_evidence(frame, "settled").loc[:, list(FUNDING)].reset_index(drop=True)
+
+
+def _forecasts(before: pd.DataFrame, rated: pd.DataFrame, probes: pd.DatetimeIndex):
+    """Per settlement: the forecast of it and whether it is read the old way (module docstring)."""
+    period = pd.to_timedelta(before["interval_hours"], unit="h").to_numpy()
+    one_period_early = _last_before(rated, pd.DatetimeIndex(probes - period), "predicted_funding_rate")
+    differ = before["predicted_funding_rate"].notna() & (
+        before["predicted_funding_rate"] != before["funding_rate"]
+    )
+    old_era = (before["funding_time"] <= GATE_INDICATIVE_NEXT_PERIOD_UNTIL) | differ
+    return before["predicted_funding_rate"].where(~old_era, one_period_early), old_era

@@ -1,4 +1,4 @@
-"""Gate's settlement rule (pipelines/venues/gate_settle.py) on hand-built minute frames.
+"""Gate's settlement rule (pipelines/venues/gate/settle.py) on hand-built minute frames.
 
 Each frame is built from a schedule of funding periods chosen here: in the current era the published
 rate is the running average of the period's minute rates (restarting at every settlement), before
@@ -13,7 +13,7 @@ import pytest
 
 from pipelines.core.columns import FUNDING, GATE
 from pipelines.load.minutes import settlements
-from pipelines.venues import gate_settle
+from pipelines.venues.gate import settle as gate_settle
 
 H = pd.Timedelta(hours=1)
 

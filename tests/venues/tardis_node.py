@@ -17,7 +17,7 @@ import pytest
 
 from pipelines.venues.normalize import normalize_lines
 
-REFERENCE = Path(__file__).parents[2] / "reference"
+REFERENCE = Path(__file__).parents[1] / "reference"
 SCRIPT = REFERENCE / "map_derivative_tickers.js"
 PACKAGE = REFERENCE / "node_modules" / "tardis-dev" / "package.json"
 

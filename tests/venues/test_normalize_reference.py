@@ -30,7 +30,7 @@ from click.testing import CliRunner
 
 from jobs.cli import cli
 from pipelines.core.columns import BITFINEX, GATE
-from tests.pipelines.venues.tardis_node import arbdb_records, missing_reason, node_output, node_records
+from tests.venues.tardis_node import arbdb_records, missing_reason, node_output, node_records
 
 SEEDS = range(40)
 LINES_PER_SEED = 400

@@ -33,8 +33,8 @@ from click.testing import CliRunner
 from jobs.cli import cli
 from pipelines.core.columns import OKX
 from pipelines.venues.okx import V5_CHANNELS
-from tests.pipelines.venues.tardis_node import arbdb_records, missing_reason, node_output, node_records
-from tests.pipelines.venues.test_normalize_reference import assert_same_rows, local_prefix, parse_cell, walk
+from tests.venues.tardis_node import arbdb_records, missing_reason, node_output, node_records
+from tests.venues.test_normalize_reference import assert_same_rows, local_prefix, parse_cell, walk
 
 SEEDS = range(40)
 LINES_PER_SEED = 400

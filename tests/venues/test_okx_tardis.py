@@ -15,7 +15,7 @@ import pytest
 
 from pipelines.core.columns import OKX
 from pipelines.venues.okx import V3_TABLES, V5_CHANNELS, VENUE
-from tests.pipelines.venues.tardis_node import REFERENCE, arbdb_records, missing_reason, node_records
+from tests.venues.tardis_node import REFERENCE, arbdb_records, missing_reason, node_records
 
 V5_LOCAL = ["2024-03-01T08:00:00.1234567Z", "2024-03-01T08:00:01.0000010Z", "2024-03-01T08:00:02.5000000Z"]
 V5_US = [1_709_280_000_123_456, 1_709_280_001_000_001, 1_709_280_002_500_000]

@@ -28,8 +28,8 @@ from click.testing import CliRunner
 
 from jobs.cli import cli
 from pipelines.core.columns import BYBIT
-from tests.pipelines.venues.tardis_node import arbdb_records, missing_reason, node_records
-from tests.pipelines.venues.test_normalize_reference import (
+from tests.venues.tardis_node import arbdb_records, missing_reason, node_records
+from tests.venues.test_normalize_reference import (
     assert_same_rows,
     local_prefix,
     parse_cell,

@@ -16,7 +16,7 @@ from pipelines.core.columns import BITFINEX, DERIVATIVE_TICKER, GATE
 from pipelines.core.errors import ArbdbError
 from pipelines.venues.normalize import MalformedLine, UnknownExchange, make_normalizer, normalize_lines
 
-DATA = Path(__file__).parents[2] / "data"
+DATA = Path(__file__).parents[1] / "data"
 TS = "2024-03-01T08:00:00.1234567Z"
 LOCAL = 1_709_280_000_123_456  # TS in microseconds
 T0 = 1_709_280_000_000  # 2024-03-01T08:00:00Z in ms

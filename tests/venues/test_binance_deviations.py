@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from pipelines.core.columns import BINANCE
-from tests.pipelines.venues.tardis_node import arbdb_records, node_records
+from tests.venues.tardis_node import arbdb_records, node_records
 
 LOCAL = ["2024-03-01T08:00:00.1234567Z", "2024-03-01T08:00:01.0000010Z", "2024-03-01T08:00:02.5000000Z"]
 LOCAL_US = [1_709_280_000_123_456, 1_709_280_001_000_001, 1_709_280_002_500_000]
