@@ -27,8 +27,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.core.columns import BINANCE, FUNDING
+from pipelines.core.columns import FUNDING
 from pipelines.core.units import apr
+from pipelines.venues.binance.normalize import EXCHANGE
 from pipelines.venues.settle_base import MAX_GAP, _empty, with_evidence
 
 MAX_INTERVAL = pd.Timedelta(hours=8)  # Binance's longest funding interval (others: 4 h, 2 h, 1 h)
@@ -50,7 +51,7 @@ def binance_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: floa
     frame = pd.DataFrame(found, columns=columns)
     frame = frame.assign(
         funding_time=pd.to_datetime(frame["funding_time"], utc=True),
-        exchange=BINANCE,
+        exchange=EXCHANGE,
         symbol=symbol,
         apr=lambda f: apr(f["rate"], f["interval_hours"]),
     )

@@ -1,4 +1,4 @@
-"""Binance settlements from minute rows, by hand-computed cases (pipelines/venues/binance_settle.py).
+"""Binance settlements from minute rows, by hand-computed cases (pipelines/venues/binance/settle.py).
 
 Each minute row is (minute, funding time shown, funding rate). The rate settled at T is the rate of
 the last minute before T showing T; the interval is T minus the previous funding time shown, read

@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import suppress
 
-from pipelines.core.columns import BINANCE
 from pipelines.venues.base import (
     _NO_VALUES,
     _SHAPE_ERRORS,
@@ -32,9 +31,8 @@ from pipelines.venues.base import (
     _number,
     _time_or_none,
 )
-from pipelines.venues.binance_settle import binance_settlements
-from pipelines.venues.venue import Venue
 
+EXCHANGE = "binance-futures"  # the Tardis exchange id
 # Positions in the VALUE_FIELDS list of a record.
 _FUNDING_TS, _RATE, _OPEN_INTEREST, _LAST, _INDEX, _MARK = 0, 1, 3, 4, 5, 6
 _ABSENT = object()  # a key not in the message (unlike a null)
@@ -61,7 +59,7 @@ def _event_us(value: object) -> int | None:
 class BinanceNormalizer(Normalizer):
     """binance-futures, combined streams `<symbol>@markPrice[@1s]`, `@ticker`, `@openInterest`."""
 
-    exchange = BINANCE
+    exchange = EXCHANGE
 
     def __init__(self, symbols: Iterable[str] | None = None) -> None:
         super().__init__(symbols)
@@ -190,25 +188,3 @@ def _set(new: list, position: int, raw: object) -> None:
     value = _number(raw)
     if value is not None:
         new[position] = value
-
-
-def _lower_case(channel: str, symbols: list[str]) -> list[str]:
-    """Binance's stream names spell symbols lower-case (`btcusdt@markPrice`), and so do its replay
-    filters (tardis-node's getFilters); records carry the upper-case `s` field."""
-    return [s.lower() for s in symbols]
-
-
-VENUE = Venue(
-    BINANCE,
-    channels=("markPrice", "ticker", "openInterest"),
-    normalizer=BinanceNormalizer,
-    settle=binance_settlements,
-    history_start="2019-11-17",
-    label="Binance",
-    symbol_format="{coin}USDT",
-    interval_hours=8,
-    interval_in_data=True,
-    taker_fee=0.0005,
-    channel_symbols=_lower_case,
-    raw_channel="markPrice/ticker/openInterest",
-)
