@@ -33,8 +33,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.core.columns import BYBIT, FUNDING
+from pipelines.core.columns import FUNDING
 from pipelines.core.units import apr
+from pipelines.venues.bybit.normalize import EXCHANGE
 from pipelines.venues.settle_base import MAX_GAP, _empty, _last_before, evidence_reach, with_evidence
 
 _MINUTE = pd.Timedelta(minutes=1)
@@ -61,7 +62,7 @@ def bybit_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float)
     times = pd.Series(settled.index, index=settled.index)
     frame = pd.DataFrame(
         {
-            "exchange": BYBIT,
+            "exchange": EXCHANGE,
             "symbol": symbol,
             "funding_time": times,
             "rate": settled["rate"],

@@ -18,11 +18,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from pipelines.core.columns import BYBIT
 from pipelines.venues.base import _NO_VALUES, MalformedLine, Normalizer, Record, _number, _time_or_none
-from pipelines.venues.bybit_settle import bybit_settlements
-from pipelines.venues.venue import Venue
 
+EXCHANGE = "bybit"  # the Tardis exchange id
 V5_SINCE_US = 1_680_652_800_000_000  # 2023-04-05T00:00:00Z, tardis-node's BYBIT_V5_API_SWITCH_DATE
 _MEMO_LIMIT = 10_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -48,7 +46,7 @@ _LAST_KEYS = ("last_price", "lastPrice", "last_price_e4")
 class BybitNormalizer(Normalizer):
     """bybit, raw channels `tickers` (V5) and `instrument_info` (before 2023-04-05)."""
 
-    exchange = BYBIT
+    exchange = EXCHANGE
 
     def __init__(self, symbols: Iterable[str] | None = None) -> None:
         super().__init__(symbols)
@@ -207,17 +205,3 @@ def _instrument_time(msg: dict, info: dict) -> int | None:
             return None if value is None else int(value)
     raw = info.get("updated_at")
     return _iso_micros(raw) if type(raw) is str else None
-
-
-VENUE = Venue(
-    BYBIT,
-    channels=("tickers", "instrument_info"),
-    normalizer=BybitNormalizer,
-    settle=bybit_settlements,
-    history_start="2020-05-28",  # Tardis: linear contracts since 2020-05-28 (inverse since 2019-11-07)
-    label="Bybit",
-    symbol_format="{coin}USDT",
-    interval_hours=8,
-    interval_in_data=True,
-    taker_fee=0.00055,
-)
