@@ -1,4 +1,4 @@
-"""OKX settlements from minute rows, on small hand-made frames (the rule: pipelines/venues/okx_settle.py).
+"""OKX settlements from minute rows, on small hand-made frames (the rule: pipelines/venues/okx/settle.py).
 
 Minute rows carry `funding_timestamp` = the next funding time T (V5 `fundingTime`), `funding_rate`
 = the rate of the period ending at T and `predicted_funding_rate` = the forecast of the period after.

@@ -29,11 +29,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from pipelines.core.columns import OKX
 from pipelines.venues.base import _EPOCH, _NO_VALUES, MalformedLine, Normalizer, Record, _number
-from pipelines.venues.okx_settle import okx_settlements
-from pipelines.venues.venue import Venue
+from pipelines.venues.okx.symbols import index_symbol
 
+EXCHANGE = "okex-swap"  # the Tardis exchange id
 V5_SINCE_US = 1_640_217_600_000_000  # 2021-12-23T00:00:00Z: tardis-node's OKEX_V5_API_SWITCH_DATE
 V5_CHANNELS = ("tickers", "mark-price", "index-tickers", "funding-rate", "open-interest")
 V3_TABLES = ("swap/ticker", "swap/mark_price", "swap/funding_rate")
@@ -49,7 +48,7 @@ _JUNK = -1  # a time tardis-node stores as 1970 or Invalid Date: no usable time
 class OkxNormalizer(Normalizer):
     """okex-swap: V5 channels or v3 `swap/*` tables, by the era of the connection's first message."""
 
-    exchange = OKX
+    exchange = EXCHANGE
 
     def __init__(self, symbols: Iterable[str] | None = None) -> None:
         super().__init__(symbols)
@@ -203,21 +202,6 @@ class OkxNormalizer(Normalizer):
         return record if record is None or stated is None else (*record, *stated)
 
 
-def index_symbol(symbol: str) -> str:
-    """The index of a swap as `index-tickers` names it: `BTC-USDT-SWAP` -> `BTC-USDT` (a `USDC` swap
-    -> `BTC-USD`), as tardis-node's mapper derives it."""
-    parts = symbol.split("-")
-    quote = parts[1] if len(parts) > 1 else "undefined"
-    return f"{parts[0]}-{'USD' if quote == 'USDC' else quote}"
-
-
-def _channel_symbols(channel: str, symbols: list[str]) -> list[str]:
-    """tardis-node's getFilters: `index-tickers` is filtered by the swaps' indexes."""
-    if channel != "index-tickers":
-        return symbols
-    return list(dict.fromkeys(index_symbol(s.upper()) for s in symbols))
-
-
 def _data(msg: dict) -> list:
     data = msg.get("data")
     if type(data) is not list:
@@ -261,18 +245,3 @@ def _v3_time(value: object) -> int | None:
     if type(value) in (int, float) and 0 < value <= _MAX_MS:
         return int(value) * 1000
     return _JUNK
-
-
-VENUE = Venue(
-    OKX,
-    # tardis-node's getFilters: the V5 channels, then the v3 tables of the data before 2021-12-23.
-    channels=(*V5_CHANNELS, *V3_TABLES),
-    normalizer=OkxNormalizer,
-    settle=okx_settlements,
-    history_start="2019-03-30",
-    label="OKX",
-    symbol_format="{coin}-USDT-SWAP",
-    taker_fee=0.0005,
-    channel_symbols=_channel_symbols,
-    raw_channel="tickers/mark-price/index-tickers/funding-rate/open-interest",
-)

@@ -25,8 +25,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.core.columns import FUNDING, OKX
+from pipelines.core.columns import FUNDING
 from pipelines.core.units import apr
+from pipelines.venues.okx.normalize import EXCHANGE
 from pipelines.venues.settle_base import MAX_GAP, _empty, with_evidence
 
 _MINUTE = pd.Timedelta(minutes=1)
@@ -60,7 +61,7 @@ def okx_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: float) -
     previous = pd.DatetimeIndex(times - pd.to_timedelta(hours, unit="h"))
     out = pd.DataFrame(
         {
-            "exchange": OKX,
+            "exchange": EXCHANGE,
             "symbol": symbol,
             "funding_time": times,
             "rate": rate,
