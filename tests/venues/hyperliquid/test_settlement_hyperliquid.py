@@ -1,6 +1,6 @@
 """Hyperliquid settlements from minute history, on small hand-made frames (expected values by hand).
 
-The rule (pipelines/venues/hyperliquid_settle.py): funding every whole hour T; the rate settled at T
+The rule (pipelines/venues/hyperliquid/settle.py): funding every whole hour T; the rate settled at T
 is the last `funding_rate` before T (within 30 min), the predicted rate the first one of T's period
 (at or after T - 1 h, within 30 min); interval 1 h on every row, APR = rate x 8760.
 """

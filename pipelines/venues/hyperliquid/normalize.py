@@ -15,11 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from operator import itemgetter
 
-from pipelines.core.columns import HYPERLIQUID
 from pipelines.venues.base import _NO_VALUES, _SHAPE_ERRORS, MalformedLine, Normalizer, Record, _number
-from pipelines.venues.hyperliquid_settle import hyperliquid_settlements
-from pipelines.venues.venue import Venue
 
+EXCHANGE = "hyperliquid"  # the Tardis exchange id
 CHANNEL = "activeAssetCtx"
 # ctx keys in VALUE_FIELDS order; None: a field Hyperliquid does not send (it stays None).
 _CTX_KEYS = (None, "funding", None, "openInterest", None, "oraclePx", "markPx")
@@ -30,7 +28,7 @@ _MEMO_LIMIT = 10_000  # parsed number strings kept (rates and open interest repe
 class HyperliquidNormalizer(Normalizer):
     """hyperliquid, raw channel `activeAssetCtx`: numbers as strings, local time only."""
 
-    exchange = HYPERLIQUID
+    exchange = EXCHANGE
 
     def __init__(self, symbols: Iterable[str] | None = None) -> None:
         super().__init__(symbols)
@@ -69,7 +67,7 @@ class HyperliquidNormalizer(Normalizer):
         timestamp = local_us if prev is None or local_us > prev else prev
         self._times[symbol] = timestamp
         self._values[symbol] = new
-        return (HYPERLIQUID, symbol, timestamp, local_us, *new)
+        return (EXCHANGE, symbol, timestamp, local_us, *new)
 
     def _floats(self, fields: tuple) -> list:
         """[None, funding, None, open interest, None, oracle, mark] from four number strings; the
@@ -95,17 +93,3 @@ def _parse(raw: object) -> float:
     if value is None:
         raise ValueError(f"not a number: {raw!r}")
     return value
-
-
-VENUE = Venue(
-    HYPERLIQUID,
-    channels=(CHANNEL,),
-    normalizer=HyperliquidNormalizer,
-    settle=hyperliquid_settlements,
-    history_start="2024-10-29",
-    label="Hyperliquid",
-    symbol_format="{coin}",
-    interval_hours=1,
-    interval_in_data=False,  # no funding time in the data: funding is paid every hour on the hour
-    taker_fee=0.00045,
-)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipelines.core.columns import HYPERLIQUID
+from pipelines.venues.hyperliquid.normalize import EXCHANGE
 from pipelines.venues.settle_base import MAX_GAP, _empty, _finish, _last_before
 
 
@@ -36,7 +36,7 @@ def hyperliquid_settlements(minutes: pd.DataFrame, symbol: str, interval_hours: 
     settled = _last_before(rated, times - pd.Timedelta(minutes=1), "funding_rate").to_numpy()
     opened = _first_after(rated, times - period).to_numpy()
     frame = pd.DataFrame({"funding_time": times, "rate": settled, "predicted_rate": opened})
-    return _finish(frame.dropna(subset=["rate"]), HYPERLIQUID, symbol, interval_hours)
+    return _finish(frame.dropna(subset=["rate"]), EXCHANGE, symbol, interval_hours)
 
 
 def _funding_times(first: pd.Timestamp, last: pd.Timestamp, period: pd.Timedelta) -> pd.DatetimeIndex:
