@@ -9,7 +9,7 @@ ARGS   ?=
 REFERENCE = tests/reference/node_modules/.installed
 TEST_REFERENCE = $(if $(and $(shell command -v node),$(shell command -v npm)),$(REFERENCE))
 
-.PHONY: install demo test bench backfill lint run-scheduler report status clean
+.PHONY: install demo test bench backfill lint run-scheduler report status clean docs
 
 install: $(STAMP)
 
@@ -29,7 +29,7 @@ $(REFERENCE): tests/reference/package.json tests/reference/package-lock.json
 	cd tests/reference && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-bench: install  ## throughput, memory and LLM batching figures (see README)
+bench: install  ## throughput, memory and LLM batching figures (see docs/benchmarks.md)
 	$(BIN)/python -m bench.run $(ARGS)
 
 backfill: install  ## make backfill ARGS="--from 2024-01-01 --to 2024-03-01"
@@ -43,6 +43,11 @@ report: install
 
 status: install
 	$(BIN)/arbdb status $(ARGS)
+
+docs: install  ## docs/schema.md regenerated from the store, then MkDocs (Material) into site/, --strict
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[docs]'
+	$(BIN)/python docs/gen_schema.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 lint: install
 	$(BIN)/ruff check .

@@ -3,7 +3,7 @@
 The loopback Tardis server runs in its own process with the sample data generated before timing
 (one message per second per symbol, Gate and Bitfinex, 4 pairs). For each worker count a fresh
 `distributed.LocalCluster` (worker processes, one thread each) is started (not timed) and
-`pipelines.flows.run.backfill` with `tardis.executor: dask` loads the days into an empty database (timed:
+`pipelines.flows.backfill.backfill` with `tardis.executor: dask` loads the days into an empty database (timed:
 submission, extraction on the workers, the client's upserts, windows). Reported: wall time,
 messages/s overall and per worker, and the projection of a year x 300 symbols (1 msg/s each) from
 the measured per-worker rate.
@@ -20,7 +20,7 @@ import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from bench.run import PAIRS, ROOT, symbols_of
+from bench.common import PAIRS, ROOT, pair_symbols
 from pipelines.config.settings import settings_from_mapping
 
 START = date(2024, 3, 1)
@@ -48,7 +48,7 @@ def one_run(server, workers: int, days: int) -> dict:
     """A backfill of `days` days on a fresh LocalCluster of `workers` single-threaded processes."""
     import distributed
 
-    from pipelines.flows.run import backfill
+    from pipelines.flows.backfill import backfill
     from pipelines.store import open_db
 
     work = Path(tempfile.mkdtemp(prefix="arbdb-bench-dask-"))
@@ -91,7 +91,7 @@ def bench_dask(days: int = 3, interval: float = 1.0) -> dict:
     end = START + timedelta(days=days)
     out: dict = {"days": days, "pairs": len(PAIRS), "interval_seconds": interval}
     with start_in_process(
-        from_day=START, to_day=end, interval_seconds=interval, data_dir=data_dir, symbols=symbols_of(PAIRS)
+        from_day=START, to_day=end, interval_seconds=interval, data_dir=data_dir, symbols=pair_symbols(PAIRS)
     ) as server:
         for workers in (1, 2):
             run = one_run(server, workers, days)

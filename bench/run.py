@@ -28,19 +28,9 @@ from pathlib import Path
 import tardis_dev
 import yaml
 
+from bench.common import BENCH_FROM, COINS, OUT, ROOT, symbols_of
 from pipelines.core.columns import BITFINEX, GATE
 from pipelines.venues.registry import VENUES, venue
-
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
-COINS = ("BTC", "ETH", "SOL", "DOGE")
-# Every venue has history then (Hyperliquid's starts 2024-10-29).
-BENCH_FROM = date(2024, 11, 4)
-
-
-def symbols_of(coins: tuple[str, ...]) -> dict[str, list[str]]:
-    """Each venue's perpetuals of `coins`."""
-    return {exchange: [v.symbol_for(c) for c in coins] for exchange, v in VENUES.items()}
 
 
 async def _bare_replay(

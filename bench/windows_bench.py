@@ -82,7 +82,15 @@ def write_history(db, settings: Settings, days: int, seed: int = 7) -> int:
 
 def _update_all(db, settings: Settings, start: datetime, end: datetime) -> tuple[float, int]:
     began = time.perf_counter()
-    count = update_pairs(db, settings, settings.pairs, start, end)
+    count = update_pairs(
+        db,
+        settings.window_config(),
+        settings.pairs,
+        start,
+        end,
+        workers=settings.tardis.workers,
+        database=settings.database,
+    )
     return time.perf_counter() - began, count
 
 

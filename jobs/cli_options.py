@@ -1,6 +1,6 @@
 """Option plumbing shared by every `arbdb` command: dates, `--config`/`-v` anywhere, one-line errors.
 
-Dates are parsed here and checked by `pipelines.core.timeutil.check_range`, whose typed errors speak of
+Dates are parsed here and checked by `pipelines.venues.history.check_range`, whose typed errors speak of
 dates; this module turns them into messages naming the options. click's own usage errors (bad
 value, unknown option, missing option) become one `UsageError` line too.
 """
@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import functools
 import logging
+import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 
 import click
 
+from jobs.cli_errors import exit_with_failure
 from pipelines.config.settings import Settings, load_settings
 from pipelines.core.errors import UsageError
-from pipelines.core.timeutil import DateRangeError, check_range, utcnow
+from pipelines.core.timeutil import DateRangeError, utcnow
+from pipelines.venues.history import check_range
 
 
 def usage_line(err: click.UsageError) -> UsageError:
@@ -74,6 +77,36 @@ class ArbdbCommand(click.Command):
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as err:  # raised inside the group's invoke, which prints it
             raise usage_line(err) from None
+
+
+class ArbdbGroup(click.Group):
+    """Turns every failure of a command into one clear line and a non-zero exit, never a traceback."""
+
+    command_class = ArbdbCommand
+
+    def make_context(self, info_name, args, parent=None, **extra) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as err:  # a bad option before the command: outside invoke
+            click.echo(f"arbdb: error: {usage_line(err)}", err=True)
+            sys.exit(2)
+
+    def resolve_command(self, ctx, args):
+        try:
+            return super().resolve_command(ctx, args)
+        except click.UsageError as err:
+            raise usage_line(err) from None
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, BrokenPipeError):
+            raise  # click's own: usage errors, ctx.exit(code), `arbdb windows | head`
+        except (Exception, KeyboardInterrupt) as err:
+            settings = (ctx.obj or {}).get("settings")
+            exit_with_failure(err, settings.database if settings else None)
 
 
 def parse_day(value: str, name: str) -> date:

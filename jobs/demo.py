@@ -25,7 +25,7 @@ from jobs.progress import backfill_bar
 from jobs.screen import screen_text
 from pipelines.config.pairs import Market, Pair
 from pipelines.config.settings import Settings
-from pipelines.flows.run import backfill
+from pipelines.flows.backfill import backfill
 from pipelines.report.data import run_report
 from pipelines.store import open_db, row_counts, summary
 

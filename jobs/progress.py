@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from pipelines.flows.run import BackfillProgress
+from pipelines.flows.backfill import BackfillProgress
 
 console = Console(stderr=True, soft_wrap=True)
 

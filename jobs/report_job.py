@@ -11,11 +11,11 @@ from datetime import UTC, date, datetime, timedelta
 
 from pipelines.config.settings import Settings
 from pipelines.core.errors import MailError
-from pipelines.core.timeutil import check_range
 from pipelines.report.data import run_report
 from pipelines.report.model import ReportResult
 from pipelines.report.outbox import DEAD_DIR
 from pipelines.store import open_db, open_readonly
+from pipelines.venues.history import check_range
 
 
 def yesterday(now: datetime) -> date:

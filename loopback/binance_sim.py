@@ -7,7 +7,7 @@ and the next funding time `T`), a `24hrTicker` (last price) or one of Tardis' ge
 so `loopback.groundtruth.normalized` gives the dataset rows from this state directly.
 
 Funding: every 8 h at 00/08/16 UTC, with three seeded episodes inside the demo range 2024-03-01..14
-(`schedule`), as Binance did (docs/venues/binance.md), the first two on two different coins:
+(`schedule`), as Binance did (pipelines/venues/binance/README.md), the first two on two different coins:
 
 - one coin moves to 4 h funding at a funding time inside 2024-03-04..10 (`switch`);
 - another moves to 4 h in the middle of a period (`mid_switch`), as LPTUSDT on 2023-08-13 10:30:

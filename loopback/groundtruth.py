@@ -90,7 +90,7 @@ def gate_settled(
 
 def bitfinex_settled(sd: SymbolDay) -> list[tuple[datetime, float]]:
     """Bitfinex: the rate settled at T is CURRENT_FUNDING in the first update after T of the period T
-    opens (docs/venues/bitfinex.md). An update re-sending the last state (stale, `_repeat_some`)
+    opens (pipelines/venues/bitfinex/README.md). An update re-sending the last state (stale, `_repeat_some`)
     still belongs to the period before."""
     out = []
     opened = sd.values["funding_timestamp"]

@@ -26,7 +26,7 @@ from pipelines.core.errors import AuthError, LLMError
 from pipelines.core.verdicts import Verdict, parse_reply
 
 if TYPE_CHECKING:
-    from pipelines.analyze.result import AnalyzeResult, TierResult
+    from pipelines.analyze.result import Alerts, AnalyzeResult, TierResult
 
 __all__ = ["GatewayRun", "batches", "store_verdicts", "window_context"]
 
@@ -53,8 +53,10 @@ class GatewayRun:
         now: datetime,
         result: AnalyzeResult,
         columns: list[str],
+        alerts: Alerts | None = None,
     ):
         self.db, self.settings, self.llm, self.client = db, settings, settings.llm, client
+        self.alerts = alerts
         self.run_id, self.now, self.result, self.columns = run_id, now, result, columns
         self._started = time.monotonic()
         self.down: str | None = None  # set once the gateway is deemed down for this pass
@@ -134,7 +136,7 @@ class GatewayRun:
         self._account(len(reply.failed_attempts) + 1, reply.prompt_tokens, reply.completion_tokens, cost)
         valid = list(parsed.valid.values())
         stored = store_verdicts(
-            self.db, self.settings.mail, self.result, self.run_id, self.now, rows, valid, model,
+            self.db, self.alerts, self.result, self.run_id, self.now, rows, valid, model,
             self.number, self.escalates,
         )  # fmt: skip
         self.stored.update({v.id: (v, model) for v in stored})

@@ -5,7 +5,17 @@ Apart from `pipelines.analyze.stage` so that `batches` can fill a result without
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipelines.core.verdicts import Verdict
+
+# Surfaces the final verdicts of a stored batch made by a model; returns how many were alerts. The
+# flow passes `pipelines.report.alerts.alerter(...)` (alerting is delivery, above this stage); None
+# raises none.
+Alerts = Callable[["Sequence[Verdict]", str], int]
 
 
 @dataclass

@@ -37,12 +37,12 @@ from pipelines.analyze.prompt import (
     prompt_version,
     window_id,
 )
-from pipelines.analyze.result import AnalyzeResult, PromptBatch
+from pipelines.analyze.result import Alerts, AnalyzeResult, PromptBatch
 from pipelines.analyze.rules import rules_params, rules_verdict
 from pipelines.analyze.tiers import cached_verdicts, run_tiers
 from pipelines.config.settings import LLM, Pair, Settings
+from pipelines.core.features_hash import features_hash
 from pipelines.core.timeutil import day_start, to_iso
-from pipelines.transform.scoring import features_hash
 
 log = logging.getLogger(__name__)
 
@@ -90,10 +90,12 @@ def analyze_range(
     now: datetime,
     dry_run: bool = False,
     client: GatewayClient | None = None,
+    alerts: Alerts | None = None,
 ) -> AnalyzeResult:
-    """Analyse the flagged windows of `pairs` (names, Pair objects, or None for all) in (start, end]."""
+    """Analyse the flagged windows of `pairs` (names, Pair objects, or None for all) in (start, end];
+    the final verdicts of each stored batch go to `alerts` (see `Alerts`)."""
     frame = flagged_windows(db, start, end, pairs)
-    return analyze_windows(db, settings, frame, run_id, now, client=client, dry_run=dry_run)
+    return analyze_windows(db, settings, frame, run_id, now, client=client, dry_run=dry_run, alerts=alerts)
 
 
 def analyze_windows(
@@ -104,6 +106,7 @@ def analyze_windows(
     now: datetime,
     client: GatewayClient | None = None,
     dry_run: bool = False,
+    alerts: Alerts | None = None,
 ) -> AnalyzeResult:
     """Verdicts for the flagged rows of `windows_df` that have none yet; see the module docstring."""
     llm = settings.llm
@@ -123,9 +126,11 @@ def analyze_windows(
     if llm.offline:
         rules = rules_params(settings)
         verdicts = [rules_verdict(r["id"], r, rules) for r in pending]
-        store_verdicts(db, settings.mail, result, run_id, now, pending, verdicts, "rules")
+        store_verdicts(db, alerts, result, run_id, now, pending, verdicts, "rules")
     elif rows:  # a later tier may have work even when tier 1's verdicts are all cached
-        gateway = GatewayRun(db, settings, client or make_client(settings), run_id, now, result, columns)
+        gateway = GatewayRun(
+            db, settings, client or make_client(settings), run_id, now, result, columns, alerts
+        )
         run_tiers(gateway, llm.tier_list(), rows)
     log.info("analyze %s: %s", run_id, result.summary())
     return result

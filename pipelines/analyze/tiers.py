@@ -9,7 +9,6 @@ reply, its budget) leaves the earlier tier's verdict standing in `verdicts`; the
 
 from __future__ import annotations
 
-from pipelines.analyze.alerts import raise_alerts
 from pipelines.analyze.batches import GatewayRun
 from pipelines.analyze.result import TierResult
 from pipelines.config.settings import Tier
@@ -86,6 +85,5 @@ def run_tiers(gateway: GatewayRun, tiers: tuple[Tier, ...], rows: list[dict]) ->
 def _alert_standing(gateway: GatewayRun, waiting: dict[str, tuple[Verdict, str]]) -> None:
     # An escalated verdict the next tier did not replace is final after all: alert on it now.
     for ident, (verdict, model) in waiting.items():
-        if ident not in gateway.stored:
-            db, result = gateway.db, gateway.result
-            result.alerts += raise_alerts(gateway.settings.mail, db, [verdict], model, gateway.now)
+        if ident not in gateway.stored and gateway.alerts is not None:
+            gateway.result.alerts += gateway.alerts([verdict], model)

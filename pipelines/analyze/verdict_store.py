@@ -8,19 +8,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pipelines.analyze.alerts import raise_alerts
-from pipelines.config.settings import Mail
 from pipelines.core.timeutil import to_iso
 from pipelines.core.verdicts import Verdict
 from pipelines.store import transaction, upsert
 
 if TYPE_CHECKING:
-    from pipelines.analyze.result import AnalyzeResult
+    from pipelines.analyze.result import Alerts, AnalyzeResult
 
 
 def store_verdicts(
     db,
-    mail: Mail,
+    alerts: Alerts | None,
     result: AnalyzeResult,
     run_id: str,
     now: datetime,
@@ -30,7 +28,7 @@ def store_verdicts(
     tier: int = 1,
     escalates: Callable[[Verdict], bool] | None = None,
 ) -> list[Verdict]:
-    """Upsert `verdicts` of `tier` (one transaction), count tier 1's, and raise alerts for those not
+    """Upsert `verdicts` of `tier` (one transaction), count tier 1's, and raise `alerts` for those not
     going on to a later tier (`escalates`): that tier's verdict is the one to alert on. Returns the
     verdicts stored (those on the features the windows still have)."""
     if not verdicts:
@@ -52,7 +50,8 @@ def store_verdicts(
     if tier == 1:
         result.analysed += len(records)
     final = [v for v in verdicts if escalates is None or not escalates(v)]
-    result.alerts += raise_alerts(mail, db, final, model, now)
+    if alerts is not None:
+        result.alerts += alerts(final, model)
     return verdicts
 
 

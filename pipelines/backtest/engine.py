@@ -13,6 +13,7 @@ from pipelines.config.pairs import Pair
 from pipelines.config.settings import Fees
 from pipelines.core.columns import SIDES
 from pipelines.core.timeutil import series_from_iso, to_iso
+from pipelines.core.units import HOURS_PER_YEAR
 
 
 @dataclass
@@ -50,7 +51,7 @@ def _trade_rows(priced: pd.DataFrame, pair: Pair, notional: float) -> pd.DataFra
         short_leg=priced["short_side"].map(names),
         hours=hours,
         return_on_notional=ret,
-        net_apr=ret * metrics.HOURS_PER_YEAR / hours.where(hours > 0),
+        net_apr=ret * HOURS_PER_YEAR / hours.where(hours > 0),
     )
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-HOURS_PER_YEAR = 8760
+from pipelines.core.units import HOURS_PER_YEAR
 
 
 def instant_equity(events: pd.DataFrame) -> pd.Series:

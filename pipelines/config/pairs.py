@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from itertools import combinations
 from typing import NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from pipelines.config.base import Strict
 from pipelines.core.columns import BITFINEX, GATE
 from pipelines.venues.registry import VENUES
 from pipelines.venues.venue import Venue
@@ -53,11 +54,7 @@ class Leg(NamedTuple):
         return self.venue.label
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Pair(_Strict):
+class Pair(Strict):
     """Two legs compared window by window; `window_hours` defaults to the longer leg's interval."""
 
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_-]+$")
@@ -75,7 +72,7 @@ class Pair(_Strict):
         return " - ".join(leg.label for leg in self.legs)
 
 
-class Market(_Strict):
+class Market(Strict):
     """A coin watched on several venues; `symbols` overrides a venue's usual spelling."""
 
     coin: str = Field(pattern=r"^[A-Za-z0-9]+$")

@@ -1,303 +1,61 @@
 """One typed settings object, loaded once from config.yaml plus secrets from the environment.
 
-This is the only module that reads `os.environ`. Validation happens here, at start-up, and a bad
-file stops arbdb with one line naming the key (`ConfigError("llm.batch_size: ...")`).
+Each section is a model of its own module (`tardis`, `transform` (with `fees`), `llm`, `report` (with
+`mail`, `schedule`), `pairs`, `tiers`); this one assembles them into `Settings`. It and
+`tardis.tardis_key_from_env` (a Dask worker's own key) are the only code that reads `os.environ`.
+Validation happens here, at start-up, and a bad file stops arbdb with one line naming the key
+(`ConfigError("llm.batch_size: ...")`).
+
+Stages take the section they use (a `Tardis`, `Fees`, `LLM`, `Mail`...), never `Settings`: only the
+edges (jobs/, flows/) hold the whole object. The section types are re-exported here for those edges.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
-from urllib.parse import parse_qsl, urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from pipelines.config.base import Strict
+from pipelines.config.llm import LLM, ModelPrice
 from pipelines.config.pairs import Leg, Market, Pair, pairs_config
+from pipelines.config.report import Mail, Report, Schedule
+from pipelines.config.tardis import Tardis, scheduler_address, tardis_key_from_env
 from pipelines.config.tiers import Tier
-from pipelines.core.columns import BITFINEX, GATE
+from pipelines.config.transform import Fees, Transform, WindowConfig
 from pipelines.core.errors import ConfigError, UsageError
-from pipelines.venues.registry import VENUES
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "LLM",
+    "SECRET_ENV",
+    "Fees",
+    "Leg",
+    "Mail",
+    "Market",
+    "ModelPrice",
+    "Pair",
+    "Report",
+    "Schedule",
+    "Settings",
+    "Tardis",
+    "Tier",
+    "Transform",
+    "WindowConfig",
+    "load_settings",
+    "scheduler_address",
+    "settings_from_mapping",
+    "tardis_key_from_env",
+]
 
 DEFAULT_CONFIG = Path("config.yaml")
 SECRET_ENV = ("TARDIS_API_KEY", "HOLYSHEEP_API_KEY", "SMTP_PASSWORD")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# Words that make a URL query parameter a credential (`api_key`, `apikey`, `token`, `access_token`...).
-_SECRET_WORDS = {"key", "apikey", "token", "secret", "password", "passwd", "pwd", "auth", "signature", "sig"}
-
-
-def _url_without_secret(url: str, env_var: str) -> str:
-    """An http(s) URL carrying no credential; a key belongs in `env_var`, never in the file."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http(s) URL such as https://host/v1")  # not echoed: may hold a key
-    where = None
-    if parts.username or parts.password:
-        where = "the user:password@ part"
-    for name, _value in parse_qsl(parts.query, keep_blank_values=True):
-        if _SECRET_WORDS & set(re.split(r"[_\-.]", name.lower())):
-            where = f"the {name}= parameter"
-    if where:  # never echo the value: it is a secret
-        raise ValueError(f"the URL holds a secret ({where}); remove it and set {env_var} in the environment")
-    return url
-
-
-class Tardis(_Strict):
-    source: Literal["replay", "datasets"] = "replay"
-    endpoint: str = "https://api.tardis.dev/v1"
-    datasets_endpoint: str = "https://datasets.tardis.dev/v1"
-    cache_dir: Path = Path(".cache/tardis/replay")
-    download_dir: Path = Path(".cache/tardis/datasets")
-    timeout_seconds: int = Field(135, gt=0)
-    day_timeout_seconds: float = Field(1800, gt=0)
-    workers: int = Field(2, ge=1, le=16)
-    # Backfills on a Dask cluster (pipelines/extract/cluster.py); `local` uses `workers` processes.
-    executor: Literal["local", "dask"] = "local"
-    dask_scheduler: str | None = None
-    # Cluster-wide replays/downloads at once: Tardis gains nothing past ~60 parallel requests a key.
-    max_concurrent_replays: int = Field(32, ge=1, le=256)
-    # Connecting to the scheduler and waiting for a first worker give up after this long.
-    dask_timeout_seconds: float = Field(30, gt=0, le=3600)
-    api_key: str = Field("", repr=False)
-
-    @field_validator("endpoint", "datasets_endpoint")
-    @classmethod
-    def _no_secret_in_url(cls, url: str) -> str:
-        return _url_without_secret(url, "TARDIS_API_KEY")
-
-    @field_validator("dask_scheduler")
-    @classmethod
-    def _scheduler_address(cls, address: str | None) -> str | None:
-        return None if address is None else scheduler_address(address)
-
-    @model_validator(mode="after")
-    def _dask_needs_scheduler(self) -> Tardis:
-        if self.executor == "dask" and not self.dask_scheduler:
-            raise ValueError("executor dask needs tardis.dask_scheduler: tcp://HOST:8786")
-        return self
-
-    def on_scheduler(self, address: str) -> Tardis:
-        """These settings with the Dask executor on `address` (validated: ValueError names it)."""
-        try:
-            return Tardis.model_validate({**self.model_dump(), "executor": "dask", "dask_scheduler": address})
-        except ValidationError as err:
-            raise ValueError(err.errors()[0]["msg"].removeprefix("Value error, ")) from None
-
-
-def scheduler_address(address: str) -> str:
-    """A Dask scheduler address `tcp://HOST:PORT` (or tls://), as given; ValueError otherwise."""
-    parts = urlsplit(address.strip())
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if (
-        parts.scheme not in ("tcp", "tls")
-        or not parts.hostname
-        or port is None
-        or parts.path not in ("", "/")
-    ):
-        raise ValueError(f"{address!r} is not a Dask scheduler address such as tcp://HOST:8786")
-    if parts.username or parts.password or parts.query:
-        raise ValueError("a Dask scheduler address holds only the host and port, tcp://HOST:8786")
-    return address.strip().rstrip("/")
-
-
-def tardis_key_from_env(env: Mapping[str, str] | None = None) -> str:
-    """TARDIS_API_KEY of this process (a Dask worker reads its own: the key never travels)."""
-    return (os.environ if env is None else env).get("TARDIS_API_KEY", "")
-
-
-class Fees(_Strict):
-    taker: dict[str, float] = Field(default_factory=dict)  # exchange -> fee; default: the venue's
-    # Before fees.taker: the Gate and Bitfinex entries (fees.taker wins when both are given).
-    gate_taker: float | None = Field(None, ge=0, lt=0.01)
-    bitfinex_taker: float | None = Field(None, ge=0, lt=0.01)
-    holding_periods: float = Field(21, gt=0)
-
-    @field_validator("taker")
-    @classmethod
-    def _known_venues(cls, taker: dict[str, float]) -> dict[str, float]:
-        for exchange, fee in taker.items():
-            if exchange not in VENUES:
-                raise ValueError(f"unknown venue {exchange!r}; known venues: {', '.join(VENUES)}")
-            if not 0 <= fee < 0.01:
-                raise ValueError(f"{exchange}: {fee} is not a fee fraction in [0, 0.01)")
-        return taker
-
-    def taker_fee(self, exchange: str) -> float:
-        """Taker fee per fill on `exchange`: configured, else the venue's usual fee."""
-        legacy = {GATE: self.gate_taker, BITFINEX: self.bitfinex_taker}.get(exchange)
-        fee = self.taker.get(exchange, legacy)
-        return VENUES[exchange].taker_fee if fee is None else fee
-
-
-class Transform(_Strict):
-    lookback_windows: int = Field(90, ge=2)
-    min_periods: int = Field(10, ge=2)
-    z_threshold: float = Field(2.5, gt=0)
-    zscore_features: tuple[str, ...] = (
-        "funding_diff",
-        "mark_spread_mean_bps",
-        "b_basis_mean_bps",
-        "a_rate",
-        "b_rate",
-    )
-    net_carry_apr_floor: float | None = 0.25
-    min_coverage: float = Field(0.9, ge=0, le=1)
-    stale_minutes: int = Field(60, ge=1)
-
-    @field_validator("zscore_features", mode="before")
-    @classmethod
-    def _legacy_names(cls, features):
-        # Window columns were gate_*/bitfinex_* before pairs had legs a and b.
-        if isinstance(features, list | tuple):
-            return tuple(_legacy_feature(f) if isinstance(f, str) else f for f in features)
-        return features
-
-    @field_validator("zscore_features")
-    @classmethod
-    def _known_features(cls, features: tuple[str, ...]) -> tuple[str, ...]:
-        from pipelines.transform.scoring import ZSCORABLE  # lazy: pandas is not needed to read a config
-
-        unknown = [f for f in features if f not in ZSCORABLE]
-        if unknown:
-            raise ValueError(f"unknown feature {unknown[0]!r}; z-scorable features: {', '.join(ZSCORABLE)}")
-        return features
-
-    @model_validator(mode="after")
-    def _periods_fit(self) -> Transform:
-        if self.min_periods > self.lookback_windows:
-            raise ValueError("min_periods cannot exceed lookback_windows")
-        return self
-
-
-class ModelPrice(_Strict):
-    input_per_mtok: float = Field(ge=0)
-    output_per_mtok: float = Field(ge=0)
-
-
-class LLM(_Strict):
-    base_url: str = "https://api.holysheep.ai/v1"
-    model: str = "deepseek-v3.2"
-    fallback_model: str | None = None
-    batch_size: int = Field(8, ge=1, le=50)
-    temperature: float = Field(0.1, ge=0, le=2)
-    timeout_seconds: float = Field(60, gt=0)
-    max_attempts: int = Field(4, ge=1, le=10)
-    json_mode: bool = True
-    prompt_version: str = Field("v1", min_length=1)
-    language: str = "English"
-    daily_budget_usd: float = Field(2.0, ge=0)
-    prices: dict[str, ModelPrice] = Field(
-        default_factory=lambda: {"deepseek-v3.2": ModelPrice(input_per_mtok=0.28, output_per_mtok=0.42)}
-    )
-    tiers: tuple[Tier, ...] = ()
-    api_key: str = Field("", repr=False)
-
-    @field_validator("base_url")
-    @classmethod
-    def _no_secret_in_url(cls, url: str) -> str:
-        return _url_without_secret(url, "HOLYSHEEP_API_KEY")
-
-    @model_validator(mode="after")
-    def _models_priced(self) -> LLM:
-        for model in filter(None, (self.model, self.fallback_model)):
-            if model not in self.prices:
-                raise ValueError(f"model {model!r} has no entry in llm.prices")
-        return self
-
-    @field_validator("tiers")
-    @classmethod
-    def _tiers_routed(cls, tiers: tuple[Tier, ...]) -> tuple[Tier, ...]:
-        for i, tier in enumerate(tiers):
-            if i == 0 and tier.when:
-                raise ValueError("tier 1 sees every flagged window: give it no 'when'")
-            if i > 0 and not tier.when:
-                raise ValueError(f"tier {i + 1} ({tier.model}) needs a 'when' (e.g. OPEN_ARB, HIGH)")
-        if sum(t.budget_share or 0 for t in tiers) > 1 + 1e-9:
-            raise ValueError("budget_share of the tiers adds up to more than 1")
-        return tiers
-
-    @model_validator(mode="after")
-    def _tier_models_priced(self) -> LLM:
-        for i, tier in enumerate(self.tiers):
-            for model in tier.models:
-                if model not in self.prices:
-                    raise ValueError(f"tiers.{i}: model {model!r} has no entry in llm.prices")
-        return self
-
-    def tier_list(self) -> tuple[Tier, ...]:
-        """The configured tiers; without `tiers`, `model` (+ `fallback_model`) is the single tier."""
-        if self.tiers:  # a tier without its own fallback keeps llm.fallback_model's cover
-            fallback = {"fallback_model": self.fallback_model}
-            return tuple(t if t.fallback_model else t.model_copy(update=fallback) for t in self.tiers)
-        return (Tier(model=self.model, fallback_model=self.fallback_model),)
-
-    def tier_models(self) -> list[str]:
-        """Every model the tiers may call (primaries and fallbacks), each once, in tier order."""
-        return list(dict.fromkeys(m for t in self.tier_list() for m in t.models))
-
-    @property
-    def offline(self) -> bool:
-        """No key configured: the rules analyzer gives the verdicts."""
-        return not self.api_key
-
-
-class Mail(_Strict):
-    smtp_host: str | None = None
-    smtp_port: int = Field(587, gt=0, lt=65536)
-    security: Literal["starttls", "ssl", "none"] = "starttls"
-    username: str | None = None
-    sender: str = "arbdb@localhost"
-    recipients: tuple[str, ...] = ()
-    outbox_dir: Path = Path("data/outbox")
-    alerts: bool = False
-    timeout_seconds: float = Field(30, gt=0)
-    password: str = Field("", repr=False)
-
-    @field_validator("smtp_host")
-    @classmethod
-    def _host_only(cls, host: str | None) -> str | None:
-        if host is not None and re.search(r"[@/:]", host):
-            raise ValueError(
-                "give the host name only (port in mail.smtp_port, login in mail.username, "
-                "password in SMTP_PASSWORD in the environment)"
-            )
-        return host
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.smtp_host and self.recipients)
-
-
-class Schedule(_Strict):
-    delay_minutes: int = Field(15, ge=0, le=24 * 60)
-    catch_up_max_windows: int = Field(21, ge=0)
-    misfire_grace_seconds: int = Field(3600, ge=1)
-    report_time: str = Field("06:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
-
-
-class Report(_Strict):
-    top_n: int = Field(5, ge=1, le=50)
-
-
-def _legacy_feature(name: str) -> str:
-    for old, new in (("gate_", "a_"), ("bitfinex_", "b_")):
-        if name.startswith(old):
-            return new + name[len(old) :]
-    return name
-
-
-class Settings(_Strict):
+class Settings(Strict):
     database: Path = Path("data/arbdb.db")
     tardis: Tardis = Field(default_factory=Tardis)
     markets: tuple[Market, ...] = ()
@@ -343,6 +101,10 @@ class Settings(_Strict):
         for leg in (leg for m in self.markets for leg in m.legs()):
             legs.setdefault(leg[:2], leg)
         return tuple(legs.values())
+
+    def window_config(self) -> WindowConfig:
+        """The sections the windows stage reads (fees, transform)."""
+        return WindowConfig(self.fees, self.transform)
 
     def pair(self, name: str) -> Pair:
         """The configured pair called `name` (case-insensitive)."""

@@ -3,7 +3,7 @@
 Exchange-days are submitted in task order. A worker runs the same `extract_range` as the local path,
 under a named, cluster-wide `distributed.Semaphore` (`tardis.max_concurrent_replays`), and sends
 back the minute rows as numpy columns (`columnar.MinuteColumns`). The client hands them back in
-task order for `pipelines.flows.run` to load, one transaction per exchange-day as locally, so resume and
+task order for `pipelines.flows.backfill` to load, one transaction per exchange-day as locally, so resume and
 idempotence are unchanged. A worker killed mid-task is retried by the scheduler on another worker;
 only the result that reaches the client is loaded, once.
 

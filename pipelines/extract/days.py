@@ -1,5 +1,8 @@
 """Exchange-day tasks: each extracted on its own (in worker processes when there are several),
-results handed back in task order, and failures kept as values so one bad day stops nothing."""
+results handed back in task order, and failures kept as values so one bad day stops nothing.
+
+A worker receives the `tardis` section only (its endpoint, limits and API key, which it uses),
+never the whole settings: the LLM key and the SMTP password stay in the parent process."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from pipelines.config.settings import Settings
+from pipelines.config.tardis import Tardis
 from pipelines.core.errors import ArbdbError, DataNotPublished, ExtractError
 from pipelines.core.timeutil import day_start
 from pipelines.extract.replay import Extracted, extract_range
@@ -22,11 +25,9 @@ class DayTask:
     symbols: tuple[str, ...]
 
 
-def _extract_task(settings: Settings, task: DayTask, source: str) -> Extracted:
+def _extract_task(tardis: Tardis, task: DayTask, source: str) -> Extracted:
     start = day_start(task.day)
-    return extract_range(
-        settings.tardis, task.exchange, list(task.symbols), start, start + timedelta(days=1), source
-    )
+    return extract_range(tardis, task.exchange, list(task.symbols), start, start + timedelta(days=1), source)
 
 
 def _outcome(call: Callable[[], Extracted]) -> Extracted | ArbdbError:
@@ -37,18 +38,18 @@ def _outcome(call: Callable[[], Extracted]) -> Extracted | ArbdbError:
 
 
 def ordered_results(
-    executor: Executor | None, settings: Settings, tasks: list[DayTask], source: str, ahead: int
+    executor: Executor | None, tardis: Tardis, tasks: list[DayTask], source: str, ahead: int
 ) -> Iterator[tuple[DayTask, Extracted | ArbdbError]]:
     """Extract tasks (in worker processes when given), yielding results or errors in task order."""
     if executor is None:
         for task in tasks:
-            yield task, _outcome(lambda task=task: _extract_task(settings, task, source))
+            yield task, _outcome(lambda task=task: _extract_task(tardis, task, source))
         return
     pending: deque[tuple[DayTask, Future]] = deque()
     queue = iter(tasks)
     try:
         for task in queue:
-            pending.append((task, executor.submit(_extract_task, settings, task, source)))
+            pending.append((task, executor.submit(_extract_task, tardis, task, source)))
             if len(pending) >= ahead:
                 done_task, future = pending.popleft()
                 yield done_task, _outcome(future.result)

@@ -18,11 +18,11 @@ import sqlite_utils
 
 from pipelines.backtest import pnl, rules, store
 from pipelines.backtest.engine import pair_costs
-from pipelines.backtest.metrics import HOURS_PER_YEAR
 from pipelines.config.pairs import Pair
 from pipelines.config.settings import Settings
 from pipelines.core.columns import SIDES
 from pipelines.core.timeutil import series_from_iso, to_iso
+from pipelines.core.units import HOURS_PER_YEAR
 from pipelines.load.minutes import read_funding
 
 DEFAULT_EXIT = rules.Rules(entry_net=None)  # exits: net below 0, sign change

@@ -1,9 +1,9 @@
 """The SQLite store: schema, connection, and the upsert used by every stage.
 
 All tables are created up front with explicit primary keys (natural keys) so every write is an
-idempotent upsert. Timestamps are ISO 8601 UTC text (see `pipelines.core.timeutil`). The schema is
-documented in README.md; keep the two in step. A schema change needs a step in
-`pipelines.store.migrations` too (schema version in `PRAGMA user_version`).
+idempotent upsert. Timestamps are ISO 8601 UTC text (see `pipelines.core.timeutil`). docs/schema.md
+is generated from SCHEMA (`make docs`; tests/docs/test_schema.py fails when it drifts). A schema
+change needs a step in `pipelines.store.migrations` too (schema version in `PRAGMA user_version`).
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def _rehash(db: sqlite_utils.Database) -> None:
     # take its new hash, so cached verdicts stay valid and nothing is analysed again.
     import pandas as pd
 
-    from pipelines.transform.scoring import add_features_hash
+    from pipelines.core.features_hash import add_features_hash
 
     frame = pd.read_sql_query("SELECT * FROM windows", db.conn)
     if frame.empty:

@@ -1,42 +1,20 @@
-"""Rolling z-scores, flags and the features hash of window rows. Pure pandas.
+"""Rolling z-scores and flags of window rows. Pure pandas.
 
-Takes the frames `pipelines.transform.features.window_features` returns (one pair's windows) and adds the
-columns that look across windows: Z_COLUMNS, then `flagged`/`reasons`, then `features_hash`, giving
-the stored WINDOW_COLUMNS. Like the transform, no file, clock or settings lookup, and inputs are
-never mutated.
+Takes the frames `pipelines.transform.features.window_features` returns (one pair's windows) and adds
+the columns that look across windows: Z_COLUMNS, then `flagged`/`reasons`; `features_hash`
+(`pipelines.core.features_hash`) completes the stored WINDOW_COLUMNS (`pipelines.core.window_columns`).
+Like the transform, no file, clock or settings lookup, and inputs are never mutated.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from pipelines.core.units import HOURS_PER_YEAR
-from pipelines.transform.features import (
-    IDENTITY,
-    KEYS,
-    KIND_COLUMNS,
-    PRICE_FEATURES,
-    TEXT_FEATURES,
-    WINDOW_FEATURES,
-)
-
-ZSCORABLE = (
-    "funding_diff",
-    "carry_apr",
-    "net_carry_apr",
-    "a_rate",
-    "b_rate",
-    "a_apr",
-    "b_apr",
-    "a_forecast_error",
-    "b_forecast_error",
-    *PRICE_FEATURES,
-)
-Z_COLUMNS = tuple(f"z_{f}" for f in ZSCORABLE)
+from pipelines.core.window_columns import PRICE_FEATURES, Z_COLUMNS, ZSCORABLE
 
 # Scale floors: a z-score divides by max(std of the past, floor), so a tiny change in a flat series
 # (Bitfinex rates are often exactly 0 for days) is not an "extreme" event. Funding features use
@@ -48,8 +26,6 @@ MIN_STD_APR = 0.05
 MIN_STD_BPS = 1.0
 # Per-window features: rates summed over the window, so their floor is per window hours.
 _PER_PERIOD = ("funding_diff", "a_rate", "a_forecast_error", "b_rate", "b_forecast_error")
-STATUS_COLUMNS = ("complete", "warnings", "flagged", "reasons", "features_hash")
-WINDOW_COLUMNS = KEYS + IDENTITY + WINDOW_FEATURES + KIND_COLUMNS + Z_COLUMNS + STATUS_COLUMNS
 # A forecast error is scored only against past windows whose leg predicted the same way: an era of
 # running estimates says nothing about the spread of an era of forecasts.
 SCORED_BY_KIND = {"a_forecast_error": "a_predicted_kind", "b_forecast_error": "b_predicted_kind"}
@@ -210,26 +186,3 @@ def flag_windows(
             found.append(f"net carry {net:.0%} APR")
         reasons.append(found if values["complete"] else [])
     return windows.assign(flagged=[bool(r) for r in reasons], reasons=reasons)
-
-
-def add_features_hash(windows: pd.DataFrame) -> pd.DataFrame:
-    """Set `features_hash`: sha256 of WINDOW_FEATURES and Z_COLUMNS, numbers rounded to 10 significant
-    digits (the LLM cache key: equal numbers give equal hashes, whatever their float noise).
-    KIND_COLUMNS are left out (see `pipelines.transform.features`): recording a kind changes a
-    hash only through the forecast error it voids, so verdicts on unchanged numbers stay cached."""
-    cols = [c for c in WINDOW_FEATURES + Z_COLUMNS if c in windows.columns]
-    texts = [_hash_text(windows[c], c in TEXT_FEATURES) for c in cols]
-    digests = [hashlib.sha256("|".join(parts).encode()).hexdigest() for parts in zip(*texts, strict=True)]
-    return windows.assign(features_hash=digests)
-
-
-def features_hash(row: Mapping) -> str:
-    """`add_features_hash` of one window row, for rows that carry no stored hash."""
-    return add_features_hash(pd.DataFrame([dict(row)]))["features_hash"].iloc[0]
-
-
-def _hash_text(values: pd.Series, text: bool) -> list[str]:
-    if text:
-        return [v if isinstance(v, str) else "-" for v in values]
-    numbers = values.astype(float).to_numpy() + 0.0  # bool/int/None alike; -0.0 -> 0.0
-    return [f"{v:.10g}" for v in numbers.tolist()]

@@ -18,52 +18,28 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import sqlite_utils
 
-from pipelines.config.pairs import Leg, Pair
-from pipelines.config.settings import Settings
-from pipelines.core.columns import SIDES
+from pipelines.config.pairs import Pair
+from pipelines.config.transform import Transform, WindowConfig
+from pipelines.core.features_hash import add_features_hash
 from pipelines.core.timeutil import series_from_iso, series_to_iso, to_iso
 from pipelines.core.window import windows_between
+from pipelines.core.window_columns import WINDOW_COLUMNS
 from pipelines.load.minutes import read_funding
 from pipelines.store import SCHEMA, open_db, transaction, upsert
-from pipelines.transform.features import FeeParams, PairParams, window_features
-from pipelines.transform.legs import LegParams
+from pipelines.transform.features import window_features
+from pipelines.transform.params import pair_labels, transform_params
 from pipelines.transform.quality import QualityParams
-from pipelines.transform.scoring import WINDOW_COLUMNS, add_features_hash, add_zscores, flag_windows
+from pipelines.transform.scoring import add_zscores, flag_windows
 from pipelines.venues.settle_base import MAX_GAP
 
 log = logging.getLogger(__name__)
 JSON_COLUMNS = ("warnings", "reasons")
-
-
-def transform_params(settings: Settings, pair: Pair) -> tuple[PairParams, FeeParams, QualityParams]:
-    """The plain parameters the pure transforms take, from settings."""
-    a, b = pair.legs
-    return (
-        PairParams(pair.name, (leg_params(a), leg_params(b)), pair.window_hours),
-        FeeParams(
-            settings.fees.taker_fee(a.exchange),
-            settings.fees.taker_fee(b.exchange),
-            settings.fees.holding_periods,
-        ),
-        QualityParams(settings.transform.min_coverage, settings.transform.stale_minutes),
-    )
-
-
-def leg_params(leg: Leg) -> LegParams:
-    """A configured leg as the transforms take it; its interval is checked only where the venue's
-    data gives no funding time (where it does, the data's interval is the truth)."""
-    configured = None if leg.venue.interval_in_data else leg.hours
-    return LegParams(leg.exchange, leg.symbol, leg.label, configured)
-
-
-def leg_labels(pair: Pair) -> dict[str, str]:
-    """The venue label of each leg, as flag reasons name them: {"a": "Gate", "b": "Bitfinex"}."""
-    return {side: leg.label for side, leg in zip(SIDES, pair.legs, strict=True)}
 
 
 def input_span(
@@ -83,24 +59,24 @@ def input_span(
     return start - MAX_GAP, end + interval + 2 * MAX_GAP + lookback
 
 
-def rescore_reach(settings: Settings, pair: Pair) -> timedelta:
+def rescore_reach(transform: Transform, pair: Pair) -> timedelta:
     """How far after a recomputed window its features reach: z-scores look back this far."""
-    return timedelta(hours=pair.window_hours) * settings.transform.lookback_windows
+    return timedelta(hours=pair.window_hours) * transform.lookback_windows
 
 
 def analysis_span(
-    settings: Settings, pairs: Sequence[Pair], start: datetime, end: datetime
+    transform: Transform, pairs: Sequence[Pair], start: datetime, end: datetime
 ) -> tuple[datetime, datetime]:
     """Window ends (lo, hi] that `update_windows(start, end)` may rewrite, over all `pairs`."""
-    quality = QualityParams(settings.transform.min_coverage, settings.transform.stale_minutes)
+    quality = QualityParams(transform.min_coverage, transform.stale_minutes)
     spans = [input_span(p, quality, start, end) for p in pairs]
     lo = min((s[0] for s in spans), default=start)
-    hi = max((s[1] + rescore_reach(settings, p) for s, p in zip(spans, pairs, strict=True)), default=end)
+    hi = max((s[1] + rescore_reach(transform, p) for s, p in zip(spans, pairs, strict=True)), default=end)
     return lo, hi
 
 
 def update_windows(
-    db: sqlite_utils.Database, settings: Settings, pair: Pair | str, start: datetime, end: datetime
+    db: sqlite_utils.Database, config: WindowConfig, pair: Pair, start: datetime, end: datetime
 ) -> int:
     """Compute `pair`'s windows ending in (start, end] after minutes in [start, end) were loaded.
 
@@ -108,18 +84,17 @@ def update_windows(
     `lookback_windows` after them, and drops verdicts whose feature hash no longer matches.
     Returns the rows written (new or changed); unchanged rows are left alone.
     """
-    pair = settings.pair(pair) if isinstance(pair, str) else pair
-    compute = partial(window_rows, db, settings, pair, start, end)
+    compute = partial(window_rows, db, config, pair, start, end)
     return _write_consistent(db, compute, compute)
 
 
 def window_rows(
-    db: sqlite_utils.Database, settings: Settings, pair: Pair, start: datetime, end: datetime
+    db: sqlite_utils.Database, config: WindowConfig, pair: Pair, start: datetime, end: datetime
 ) -> list[dict]:
     """The `windows` rows `update_windows` writes (new or changed ones), from stored data. Reads only."""
-    params, fees, quality = transform_params(settings, pair)
+    params, fees, quality = transform_params(config, pair)
     lo, hi = input_span(pair, quality, start, end)
-    reach = rescore_reach(settings, pair)
+    reach = rescore_reach(config.transform, pair)
     stored = _read_stored(db, pair.name, lo - reach - timedelta(seconds=1), hi + reach)
     have = set(stored["window_end"])
     windows = [
@@ -135,9 +110,9 @@ def window_rows(
     fresh = window_features(minutes, funding, params, fees, quality, windows)
     kept = stored[~stored["window_end"].isin(fresh["window_end"])]
     frame = pd.concat([df for df in (kept, fresh) if not df.empty], ignore_index=True)
-    t = settings.transform
+    t = config.transform
     scored = add_zscores(frame, t.zscore_features, t.lookback_windows, t.min_periods)
-    scored = add_features_hash(flag_windows(scored, t.z_threshold, t.net_carry_apr_floor, leg_labels(pair)))
+    scored = add_features_hash(flag_windows(scored, t.z_threshold, t.net_carry_apr_floor, pair_labels(pair)))
     rows = to_rows(scored[scored["window_end"] >= pd.Timestamp(first.end)])
     old = {r["window_end"]: r for r in to_rows(stored)}
     return [r for r in rows if old.get(r["window_end"]) != r]
@@ -179,33 +154,43 @@ PARALLEL_MIN_DAYS = 30
 
 
 def update_pairs(
-    db: sqlite_utils.Database, settings: Settings, pairs: Sequence[Pair], start: datetime, end: datetime
+    db: sqlite_utils.Database,
+    config: WindowConfig,
+    pairs: Sequence[Pair],
+    start: datetime,
+    end: datetime,
+    *,
+    workers: int = 1,
+    database: Path | None = None,
 ) -> int:
     """`update_windows` for several pairs; long ranges run one worker process per pair.
 
     Reading minute rows out of SQLite dominates a long range and is bound to one core per process,
-    so pairs (independent of each other) are computed in `tardis.workers` processes, each with its
-    own connection, and written here in one transaction.
+    so pairs (independent of each other) are computed in up to `workers` processes (the backfill's
+    `tardis.workers`), each with its own connection to `database` (the file of `db`), and written
+    here in one transaction. A worker gets `config`, a pair and the path: no secret.
     """
-    workers = min(settings.tardis.workers, len(pairs))
+    workers = min(workers, len(pairs)) if database is not None else 1
     if workers < 2 or (end - start) < timedelta(days=PARALLEL_MIN_DAYS):
-        return sum(update_windows(db, settings, pair, start, end) for pair in pairs)
+        return sum(update_windows(db, config, pair, start, end) for pair in pairs)
 
     def in_workers() -> list[dict]:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            jobs = [pool.submit(_rows_in_worker, settings, pair, start, end) for pair in pairs]
+            jobs = [pool.submit(_rows_in_worker, database, config, pair, start, end) for pair in pairs]
             return [row for job in jobs for row in job.result()]
 
     def here() -> list[dict]:
-        return [row for pair in pairs for row in window_rows(db, settings, pair, start, end)]
+        return [row for pair in pairs for row in window_rows(db, config, pair, start, end)]
 
     return _write_consistent(db, in_workers, here)
 
 
-def _rows_in_worker(settings: Settings, pair: Pair, start: datetime, end: datetime) -> list[dict]:
-    db = open_db(settings.database)
+def _rows_in_worker(
+    database: Path, config: WindowConfig, pair: Pair, start: datetime, end: datetime
+) -> list[dict]:
+    db = open_db(database)
     try:
-        return window_rows(db, settings, pair, start, end)
+        return window_rows(db, config, pair, start, end)
     finally:
         db.close()
 

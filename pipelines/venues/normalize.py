@@ -10,7 +10,7 @@ The reference is tardis-node's `normalizeDerivativeTickers` (npm `tardis-dev`, p
 tests/reference/); tests/venues/test_normalize_reference.py compares both row for row. Where it
 stores junk (0 for null, NaN, Infinity, 1970), a value that is null, missing, unparseable or not
 finite keeps the previous value instead, and a row with no exchange time yet takes the local time:
-the README's "Deviations from tardis-node" lists each case.
+docs/computation.md's "Deviations from tardis-node" and each venue's page list each case.
 
 The exchanges are in their folders (`pipelines.venues.<name>.normalize`, found through
 `pipelines.venues.registry`), their common base in `pipelines.venues.base`.

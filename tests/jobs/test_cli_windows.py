@@ -26,7 +26,7 @@ def stored(db, settings, config_file):
     upsert(db, "funding", funding_rows("gate-io-futures", "BTC_USDT", START, 2, 3, interval=4))
     skip = {"2024-03-03T00:00:00Z"}
     upsert(db, "funding", funding_rows("bitfinex-derivatives", "BTCF0:USTF0", START, 2, 4, skip=skip))
-    update_windows(db, settings, "BTC", START, START + timedelta(days=2))
+    update_windows(db, settings.window_config(), settings.pair("BTC"), START, START + timedelta(days=2))
     return config_file
 
 

@@ -18,7 +18,8 @@ from loopback.tardis_server import start_in_thread
 from pipelines.config.settings import Transform, load_settings
 from pipelines.core.columns import BITFINEX, GATE
 from pipelines.core.window import windows_between
-from pipelines.flows.run import backfill, run_window
+from pipelines.flows.backfill import backfill
+from pipelines.flows.run import run_window
 from pipelines.store import open_db
 from tests.conftest import SMALL_CONFIG
 from tests.fixtures.tables import differences, snapshot

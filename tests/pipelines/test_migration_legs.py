@@ -12,10 +12,10 @@ import sqlite_utils
 
 from pipelines.analyze.stage import analyze_range, make_client
 from pipelines.core.columns import BITFINEX, GATE
+from pipelines.core.features_hash import add_features_hash
 from pipelines.store import SCHEMA, open_db
 from pipelines.store.migrations import SCHEMA_VERSION
 from pipelines.store.views import VIEWS
-from pipelines.transform.scoring import add_features_hash
 from pipelines.transform.windows_stage import update_windows
 from tests.fixtures.llm import online_settings
 from tests.fixtures.windows_data import store_history
@@ -77,7 +77,7 @@ def test_step_4_renames_fills_the_legs_and_keeps_cached_verdicts_valid(settings,
     pair = settings.pair("BTC")
     db = open_db(settings.database)
     store_history(db, pair, START, days=4)
-    update_windows(db, settings, pair, START, END)
+    update_windows(db, settings.window_config(), pair, START, END)
     first = analyze(db, settings)
     before = {r["window_end"]: r for r in db["windows"].rows}
     verdicts = sorted((v["window_end"], v["risk"], v["action"]) for v in db["verdicts"].rows)
@@ -96,7 +96,7 @@ def test_step_4_renames_fills_the_legs_and_keeps_cached_verdicts_valid(settings,
     assert {(r["a_exchange"], r["a_symbol"], r["b_exchange"], r["b_symbol"]) for r in after.values()} == {
         (GATE, "BTC_USDT", BITFINEX, "BTCF0:USTF0")
     }
-    assert update_windows(db, settings, pair, START, END) == 0  # recomputing changes nothing
+    assert update_windows(db, settings.window_config(), pair, START, END) == 0  # recomputing changes nothing
     rerun = analyze(db, settings)
     assert len(llm_server.requests) == asked and rerun.cached == first.analysed and rerun.analysed == 0
     assert sorted((v["window_end"], v["risk"], v["action"]) for v in db["verdicts"].rows) == verdicts

@@ -1,4 +1,4 @@
-"""`flows.run.backfill` split and reordered, against the loopback Tardis server on real SQLite files:
+"""`flows.backfill.backfill` split and reordered, against the loopback Tardis server on real SQLite files:
 any split or order of the same days ends with the tables of one uninterrupted backfill."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from pipelines.config.settings import Transform
-from pipelines.flows.run import backfill
+from pipelines.flows.backfill import backfill
 from pipelines.store import open_db
 from tests.fixtures.llm import online_settings
 from tests.fixtures.llm_server import Reply, verdicts_json

@@ -13,9 +13,9 @@ from pipelines.config.pairs import Leg
 from pipelines.config.settings import load_settings, settings_from_mapping
 from pipelines.core.columns import BITFINEX, GATE
 from pipelines.core.errors import ConfigError, UsageError
-from pipelines.transform.scoring import ZSCORABLE
+from pipelines.core.window_columns import ZSCORABLE
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+CONFIGURATION_DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 
 def with_change(config_file: Path, section: str, **values) -> Path:
@@ -40,13 +40,13 @@ def test_every_z_scorable_feature_is_accepted(config_file):
 
 
 @pytest.mark.parametrize("text", ["", "# only comments\n", "{}\n"])
-def test_an_empty_config_watches_the_four_pairs_the_readme_names(tmp_path, text):
+def test_an_empty_config_watches_the_four_pairs_the_configuration_page_names(tmp_path, text):
     path = tmp_path / "config.yaml"
     path.write_text(text)
     pairs = load_settings(path, env={}).pairs
     assert [p.name for p in pairs] == ["BTC", "ETH", "SOL", "DOGE"]
     assert pairs[3].legs == (Leg(GATE, "DOGE_USDT", 8.0), Leg(BITFINEX, "DOGEF0:USTF0", None))
-    assert "defaults BTC, ETH, SOL, DOGE" in README.read_text()
+    assert "defaults BTC, ETH, SOL, DOGE" in CONFIGURATION_DOC.read_text()
 
 
 def test_an_explicitly_empty_pair_list_is_refused(tmp_path):

@@ -7,8 +7,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from pipelines.core.errors import UsageError
-from pipelines.core.timeutil import DateRangeError, check_range
-from pipelines.flows.run import backfill
+from pipelines.core.timeutil import DateRangeError
+from pipelines.flows.backfill import backfill
+from pipelines.venues.history import check_range
 
 D = date.fromisoformat
 

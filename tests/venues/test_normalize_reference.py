@@ -7,7 +7,7 @@ A second, smaller generator writes odd shapes no exchange sends, to cover the ma
 paths. Floats are compared exactly (node prints the shortest round-trip form, which Python reads back to
 the same double).
 
-Inputs behind the documented deviations (README "Deviations from tardis-node"):
+Inputs behind the documented deviations (docs/computation.md, "Deviations from tardis-node"):
 - excluded from the generator: Gate null/""/missing value keys other than `total_size` being
   missing (tardis-node stores 0 or NaN), unparseable or infinite numbers, a Gate message with
   neither `time_ms` nor `time`, a null NEXT_FUNDING_EVT (1970), non-string contracts;

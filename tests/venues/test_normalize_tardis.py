@@ -2,8 +2,10 @@
 
 `test_match_*`: arbdb gives the hand-written expected records, and so does tardis-node's own mapper.
 `test_deviation_*`: arbdb gives the hand-written expected records; tardis-node gives the junk the
-README's "Deviations from tardis-node" table names (shown by running it). The tardis-node half skips
-when node or the npm package is missing; the arbdb half always runs first.
+"Deviations from tardis-node" tables of docs/computation.md and
+pipelines/venues/{gate,bitfinex}/README.md name
+(shown by running it). The tardis-node half skips when node or the npm package is missing; the arbdb
+half always runs first.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ tardis-node's `BinanceFuturesDerivativeTickerMapper` is the reference (see `pipe
   message of the symbols whose name before `_` is `i`.
 
 Binance has no predicted funding field: `predicted_funding_rate` stays empty. The settlement rule is
-in `pipelines.venues.binance_settle`, its sources and eras in docs/venues/binance.md.
+in `pipelines.venues.binance.settle`, its sources and eras in README.md here.
 """
 
 from __future__ import annotations

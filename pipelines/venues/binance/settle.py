@@ -2,7 +2,7 @@
 
 Binance's markPrice stream carries `r`, the running estimate of the funding rate for the next
 funding time `T`; the normalizer stores them as `funding_rate` and `funding_timestamp`. The rule,
-its eras and its sources are in docs/venues/binance.md. In short, the minutes are cut into runs
+its eras and its sources are in README.md here. In short, the minutes are cut into runs
 showing one T each (a minute at or after the T it shows is a late feed and is ignored), and each
 run ends in one of two ways:
 

@@ -10,7 +10,7 @@ integers, rates as `_e6`, open interest `_e8`, exchange time `timestamp_e6` in m
 connection keeps the mapper it started with; a disconnect chooses again. The other era's topic,
 subscription replies, pongs and other topics are ignored.
 
-The settlement rule is in `pipelines.venues.bybit_settle`; rule, eras and sources: docs/venues/bybit.md.
+The settlement rule is in `pipelines.venues.bybit.settle`; rule, eras and sources: README.md here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Bybit's settlement rule (docs/venues/bybit.md; the shared machinery is `pipelines.venues.settle_base`).
+"""Bybit's settlement rule (README.md here; the shared machinery is `pipelines.venues.settle_base`).
 
 Bybit states the next funding time (`nextFundingTime`, `next_funding_time` before V5) and the rate
 for it (`fundingRate`). The minutes showing one funding time form runs; the *last* run showing F

@@ -7,7 +7,7 @@ mark_price of the upper-cased coin. The message carries no exchange time: the re
 with its local (receive) time, which never moves backwards. There is no funding timestamp, no
 predicted rate and no last price. The mapper is the same for every date (no era to switch on).
 
-Settlement rule: `pipelines.venues.hyperliquid_settle`.
+Settlement rule: `pipelines.venues.hyperliquid.settle`.
 """
 
 from __future__ import annotations

@@ -15,13 +15,13 @@ V5 (`{"arg": {"channel", "instId"}, "data": [...]}`), one channel per message:
   a `settFundingRate` and a `prevFundingTime` states the rate OKX settled at `prevFundingTime`: the
   symbol's records from then on carry it as two more fields (`columns.STATED`: the rate, the time
   in µs). The first 11 fields stay tardis-node's, and a statement alone emits no record
-  (docs/venues/okx.md, "Stated settlements");
+  (README.md here, "Stated settlements");
 - `index-tickers` (instId `BTC-USDT`) emits nothing: its `idxPx` (> 0) is remembered and attached to
   every later item of the swaps on that index (`BTC-USDT-SWAP`; a `USDC` swap uses the `USD` index).
 v3 (`{"table": "swap/ticker" | "swap/mark_price" | "swap/funding_rate", "data": [...]}`): the keys
 present in an item are taken (`open_interest` only when > 0), times are ISO strings.
 
-The settlement rule is in `pipelines.venues.okx_settle`.
+The settlement rule is in `pipelines.venues.okx.settle`.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """okex-swap settlement rule: which funding times OKX settled, at which rate, over which interval.
 
-The rule, its eras and its sources are in docs/venues/okx.md. In short, from one swap's minute rows
+The rule, its eras and its sources are in README.md here. In short, from one swap's minute rows
 (`funding_timestamp` = V5 `fundingTime`, the next funding time T; `funding_rate` = `fundingRate`;
 `predicted_funding_rate` = `nextFundingRate`; `stated_rate`/`stated_time` = `settFundingRate` at
 `prevFundingTime` where the feed states them):

@@ -8,6 +8,7 @@ from pipelines.analyze.batches import batches, store_verdicts, window_context
 from pipelines.analyze.prompt import window_id
 from pipelines.analyze.result import AnalyzeResult
 from pipelines.core.verdicts import Verdict
+from pipelines.report.alerts import alerter
 from tests.fixtures.llm_windows import sample_windows
 
 FIRST_END = datetime(2024, 3, 1, 8, tzinfo=UTC)
@@ -42,7 +43,9 @@ def test_context_is_the_pairs_previous_three_windows_oldest_first(db):
 def test_verdicts_are_stored_with_the_run_and_the_features_they_judged(db, settings):
     rows = _stored(db, cycles=2)
     result = AnalyzeResult("rules", "rules", "v1+abc")
-    store_verdicts(db, settings.mail, result, "run-1", NOW, rows, [_verdict(r) for r in rows], "rules")
+    store_verdicts(
+        db, alerter(settings.mail, db, NOW), result, "run-1", NOW, rows, [_verdict(r) for r in rows], "rules"
+    )
     stored = list(db.query("SELECT * FROM verdicts ORDER BY pair, window_end"))
     assert result.analysed == 4 and result.alerts == 0 and len(stored) == 4
     by_key = {(r["pair"], r["window_end"]): r for r in rows}
@@ -57,12 +60,12 @@ def test_a_verdict_on_features_recomputed_meanwhile_is_not_stored(db, settings):
     db["windows"].update((rows[0]["pair"], rows[0]["window_end"]), {"features_hash": "recomputed"})
     result = AnalyzeResult("rules", "rules", "v1+abc")
     verdicts = [_verdict(rows[0], "OPEN_ARB"), _verdict(rows[1], "OPEN_ARB")]
-    store_verdicts(db, settings.mail, result, "run-1", NOW, rows, verdicts, "rules")
+    store_verdicts(db, alerter(settings.mail, db, NOW), result, "run-1", NOW, rows, verdicts, "rules")
     assert [r["pair"] for r in db.query("SELECT pair FROM verdicts")] == [rows[1]["pair"]]
     assert result.analysed == 1 and result.alerts == 1  # no alert for the verdict not stored
 
 
 def test_no_verdicts_is_a_no_op(db, settings):
     result = AnalyzeResult("rules", "rules", "v1+abc")
-    store_verdicts(db, settings.mail, result, "run-1", NOW, [], [], "rules")
+    store_verdicts(db, alerter(settings.mail, db, NOW), result, "run-1", NOW, [], [], "rules")
     assert result.analysed == 0 and db["verdicts"].count == 0

@@ -11,6 +11,7 @@ import pytest
 from pipelines.analyze.ledger import call_cost
 from pipelines.analyze.stage import analyze_range, current_prompt_version, make_client, pending_windows
 from pipelines.core.errors import AuthError
+from pipelines.report.alerts import alerter
 from tests.fixtures.llm import online_settings
 from tests.fixtures.llm_server import Reply, default_verdict, verdicts_json
 from tests.fixtures.llm_windows import sample_windows
@@ -32,7 +33,8 @@ def ids_of(rows) -> list[str]:
 
 def analyze(db, settings, now=NOW, run_id="run-1", **kw):
     client = None if settings.llm.offline else make_client(settings, backoff_base=0.01)
-    return analyze_range(db, settings, START, END, None, run_id, now, client=client, **kw)
+    alerts = alerter(settings.mail, db, now)
+    return analyze_range(db, settings, START, END, None, run_id, now, client=client, alerts=alerts, **kw)
 
 
 def calls(db) -> list[dict]:
@@ -363,7 +365,7 @@ def test_windows_from_the_real_transform_stage_are_analysed_and_cached(db, setti
     start = datetime(2024, 3, 1, tzinfo=UTC)
     for pair in cfg.pairs:
         store_history(db, pair, start, 4, seed=3 if pair.name == "BTC" else 11)
-        update_windows(db, cfg, pair, start, start + timedelta(days=4))
+        update_windows(db, cfg.window_config(), pair, start, start + timedelta(days=4))
     flagged = db.execute("SELECT COUNT(*) FROM windows WHERE flagged = 1").fetchone()[0]
     assert flagged > 0
     result = analyze(db, cfg)
@@ -377,7 +379,7 @@ def test_windows_from_the_real_transform_stage_are_analysed_and_cached(db, setti
     assert all(hashes[key] == value for key, value in stored.items())  # the transform's own hash
     llm_server.reset()
     for pair in cfg.pairs:  # recomputing the same windows changes nothing: no call
-        update_windows(db, cfg, pair, start, start + timedelta(days=4))
+        update_windows(db, cfg.window_config(), pair, start, start + timedelta(days=4))
     assert analyze(db, cfg, run_id="run-2").cached == flagged and llm_server.requests == []
 
 

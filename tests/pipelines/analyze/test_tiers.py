@@ -8,6 +8,7 @@ import json
 from datetime import UTC, date, datetime
 
 from pipelines.analyze.stage import analyze_range, make_client
+from pipelines.report.alerts import alerter
 from tests.fixtures.llm import tiered_settings
 from tests.fixtures.llm_server import Reply, default_verdict, verdicts_json
 from tests.fixtures.llm_windows import sample_windows
@@ -36,7 +37,8 @@ def escalated(ids: list[str]) -> list[str]:
 
 def analyze(db, settings, run_id="run-1", **kw):
     client = make_client(settings, backoff_base=0.01)
-    return analyze_range(db, settings, START, END, None, run_id, NOW, client=client, **kw)
+    alerts = alerter(settings.mail, db, NOW)
+    return analyze_range(db, settings, START, END, None, run_id, NOW, client=client, alerts=alerts, **kw)
 
 
 def final(db) -> dict[str, dict]:

@@ -13,7 +13,7 @@ from pipelines.backtest.engine import pair_costs, run_backtest, save
 from pipelines.backtest.rules import Rules
 from pipelines.config.settings import load_settings
 from pipelines.core.columns import BITFINEX, GATE
-from pipelines.flows.run import backfill
+from pipelines.flows.backfill import backfill
 from pipelines.store import open_db
 from tests.conftest import SMALL_CONFIG
 from tests.fixtures.tables import snapshot

@@ -15,7 +15,7 @@ from pipelines.core.errors import AuthError, ExtractError
 from pipelines.extract import cluster as cluster_module
 from pipelines.extract.cluster import SEMAPHORE, ClusterError
 from pipelines.extract.days import DayTask
-from pipelines.flows.run import backfill
+from pipelines.flows.backfill import backfill
 from pipelines.store import open_db
 
 distributed = pytest.importorskip("distributed")

@@ -12,11 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipelines.core.columns import BITFINEX, GATE
+from pipelines.core.features_hash import add_features_hash
 from pipelines.core.window import Window, funding_window, windows_between
+from pipelines.core.window_columns import IDENTITY, KIND_COLUMNS, WINDOW_COLUMNS, WINDOW_FEATURES, Z_COLUMNS
 from pipelines.transform.features import (
-    IDENTITY,
-    KIND_COLUMNS,
-    WINDOW_FEATURES,
     FeeParams,
     PairParams,
     QualityParams,
@@ -24,9 +23,6 @@ from pipelines.transform.features import (
 )
 from pipelines.transform.legs import LegParams, infer_interval_hours
 from pipelines.transform.scoring import (
-    WINDOW_COLUMNS,
-    Z_COLUMNS,
-    add_features_hash,
     add_zscores,
     flag_windows,
     scale_floor,

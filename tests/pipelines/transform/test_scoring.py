@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from pipelines.transform.scoring import WINDOW_COLUMNS, Z_COLUMNS, add_features_hash, features_hash
+from pipelines.core.features_hash import add_features_hash, features_hash
+from pipelines.core.window_columns import WINDOW_COLUMNS, Z_COLUMNS
 from tests.fixtures.llm_windows import sample_windows
 
 FIRST_END = datetime(2024, 3, 1, 8, tzinfo=UTC)

@@ -101,7 +101,7 @@ def test_a_gate_leg_in_the_settled_era_has_no_forecast_error_beside_an_okx_forec
     gate = [settlement(GATE, "BTC_USDT", t, 1e-4, 1e-4, "settled") for t in times]  # predicted = settled
     okx = [settlement(OKX, "BTC-USDT-SWAP", t, 3e-4, 2.5e-4, "forecast") for t in times]
     db = store(settings, [(GATE, "BTC_USDT"), (OKX, "BTC-USDT-SWAP")], gate + okx, days=1)
-    update_windows(db, settings, "BTC-GO", START, START + 24 * H)
+    update_windows(db, settings.window_config(), settings.pair("BTC-GO"), START, START + 24 * H)
     rows = read_windows(db, "BTC-GO", START, START + 24 * H)
     assert len(rows) == 3 and rows["complete"].all()
     assert rows["a_forecast_error"].isna().all()  # 0 by construction: no forecast to judge
@@ -133,7 +133,7 @@ def test_a_window_whose_settlements_predict_in_different_ways_is_mixed_and_gives
     ]
     binance = [settlement(BINANCE, "BTCUSDT", t, 1e-4, 1e-4, "estimate") for t in every(8, 1)]
     db = store(settings, [(BYBIT, "BTCUSDT"), (BINANCE, "BTCUSDT")], bybit + binance, days=1)
-    update_windows(db, settings, "BTC-BB", START, START + 24 * H)
+    update_windows(db, settings.window_config(), settings.pair("BTC-BB"), START, START + 24 * H)
     rows = read_windows(db, "BTC-BB", START, START + 24 * H)
     assert rows["a_settled"].tolist() == [2, 2, 2]
     assert rows["a_predicted_kind"].tolist() == ["mixed", "estimate", "estimate"]
@@ -163,7 +163,7 @@ def test_forecast_error_zscores_never_reach_across_an_era_change(configure):
     ]
     binance = [settlement(BINANCE, "BTCUSDT", t, 1e-4, 1e-4, "estimate") for t in times]
     db = store(settings, [(BYBIT, "BTCUSDT"), (BINANCE, "BTCUSDT")], bybit + binance, days=days)
-    update_windows(db, settings, "BTC-BB", START, START + timedelta(days=days))
+    update_windows(db, settings.window_config(), settings.pair("BTC-BB"), START, START + timedelta(days=days))
     rows = read_windows(db, "BTC-BB", START, START + timedelta(days=days)).set_index("window_end")
     assert rows["complete"].all()
     after = rows[rows.index > switch]
@@ -207,7 +207,7 @@ def test_a_window_holding_a_hint_settlement_is_incomplete_and_says_why(gate_bitf
     ]
     bitfinex = [settlement(BITFINEX, "BTCF0:USTF0", t, 5e-5, 5e-5, "estimate") for t in every(8, 1)]
     db = store(settings, [(GATE, "BTC_USDT"), (BITFINEX, "BTCF0:USTF0")], gate + bitfinex, days=1)
-    update_windows(db, settings, "BTC", START, START + 24 * H)
+    update_windows(db, settings.window_config(), settings.pair("BTC"), START, START + 24 * H)
     rows = read_windows(db, "BTC", START, START + 24 * H).set_index("window_end")
     assert rows["complete"].tolist() == [True, False, True]  # (08:00, 16:00] holds the hint
     assert rows["warnings"].tolist() == [[], [HINT], []]
@@ -230,7 +230,7 @@ def test_a_hint_without_words_still_gets_a_warning(gate_bitfinex):
     ]
     bitfinex = [settlement(BITFINEX, "BTCF0:USTF0", t, 5e-5, 5e-5, "estimate") for t in every(8, 1)]
     db = store(settings, [(GATE, "BTC_USDT"), (BITFINEX, "BTCF0:USTF0")], gate + bitfinex, days=1)
-    update_windows(db, settings, "BTC", START, START + 24 * H)
+    update_windows(db, settings.window_config(), settings.pair("BTC"), START, START + 24 * H)
     first = read_windows(db, "BTC", START, START + 8 * H).iloc[0]
     assert not first["complete"] and first["warnings"] == ["Gate settlement unconfirmed by the data"]
 
@@ -249,7 +249,7 @@ def test_a_settlement_warning_reaches_the_window_the_table_and_the_report(gate_b
         for t in every(8, 1)
     ]
     db = store(settings, [(GATE, "BTC_USDT"), (BITFINEX, "BTCF0:USTF0")], gate + bitfinex, days=1)
-    update_windows(db, settings, "BTC", START, START + 24 * H)
+    update_windows(db, settings.window_config(), settings.pair("BTC"), START, START + 24 * H)
     rows = read_windows(db, "BTC", START, START + 24 * H)
     assert rows["complete"].all() and rows["warnings"].tolist() == [[stated], [], []]
     table = windows_cli(config, "--pair", "BTC", "--from", "2024-03-01", "--to", "2024-03-02")
@@ -290,7 +290,7 @@ def test_the_interval_check_reads_data_settlements_only(configure):
     ]
     bitfinex = [settlement(BITFINEX, "BTCF0:USTF0", t, 5e-5, 5e-5, "estimate") for t in every(8, 1)]
     db = store(settings, [(GATE, "BTC_USDT"), (BITFINEX, "BTCF0:USTF0")], gate + bitfinex, days=1)
-    update_windows(db, settings, "BTC", START, START + 24 * H)
+    update_windows(db, settings.window_config(), settings.pair("BTC"), START, START + 24 * H)
     rows = read_windows(db, "BTC", START, START + 24 * H)
     assert rows["a_interval_inferred_hours"].tolist() == [8.0, 8.0, 8.0]
     assert all("Gate settles every 8 h, configured 4 h" in w for w in rows["warnings"])
@@ -309,7 +309,7 @@ def test_cached_verdicts_survive_kinds_being_recorded_unless_the_features_change
     okx = [settlement(OKX, "BTC-USDT-SWAP", t, 3e-4, 2.5e-4, None) for t in times]
     db = store(settings, [(GATE, "BTC_USDT"), (OKX, "BTC-USDT-SWAP")], gate + okx, days=1)
     span = (START, START + 24 * H)
-    update_windows(db, settings, "BTC-GO", *span)
+    update_windows(db, settings.window_config(), settings.pair("BTC-GO"), *span)
     stored = read_windows(db, "BTC-GO", *span)
     assert stored["a_forecast_error"].tolist() == [0.0] * 3  # unknown kind: the error as before
     verdict = {"prompt_version": "v1", "risk": "LOW", "action": "HOLD", "confidence": 0.5, "model": "rules"}
@@ -323,9 +323,9 @@ def test_cached_verdicts_survive_kinds_being_recorded_unless_the_features_change
 
     with transaction(db):
         upsert(db, "funding", [{**r, "predicted_kind": "forecast"} for r in okx])
-    update_windows(db, settings, "BTC-GO", *span)
+    update_windows(db, settings.window_config(), settings.pair("BTC-GO"), *span)
     assert set(read_windows(db, "BTC-GO", *span)["b_predicted_kind"]) == {"forecast"} and verdicts() == 3
     with transaction(db):
         upsert(db, "funding", [{**r, "predicted_kind": "settled"} for r in gate])
-    update_windows(db, settings, "BTC-GO", *span)
+    update_windows(db, settings.window_config(), settings.pair("BTC-GO"), *span)
     assert read_windows(db, "BTC-GO", *span)["a_forecast_error"].isna().all() and verdicts() == 0

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from pipelines.config.settings import Transform
+from pipelines.core.window_columns import WINDOW_COLUMNS
 from pipelines.store import SCHEMA, open_db, transaction, upsert
-from pipelines.transform.scoring import WINDOW_COLUMNS
 from pipelines.transform.windows_stage import PARALLEL_MIN_DAYS, read_windows, update_pairs, update_windows
 from tests.fixtures.windows_data import funding_rows, minute_rows, store_history
 
@@ -44,9 +44,11 @@ def test_schema_lists_every_window_column():
 def test_one_row_per_window_and_rerun_is_byte_identical(db, small):
     pair = small.pair("BTC")
     store_history(db, pair, START, DAYS)
-    assert update_windows(db, small, pair, START, END) == DAYS * 3
+    assert update_windows(db, small.window_config(), pair, START, END) == DAYS * 3
     first = dump(db)
-    assert update_windows(db, small, "btc", START, END) == 0  # the range is recomputed, nothing changed
+    assert (
+        update_windows(db, small.window_config(), small.pair("btc"), START, END) == 0
+    )  # the range is recomputed, nothing changed
     assert dump(db) == first
     rows = read_windows(db, "BTC", START, END)
     assert rows["window_end"].tolist() == [pd.Timestamp(START + W * (i + 1)) for i in range(DAYS * 3)]
@@ -63,7 +65,7 @@ def test_recompute_after_a_change_matches_a_full_compute(db, small, tmp_path):
     fresh = open_db(tmp_path / "fresh.db")
     for store in (db, fresh):
         store_history(store, pair, START, DAYS)
-    update_windows(db, small, pair, START, END)
+    update_windows(db, small.window_config(), pair, START, END)
     before = read_windows(db, "BTC", START, END)
     changed = START + 5 * W  # the 5th window's Gate settlement moves
     row = next(
@@ -73,8 +75,8 @@ def test_recompute_after_a_change_matches_a_full_compute(db, small, tmp_path):
     )
     for store in (db, fresh):
         upsert(store, "funding", [{**row, "rate": 0.003, "apr": 0.003 * 1095}])
-    written = update_windows(db, small, pair, changed - W, changed)
-    update_windows(fresh, small, pair, START, END)
+    written = update_windows(db, small.window_config(), pair, changed - W, changed)
+    update_windows(fresh, small.window_config(), pair, START, END)
     assert table(db) == table(fresh)
     after = read_windows(db, "BTC", START, END)
     moved = after["features_hash"] != before["features_hash"]
@@ -88,9 +90,11 @@ def test_any_order_of_pieces_gives_the_same_table(db, small, tmp_path):
     whole = open_db(tmp_path / "whole.db")
     for store in (db, whole):
         store_history(store, pair, START, DAYS)
-    update_windows(whole, small, pair, START, END)
+    update_windows(whole, small.window_config(), pair, START, END)
     for day in (4, 5, 2, 3, 0, 1):  # later days first: earlier ones then recompute the z-scores after them
-        update_windows(db, small, pair, START + timedelta(days=day), START + timedelta(days=day + 1))
+        update_windows(
+            db, small.window_config(), pair, START + timedelta(days=day), START + timedelta(days=day + 1)
+        )
     assert table(db) == table(whole)
     whole.close()
 
@@ -110,7 +114,7 @@ def test_incomplete_windows_are_stored_with_warnings_and_never_flagged(db, small
         "funding",
         funding_rows("bitfinex-derivatives", "BTCF0:USTF0", START, 1, 4, skip={"2024-03-02T00:00:00Z"}),
     )
-    update_windows(db, loose, pair, START, START + timedelta(days=1))
+    update_windows(db, loose.window_config(), pair, START, START + timedelta(days=1))
     rows = read_windows(db, "BTC", START, START + timedelta(days=1))
     assert rows["complete"].tolist() == [True, False, False]
     assert rows["flagged"].tolist() == [True, False, False]  # floor -900 % flags every complete window
@@ -122,7 +126,7 @@ def test_incomplete_windows_are_stored_with_warnings_and_never_flagged(db, small
 def test_read_windows_range_and_flagged_filter(db, small):
     pair = small.pair("BTC")
     store_history(db, pair, START, DAYS)
-    update_windows(db, small, pair, START, END)
+    update_windows(db, small.window_config(), pair, START, END)
     day = read_windows(db, "btc".upper(), START + timedelta(days=1), START + timedelta(days=2))
     assert day["window_end"].iloc[0] == pd.Timestamp("2024-03-02T08:00:00Z") and len(day) == 3
     assert list(day.columns) == list(WINDOW_COLUMNS)
@@ -134,7 +138,7 @@ def test_read_windows_range_and_flagged_filter(db, small):
 def test_pairs_do_not_mix(db, small):
     for name, seed in (("BTC", 1), ("ETH", 7)):
         store_history(db, small.pair(name), START, 2, seed=seed)
-        update_windows(db, small, name, START, START + timedelta(days=2))
+        update_windows(db, small.window_config(), small.pair(name), START, START + timedelta(days=2))
     btc, eth = read_windows(db, "BTC", START, END), read_windows(db, "ETH", START, END)
     assert len(btc) == len(eth) == 6 and (btc["funding_diff"] != eth["funding_diff"]).all()
 
@@ -162,14 +166,14 @@ def test_a_commit_while_windows_are_computed_is_not_overwritten_by_the_stale_rea
 
     db.conn.set_trace_callback(commit_from_elsewhere)
     try:
-        update_windows(db, small, pair, START, END)
+        update_windows(db, small.window_config(), pair, START, END)
     finally:
         db.conn.set_trace_callback(None)
         other.close()
     assert fired
     with transaction(fresh):
         upsert(fresh, "tickers", moved)
-    update_windows(fresh, small, pair, START, END)
+    update_windows(fresh, small.window_config(), pair, START, END)
     assert table(db) == table(fresh)
     fresh.close()
 
@@ -182,12 +186,19 @@ def test_long_ranges_computed_in_worker_processes_match_one_process(db, small, t
         for name, seed in (("BTC", 1), ("ETH", 7)):
             store_history(store, small.pair(name), START, days, seed=seed)
     end = START + timedelta(days=days)
-    written = update_pairs(db, parallel, parallel.pairs, START, end)
+    written = update_pairs(
+        db, parallel.window_config(), parallel.pairs, START, end, workers=2, database=small.database
+    )
     for name in ("BTC", "ETH"):
-        update_windows(serial, small, name, START, end)
+        update_windows(serial, small.window_config(), small.pair(name), START, end)
     assert written == 2 * days * 3
     assert table(db) == table(serial)
-    assert update_pairs(db, parallel, parallel.pairs, START, end) == 0
+    assert (
+        update_pairs(
+            db, parallel.window_config(), parallel.pairs, START, end, workers=2, database=small.database
+        )
+        == 0
+    )
     serial.close()
 
 
@@ -201,7 +212,7 @@ def test_a_4_hour_gate_leg_beside_8_hour_bitfinex_sums_two_settlements_per_windo
     )
     settings = small.model_copy(update={"pairs": (pair,)})
     store_history(db, pair, START, DAYS, gate_interval=4)
-    assert update_windows(db, settings, pair, START, END) == DAYS * 3  # 8-hour windows
+    assert update_windows(db, settings.window_config(), pair, START, END) == DAYS * 3  # 8-hour windows
     windows = read_windows(db, "BTC", START, END)
     gate = pd.DataFrame(funding_rows("gate-io-futures", "BTC_USDT", START, DAYS, 3, interval=4))
     rate = dict(zip(gate["funding_time"], gate["rate"], strict=True))
@@ -230,7 +241,7 @@ def test_two_legs_spelling_their_symbol_alike_are_kept_apart(db, small):
         for seed, leg in enumerate(pair.legs):
             upsert(db, "tickers", minute_rows(leg.exchange, leg.symbol, START, 2, seed))
             upsert(db, "funding", funding_rows(leg.exchange, leg.symbol, START, 2, seed + 5))
-    assert update_windows(db, settings, pair, START, START + timedelta(days=2)) == 6
+    assert update_windows(db, settings.window_config(), pair, START, START + timedelta(days=2)) == 6
     windows = read_windows(db, "ETH-BIN-BYB", START, START + timedelta(days=2))
     binance = pd.DataFrame(minute_rows("binance-futures", "ETHUSDT", START, 2, 0))
     bybit = pd.DataFrame(minute_rows("bybit", "ETHUSDT", START, 2, 1))

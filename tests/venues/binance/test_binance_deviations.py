@@ -2,7 +2,7 @@
 
 `test_match_*`: arbdb gives the hand-written records, and so does tardis-node's mapper.
 `test_deviation_*`: arbdb gives the hand-written records; tardis-node gives the junk named in
-README-binance.md's deviation rows (shown by running it; that half skips without node).
+pipelines/venues/binance/README.md's deviation rows (shown by running it; that half skips without node).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ bookTicker, forceOrder), several symbols interleaved, disconnects, event times r
 and dropped fields. tardis-node's index.ts uses one mapper for every date, so there are no eras;
 the two markPrice shapes stand for the old and new data.
 
-Inputs behind the documented deviations (README-binance.md) are left out here and pinned in
+Inputs behind the documented deviations (pipelines/venues/binance/README.md) are left out here and pinned in
 test_binance_deviations.py: null or unparseable values, a missing `p`/`c`, `T` missing or null
 beside `r`, and a first message of a symbol without `E`. `E` is dropped only once the symbol has
 an exchange time since the last disconnect (tardis-node then keeps it, as arbdb does).

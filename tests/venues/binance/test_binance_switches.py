@@ -1,6 +1,6 @@
 """binance-futures interval switches end to end: the loopback Tardis server -> replay through the real
 tardis_dev client -> normalize -> load -> the `funding` table equals the generator's ground truth
-(`loopback.binance_sim.settled`) across the seeded episodes (docs/venues/binance.md):
+(`loopback.binance_sim.settled`) across the seeded episodes (pipelines/venues/binance/README.md):
 
 - a switch from 8 h to 4 h in the middle of a period (`T` moves back, as LPTUSDT on 2023-08-13);
 - an hourly episode reverting to 4 h at minutes past the hour, with a stale `T` shown for a few

@@ -154,7 +154,7 @@ def test_the_configured_interval_changes_nothing(configured):
     assert settled(frame, configured) == [("12:00", 0.00015, 0.0001, 4.0, 0.00015 * 8760 / 4)]
 
 
-# -- interval switches (docs/venues/binance.md) -----------------------------------------------------
+# -- interval switches (pipelines/venues/binance/README.md) ---------------------------------------
 # LPTUSDT, Binance 2023-08-13: "from every eight hours to every four hours, starting from 2023-08-13
 # at 10:30 (UTC)", schedule 12:00, 16:00, 20:00, ... at the raised cap of +/-2.50 %. The rates below
 # are hand-picked: 12:00 at the cap 0.025, 16:00 0.020, so the true (08:00, 16:00] sum is 0.045.

@@ -1,6 +1,6 @@
 """Bitfinex end to end: the loopback Tardis server -> replay extract -> load -> the `funding` table,
 against the sample generator's ground truth (`loopback.groundtruth.bitfinex_settled`), across the
-funding times of two days loaded in either order (docs/venues/bitfinex.md)."""
+funding times of two days loaded in either order (pipelines/venues/bitfinex/README.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bitfinex's settlement rule (docs/venues/bitfinex.md) on hand-built minute frames.
+"""Bitfinex's settlement rule (pipelines/venues/bitfinex/README.md) on hand-built minute frames.
 
 The values follow the documented semantics and the recorded messages in tardis-node's
 test/mappers.test.ts: NEXT_FUNDING_ACCRUED (`predicted_funding_rate`) resets to 0 at each funding

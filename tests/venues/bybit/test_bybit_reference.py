@@ -9,7 +9,8 @@ the other era's topic, disconnects, exchange times going backwards and null `ts`
 the mapper of its first message, so a seed that crosses the switch without a disconnect goes on
 with the old mapper (and ignores V5 topics) until its next disconnect, in both.
 
-Inputs behind the documented deviations (README-bybit.md) are left out: null or unparseable values
+Inputs behind the documented deviations (pipelines/venues/bybit/README.md) are left out: null or
+unparseable values
 (tardis-node stores 0 or NaN), a V5 `nextFundingTime` of 0, a missing `ts`, string `open_interest`.
 Compared after the documented rule: a null `ts` on a symbol's first message (tardis-node 1970,
 arbdb the local time), as for Gate and Bitfinex.

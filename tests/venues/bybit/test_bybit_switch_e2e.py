@@ -1,4 +1,5 @@
-"""Bybit's automatic switch to hourly funding at the cap and its revert, end to end (docs/venues/bybit.md).
+"""Bybit's automatic switch to hourly funding at the cap and its revert, end to end
+(pipelines/venues/bybit/README.md).
 
 The sample feed's ETH (4 h) settles at the cap at a seeded funding time, pays hourly, and goes back
 to 4 h after a seeded hourly settlement; each new schedule reaches the feed minutes late (a stale

@@ -2,7 +2,8 @@
 
 `test_match_*`: arbdb gives the hand-written expected records (from messages recorded in tardis-node's
 test/mappers.test.ts), and so does tardis-node. `test_deviation_*`: arbdb gives the hand-written
-records; tardis-node gives the junk README-bybit.md's deviation rows name. The tardis-node half
+records; tardis-node gives the junk pipelines/venues/bybit/README.md's deviation rows name. The
+tardis-node half
 skips when node or the npm package is missing.
 """
 

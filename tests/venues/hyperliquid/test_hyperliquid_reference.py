@@ -9,7 +9,8 @@ must NOT be read) and `pong` messages of the same connection, disconnects, and l
 back. The message has no exchange time, so the local time is the record's timestamp; the mapper is
 the same on every date (no era), so the seeds start on dates spread over the venue's history.
 
-Inputs behind the documented deviations (README-hyperliquid.md) are left out of the generator and
+Inputs behind the documented deviations (pipelines/venues/hyperliquid/README.md) are left out of the
+generator and
 pinned by `test_deviation_*` below, which run tardis-node to show the difference: a null or "" value
 (tardis-node stores 0), an unparseable or infinite number (NaN, re-emitted on every message, or
 Infinity), and a local time stepping back within one millisecond (tardis-node compares whole ms).

@@ -3,7 +3,7 @@
 The feed's second symbol (ETH) lives through the escalation episode the seed draws (8 -> 4 -> 2 -> 1 h,
 back to 4 h at :15 with a stale next funding time for a few minutes, then 8 h). Every expected value is
 the generator's ground truth (`okx_sim.okx_settled` via `SampleFeed.settlements`). The rule:
-docs/venues/okx.md.
+pipelines/venues/okx/README.md.
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ node process and one arbdb run, separated by disconnects (see test_normalize_ref
 
 arbdb's records of swaps whose `funding-rate` items state a settlement (`settState` "settled",
 `settFundingRate`, `prevFundingTime`) carry two more fields (pipelines.core.columns.STATED), which
-tardis-node drops: only the first 11 fields are compared (docs/venues/okx.md, "Deviation").
-Inputs behind the documented deviations (README-okx.md) are left out: `null`, `""` or unparseable
+tardis-node drops: only the first 11 fields are compared (pipelines/venues/okx/README.md, "Deviation").
+Inputs behind the documented deviations (pipelines/venues/okx/README.md) are left out: `null`, `""` or
+unparseable
 values where tardis-node stores 0 or NaN (`fundingRate`, `nextFundingRate` null, v3 `mark_price`,
 `last`), junk funding times (1970). A null `ts` is generated: on a symbol's first record tardis-node
 stamps it 1970 and arbdb the local time (`documented_rule`).

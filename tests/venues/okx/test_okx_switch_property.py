@@ -2,7 +2,7 @@
 how long the stale next funding time lasts), OKX settlements loaded through the real replay path equal
 the generator's ground truth, and a day loaded alone never passes a guessed interval off as known.
 
-Few days and a sparse feed (one update per 30 s) keep it fast; the rule: docs/venues/okx.md.
+Few days and a sparse feed (one update per 30 s) keep it fast; the rule: pipelines/venues/okx/README.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 `test_match_*`: arbdb gives the hand-written expected records, and so does tardis-node's mapper.
 `test_deviation_*`: arbdb gives the hand-written expected records; tardis-node gives the junk that
-README-okx.md's deviation rows name (shown by running it). The tardis-node half skips when node or
+pipelines/venues/okx/README.md's deviation rows name (shown by running it). The tardis-node half skips
+when node or
 the npm package is missing; the arbdb half always runs first.
 """
 

@@ -3,12 +3,15 @@
 Always a WARNING log line per verdict; with `mail.alerts` on, one email per stored batch through
 `pipelines.report.mailer.deliver` (SMTP, or the outbox when mail is not configured). A mail problem is
 logged and never stops the analysis: the verdicts are already stored.
+
+Alerting is delivery, so it lives here; the analyze stage calls it through the `Alerts` callback the
+flow hands it (`alerter`), never by import.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -18,6 +21,7 @@ import sqlite_utils
 from pipelines.config.settings import Mail
 from pipelines.core.errors import ArbdbError
 from pipelines.core.verdicts import Verdict
+from pipelines.report.mailer import deliver
 from pipelines.report.outbox import UNDISCLOSED
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,11 @@ def raise_alerts(
     return len(hits)
 
 
+def alerter(mail: Mail, db: sqlite_utils.Database, now: datetime) -> Callable[[Sequence[Verdict], str], int]:
+    """`raise_alerts` bound to a run's mail settings, database and clock: the analyze stage's `alerts`."""
+    return lambda verdicts, model: raise_alerts(mail, db, verdicts, model, now)
+
+
 def alert_message(mail: Mail, verdicts: Sequence[Verdict], model: str, now: datetime) -> EmailMessage:
     """The alert email for `verdicts` (plain text)."""
     first = verdicts[0]
@@ -67,11 +76,6 @@ def alert_message(mail: Mail, verdicts: Sequence[Verdict], model: str, now: date
 
 
 def _email(mail: Mail, db: sqlite_utils.Database, hits: Sequence[Verdict], model: str, now: datetime) -> None:
-    try:
-        from pipelines.report.mailer import deliver  # the report stage's module; imported only when mailing
-    except ImportError:
-        log.warning("alert email not sent: pipelines.report.mailer is not available")
-        return
     try:
         outcome = deliver(mail, db, alert_message(mail, hits, model, now), kind="alert")
     except (ArbdbError, OSError) as err:

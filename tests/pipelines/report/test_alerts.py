@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from pipelines.analyze.alerts import alert_message, is_alert, raise_alerts
 from pipelines.core.verdicts import Verdict
+from pipelines.report.alerts import alert_message, is_alert, raise_alerts
 from pipelines.report.outbox import UNDISCLOSED
 
 NOW = datetime(2024, 3, 1, 8, 5, tzinfo=UTC)
