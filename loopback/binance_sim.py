@@ -31,8 +31,8 @@ import numpy as np
 
 from loopback import binance_render, paths, render, simulate
 from loopback.paths import DAY_SECONDS, rng
-from loopback.simulate import TICKS_PER_MS, SymbolDay, day_ms
 from pipelines.core.columns import BINANCE
+from pipelines.venues.samplekit import TICKS_PER_MS, SymbolDay, day_ms
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT")
 MARK_PRICE, TICKER, OPEN_INTEREST = 0, 1, 2  # `kind` of an update

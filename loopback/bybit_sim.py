@@ -24,8 +24,8 @@ from typing import NamedTuple
 import numpy as np
 
 from loopback import bybit_render, paths, simulate
-from loopback.simulate import TICKS_PER_MS, SymbolDay, day_ms
 from pipelines.core.columns import BYBIT
+from pipelines.venues.samplekit import TICKS_PER_MS, SymbolDay, day_ms
 
 HOUR_MS = 3_600_000
 V5_SINCE_MS = 1_680_652_800_000  # 2023-04-05T00:00:00Z: V5 `tickers` from then on

@@ -14,9 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from loopback.render import js_number
-from loopback.simulate import TICKS_PER_MS, SymbolDay
 from pipelines.core.columns import DERIVATIVE_TICKER, VALUE_FIELDS
+from pipelines.venues.samplekit import TICKS_PER_MS, SymbolDay, js_number
 
 FUNDING_HOURS = (0, 8, 16)
 

@@ -1,7 +1,7 @@
 """Binance USDT-M perpetuals (Tardis `binance-futures`): the descriptor of the venue,
 registered in `pipelines.venues.registry`.
 
-Its normalizer is in `normalize`, its settlement rule in `settle`, its sample feed in `sample`, and
+Its normalizer is in `normalize`, its settlement rule in `settle` (its sample feed: still in loopback), and
 its docs page is README.md here.
 """
 
@@ -27,5 +27,4 @@ VENUE = Venue(
     taker_fee=0.0005,
     channel_symbols=lower_case,
     raw_channel="markPrice/ticker/openInterest",
-    sample=f"{__name__}.sample",
 )

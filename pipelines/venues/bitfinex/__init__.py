@@ -1,7 +1,7 @@
 """Bitfinex perpetuals (Tardis `bitfinex-derivatives`): the descriptor of the venue,
 registered in `pipelines.venues.registry`.
 
-Its normalizer is in `normalize`, its settlement rule in `settle`, its sample feed in `sample`, and
+Its normalizer is in `normalize`, its settlement rule in `settle` (its sample feed: still in loopback), and
 its docs page is README.md here.
 """
 
@@ -22,5 +22,4 @@ VENUE = Venue(
     label="Bitfinex",
     symbol_format="{coin}F0:USTF0",
     taker_fee=0.00065,
-    sample=f"{__name__}.sample",
 )

@@ -1,7 +1,7 @@
 """Bybit USDT perpetuals (Tardis `bybit`): the descriptor of the venue,
 registered in `pipelines.venues.registry`.
 
-Its normalizer is in `normalize`, its settlement rule in `settle`, its sample feed in `sample`, and
+Its normalizer is in `normalize`, its settlement rule in `settle` (its sample feed: still in loopback), and
 its docs page is README.md here.
 """
 
@@ -24,5 +24,4 @@ VENUE = Venue(
     interval_hours=8,
     interval_in_data=True,
     taker_fee=0.00055,
-    sample=f"{__name__}.sample",
 )

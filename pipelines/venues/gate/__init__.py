@@ -1,7 +1,7 @@
 """Gate.io USDT perpetuals (Tardis `gate-io-futures`): the descriptor of the venue, registered in
 `pipelines.venues.registry`.
 
-Its normalizer is in `normalize`, its settlement rule in `settle`, its sample feed in `sample`, and
+Its normalizer is in `normalize`, its settlement rule in `settle` (its sample feed: still in loopback), and
 its docs page is README.md here.
 """
 
@@ -25,5 +25,4 @@ VENUE = Venue(
     interval_in_data=False,
     taker_fee=0.0005,
     raw_channel="futures.tickers",
-    sample=f"{__name__}.sample",
 )

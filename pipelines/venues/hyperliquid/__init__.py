@@ -1,7 +1,7 @@
 """Hyperliquid perpetuals (Tardis `hyperliquid`): the descriptor of the venue,
 registered in `pipelines.venues.registry`.
 
-Its normalizer is in `normalize`, its settlement rule in `settle`, its sample feed in `sample`, and
+Its normalizer is in `normalize`, its settlement rule in `settle` (its sample feed: still in loopback), and
 its docs page is README.md here.
 """
 
@@ -24,5 +24,4 @@ VENUE = Venue(
     interval_hours=1,
     interval_in_data=False,  # no funding time in the data: funding is paid every hour on the hour
     taker_fee=0.00045,
-    sample=f"{__name__}.sample",
 )

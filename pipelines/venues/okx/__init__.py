@@ -1,7 +1,7 @@
 """OKX USDT swaps (Tardis `okex-swap`): the descriptor of the venue,
 registered in `pipelines.venues.registry`.
 
-Its normalizer is in `normalize`, its settlement rule in `settle`, its sample feed in `sample`, and
+Its normalizer is in `normalize`, its settlement rule in `settle` (its sample feed: still in loopback), and
 its docs page is README.md here.
 """
 
@@ -26,5 +26,4 @@ VENUE = Venue(
     taker_fee=0.0005,
     channel_symbols=channel_symbols,
     raw_channel="tickers/mark-price/index-tickers/funding-rate/open-interest",
-    sample=f"{__name__}.sample",
 )
