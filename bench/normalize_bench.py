@@ -89,9 +89,9 @@ def venue_lines(exchange: str, count: int, seed: int = 1) -> list[bytes]:
     from datetime import date, timedelta
 
     from loopback.generator import SampleFeed
-    from loopback.sims import SIMS
+    from loopback.sims import sim
 
-    symbols = list(SIMS[exchange].symbols[:2])
+    symbols = list(sim(exchange).symbols[:2])
     per_day = 2 * 86_400 / 2.0  # two symbols, one update per 2 s each
     interval = max(0.05, min(60.0, 2.0 * per_day / max(count, 1)))
     feed = SampleFeed(seed=seed, interval_seconds=interval, symbols={exchange: symbols})

@@ -10,7 +10,7 @@ from datetime import date
 import click
 
 from jobs.cli_options import ArbdbCommand, day_range, get_settings
-from pipelines.core.columns import EXCHANGES
+from pipelines.venues.registry import exchanges
 
 
 @click.command("windows", cls=ArbdbCommand)
@@ -77,7 +77,7 @@ def status_cmd(ctx: click.Context, fmt: str) -> None:
 
 
 @click.command("normalize", cls=ArbdbCommand)
-@click.option("--exchange", required=True, metavar="EXCHANGE", help=f"Tardis id: {', '.join(EXCHANGES)}.")
+@click.option("--exchange", required=True, metavar="EXCHANGE", help=f"Tardis id: {', '.join(exchanges())}.")
 @click.option("--symbols", default=None, metavar="BTC_USDT,ETH_USDT", help="Only these (default: all).")
 @click.argument("file", required=False, default="-", metavar="[FILE|-]")
 def normalize_cmd(exchange: str, symbols: str | None, file: str) -> None:

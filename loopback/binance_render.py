@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from loopback import render
-from loopback.simulate import SymbolDay
+from pipelines.venues.samplekit import SymbolDay
 
 MARK_PRICE, TICKER, OPEN_INTEREST = 0, 1, 2  # as loopback.binance_sim
 

@@ -7,7 +7,7 @@ and the next funding time `T`), a `24hrTicker` (last price) or one of Tardis' ge
 so `loopback.groundtruth.normalized` gives the dataset rows from this state directly.
 
 Funding: every 8 h at 00/08/16 UTC, with three seeded episodes inside the demo range 2024-03-01..14
-(`schedule`), as Binance did (docs/venues/binance.md), the first two on two different coins:
+(`schedule`), as Binance did (pipelines/venues/binance/README.md), the first two on two different coins:
 
 - one coin moves to 4 h funding at a funding time inside 2024-03-04..10 (`switch`);
 - another moves to 4 h in the middle of a period (`mid_switch`), as LPTUSDT on 2023-08-13 10:30:
@@ -31,8 +31,8 @@ import numpy as np
 
 from loopback import binance_render, paths, render, simulate
 from loopback.paths import DAY_SECONDS, rng
-from loopback.simulate import TICKS_PER_MS, SymbolDay, day_ms
 from pipelines.core.columns import BINANCE
+from pipelines.venues.samplekit import TICKS_PER_MS, SymbolDay, day_ms
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT", "SOLUSDT", "DOGEUSDT")
 MARK_PRICE, TICKER, OPEN_INTEREST = 0, 1, 2  # `kind` of an update

@@ -14,8 +14,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from loopback.render import Lines, js_number, prefixes
-from loopback.simulate import TICKS_PER_MS, SymbolDay, day_ms
+from pipelines.venues.samplekit import TICKS_PER_MS, Lines, SymbolDay, day_ms, js_number, prefixes
 
 _CREATED = '"created_at":"1970-01-01T00:00:00.000Z"'
 

@@ -6,7 +6,7 @@ stays at 8 h, DOGE pays every hour, SOL moves from 8 h to 2 h at 08:00 UTC of a 
 2024-03-06..12, settles at the cap (0.375 %) at a seeded 4 h funding time, goes hourly from then
 (Bybit's automatic switch, live since 2025-10-30: here inside the demo's range so the demo and the
 tests exercise it) and back to 4 h after a seeded hourly settlement on the 4 h grid. Each new
-schedule reaches the feed late, as Bybit says it does (docs/venues/bybit.md): after the switch the
+schedule reaches the feed late, as Bybit says it does (pipelines/venues/bybit/README.md): after the switch the
 old next time (T + 4 h) still shows for 1-4 minutes, after the revert the hourly one (R + 1 h) until
 :16-:19 (decided by :15, then the feed's few minutes). The rate settled at T is tabulated per
 funding time (`settled_rate`); from 2023-04-05 (V5) the feed's `fundingRate` for T is a running
@@ -24,8 +24,8 @@ from typing import NamedTuple
 import numpy as np
 
 from loopback import bybit_render, paths, simulate
-from loopback.simulate import TICKS_PER_MS, SymbolDay, day_ms
 from pipelines.core.columns import BYBIT
+from pipelines.venues.samplekit import TICKS_PER_MS, SymbolDay, day_ms
 
 HOUR_MS = 3_600_000
 V5_SINCE_MS = 1_680_652_800_000  # 2023-04-05T00:00:00Z: V5 `tickers` from then on

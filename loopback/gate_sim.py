@@ -1,6 +1,6 @@
 """Gate's funding in the sample feed: each contract's interval schedule and its running funding rate.
 
-What the simulated venue does (docs/venues/gate.md has the sources): since 2022-08-08 Gate's
+What the simulated venue does (pipelines/venues/gate/README.md has the sources): since 2022-08-08 Gate's
 `funding_rate` is the average of the per-minute funding rates of the *current* period so far, so it
 restarts from a single minute's rate at every settlement and then settles down (each new minute
 moves an average of k minutes by about 1/k). The period's rate is scaled to its interval

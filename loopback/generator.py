@@ -25,19 +25,24 @@ from pathlib import Path
 import numpy as np
 
 from loopback import daystore, groundtruth, paths, render, simulate
-from loopback.sims import SIMS, Settled
-from loopback.simulate import TICKS_PER_MS, SymbolDay
+from loopback.sims import Settled, served, sim
 from pipelines.core.columns import BITFINEX
+from pipelines.venues import samplekit
 from pipelines.venues.registry import venue
+from pipelines.venues.samplekit import TICKS_PER_MS, SymbolDay
 
 log = logging.getLogger(__name__)
 
 # Bump when generated data changes, so stale caches on disk are not served.
 GENERATOR_VERSION = 2
-DEFAULT_SYMBOLS = {exchange: list(sim.symbols) for exchange, sim in SIMS.items()}
 MIN_INTERVAL = 0.05  # below this, receive latency could reorder one symbol's updates
 
 Progress = Callable[[str, date, float], None]
+
+
+def default_symbols() -> dict[str, list[str]]:
+    """Exchange -> the symbols served when none are chosen: every served venue's defaults."""
+    return {exchange: list(sim(exchange).symbols) for exchange in served()}
 
 
 def dataset_symbol(symbol: str) -> str:
@@ -57,12 +62,12 @@ class SampleFeed:
             )
         self.seed = int(seed)
         self.interval_seconds = float(interval_seconds)
-        chosen = DEFAULT_SYMBOLS if symbols is None else symbols
-        self.symbols: dict[str, tuple[str, ...]] = {ex: tuple(chosen.get(ex, ())) for ex in SIMS}
-        for exchange in set(chosen) - set(SIMS):
-            raise ValueError(f"unknown exchange {exchange!r}; the sample feed has {', '.join(SIMS)}")
+        chosen = default_symbols() if symbols is None else symbols
+        self.symbols: dict[str, tuple[str, ...]] = {ex: tuple(chosen.get(ex, ())) for ex in served()}
+        for exchange in set(chosen) - set(served()):
+            raise ValueError(f"unknown exchange {exchange!r}; the sample feed has {', '.join(served())}")
         for exchange, names in self.symbols.items():
-            bad = [s for s in names if not SIMS[exchange].matches(s)]
+            bad = [s for s in names if not sim(exchange).matches(s)]
             if bad or len(set(names)) != len(names):
                 raise ValueError(f"bad or repeated symbols for {exchange}: {bad or names}")
 
@@ -101,7 +106,7 @@ class SampleFeed:
 
     def settlements(self, exchange: str, symbol: str, day: date) -> Settled:
         """(funding time, settled rate, interval hours) for the funding times within `day`."""
-        return SIMS[exchange].settled(self, symbol, day)
+        return sim(exchange).settled(self, symbol, day)
 
     def dataset_csv(self, exchange: str, symbol: str, day: date) -> bytes:
         """Tardis' derivative_ticker CSV for one symbol-day (uncompressed), rendered from the state."""
@@ -116,7 +121,7 @@ class SampleFeed:
             sd = self.symbol_day(exchange, symbol, day)
             local, lines = self._symbol_lines(sd)
             parts.append((local, np.full(len(local), number, dtype=np.int16), lines))
-        connection_lines = SIMS[exchange].connection_lines
+        connection_lines = sim(exchange).connection_lines
         if connection_lines is not None:
             local, lines = connection_lines(self, day)
             parts.append((local, np.full(len(local), -1, dtype=np.int16), lines))
@@ -127,7 +132,7 @@ class SampleFeed:
         return local[order], symbol[order], [lines[i] for i in order.tolist()]
 
     def _symbol_lines(self, sd: SymbolDay) -> render.Lines:
-        return SIMS[sd.exchange].lines(self, sd)
+        return sim(sd.exchange).lines(self, sd)
 
     def sessions(self, day: date) -> list[simulate.Connection]:
         """Bitfinex's websocket sessions of `day`."""
@@ -142,13 +147,13 @@ class SampleFeed:
 
         Only venues whose updates name a channel id need them (Bitfinex); empty otherwise.
         """
-        preamble = SIMS[exchange].preamble
+        preamble = sim(exchange).preamble
         return b"" if preamble is None else preamble(self, at, None if symbols is None else list(symbols))
 
     def bitfinex_preamble(self, at: int, symbols: list[int] | None) -> bytes:
         """Bitfinex's `subscribed` events of the session live at `at`; empty inside a disconnect gap."""
         exchange = BITFINEX
-        day = date.fromordinal(simulate.UNIX_EPOCH.toordinal() + at // (86_400_000 * TICKS_PER_MS))
+        day = date.fromordinal(samplekit.UNIX_EPOCH.toordinal() + at // (86_400_000 * TICKS_PER_MS))
         live = [s for s in self.sessions(day) if s.start <= at < s.end]
         if not live or not self.has_day(exchange, day):
             return b""
@@ -185,7 +190,7 @@ class SampleFeed:
     ) -> None:
         """`prepare` every exchange-day of `days`; `progress(exchange, day, seconds)` after each."""
         for day in days:
-            for exchange in SIMS:
+            for exchange in served():
                 if not self.has_day(exchange, day):
                     continue
                 started = time.perf_counter()
@@ -207,4 +212,4 @@ class SampleFeed:
 @lru_cache(maxsize=16)
 def _symbol_day(seed: int, interval: float, exchange: str, symbol: str, day: date, index: int) -> SymbolDay:
     # Cached because settlements, CSV and lines of a day all start from the same state.
-    return SIMS[exchange].day(seed, interval, symbol, day, index)
+    return sim(exchange).day(seed, interval, symbol, day, index)

@@ -14,9 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from loopback.render import js_number
-from loopback.simulate import TICKS_PER_MS, SymbolDay
 from pipelines.core.columns import DERIVATIVE_TICKER, VALUE_FIELDS
+from pipelines.venues.samplekit import TICKS_PER_MS, SymbolDay, js_number
 
 FUNDING_HOURS = (0, 8, 16)
 
@@ -90,7 +89,7 @@ def gate_settled(
 
 def bitfinex_settled(sd: SymbolDay) -> list[tuple[datetime, float]]:
     """Bitfinex: the rate settled at T is CURRENT_FUNDING in the first update after T of the period T
-    opens (docs/venues/bitfinex.md). An update re-sending the last state (stale, `_repeat_some`)
+    opens (pipelines/venues/bitfinex/README.md). An update re-sending the last state (stale, `_repeat_some`)
     still belongs to the period before."""
     out = []
     opened = sd.values["funding_timestamp"]

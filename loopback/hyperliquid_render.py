@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import orjson
 
-from loopback.render import _strings, prefixes
-from loopback.simulate import SymbolDay
+from loopback.render import _strings
+from pipelines.venues.samplekit import SymbolDay, prefixes
 
 Lines = tuple[np.ndarray, list[str]]  # local timestamps (100 ns) and the matching lines
 SUBSCRIBE_OFFSET = 5_000  # a session's subscriptionResponse comes 0.5 ms after it opens

@@ -18,18 +18,14 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from loopback import hyperliquid_render, paths, simulate
 from loopback.paths import DAY_SECONDS, rng
-from loopback.simulate import TICKS_PER_MS, SymbolDay, day_ms
 from pipelines.core.columns import HYPERLIQUID
-
-if TYPE_CHECKING:
-    from loopback.generator import SampleFeed
-    from loopback.sims import Settled
+from pipelines.venues.samplekit import TICKS_PER_MS, Settled, SymbolDay, day_ms
+from pipelines.venues.samplekit import Feed as SampleFeed
 
 INTEREST = 0.0000125  # Hyperliquid's hourly interest rate: the rate when the premium stays small
 HOUR = 3600

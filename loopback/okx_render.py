@@ -14,9 +14,10 @@ import numpy as np
 import orjson
 
 from loopback.okx_sim import asset_of
-from loopback.render import Lines, _fixed, _strings, js_number, prefixes
-from loopback.simulate import TICKS_PER_MS, SymbolDay, asset_spec, day_ms, gate_decimals
+from loopback.render import _fixed, _strings
+from loopback.simulate import asset_spec, gate_decimals
 from pipelines.venues.okx import V5_CHANNELS
+from pipelines.venues.samplekit import TICKS_PER_MS, Lines, SymbolDay, day_ms, js_number, prefixes
 
 
 def okx_lines(sd: SymbolDay) -> Lines:

@@ -27,19 +27,9 @@ import numpy as np
 
 from loopback import paths
 from loopback.paths import DAY_SECONDS, rng
-from loopback.simulate import (
-    TICKS_PER_MS,
-    UNIX_EPOCH,
-    SymbolDay,
-    _latency,
-    _open_interest,
-    _prices,
-    _tick_seconds,
-    asset_spec,
-    day_ms,
-    gate_decimals,
-)
+from loopback.simulate import _latency, _open_interest, _prices, _tick_seconds, asset_spec, gate_decimals
 from pipelines.core.columns import OKX
+from pipelines.venues.samplekit import TICKS_PER_MS, UNIX_EPOCH, SymbolDay, day_ms
 
 SAMPLE_FIRST_DAY = date(2024, 3, 2)  # the episode falls within the demo's 14 days from 2024-03-01
 EPISODE_SPAN_DAYS = 9  # it starts on one of 9 days and lasts under 3 days: over by 2024-03-14

@@ -10,50 +10,15 @@ so a parsed value is bit-for-bit the simulated one.
 from __future__ import annotations
 
 from datetime import date
-from functools import lru_cache
 
 import numpy as np
 import orjson
 
-from loopback.simulate import TICKS_PER_MS, Connection, SymbolDay, day_ms
+from loopback.simulate import Connection
 from pipelines.core.columns import VALUE_FIELDS
-
-Lines = tuple[np.ndarray, list[str]]  # local timestamps (100 ns) and the matching lines
-
-
-def js_number(x: float) -> str:
-    """Shortest round-trip decimal, no exponent, no trailing `.0` (`61990`, `0.00005`)."""
-    text = repr(x)
-    if text.endswith(".0"):
-        return text[:-2]
-    if "e" in text:
-        return np.format_float_positional(x, trim="-")
-    return text
-
-
-def _strings(column: np.ndarray, fmt) -> list[str]:
-    """`fmt` applied to every value, computing each distinct value once."""
-    unique, inverse = np.unique(column, return_inverse=True)
-    texts = [fmt(v) for v in unique.tolist()]
-    return [texts[i] for i in inverse.tolist()]
-
-
-def _fixed(column: np.ndarray, digits: int) -> list[str]:
-    return [f"{v:.{digits}f}" for v in column.tolist()]
-
-
-@lru_cache(maxsize=1)
-def _clock() -> list[str]:
-    return [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}." for s in range(86_400)]
-
-
-def prefixes(local: np.ndarray, day: date) -> list[str]:
-    """`2024-03-01T08:00:00.1234567Z ` for local times within `day`."""
-    clock = _clock()
-    head = f"{day.isoformat()}T"
-    offset = (local - day_ms(day) * TICKS_PER_MS).tolist()
-    return [f"{head}{clock[t // 10_000_000]}{t % 10_000_000:07d}Z " for t in offset]
-
+from pipelines.venues.samplekit import TICKS_PER_MS, Lines, SymbolDay, day_ms, js_number, prefixes
+from pipelines.venues.samplekit import fixed as _fixed
+from pipelines.venues.samplekit import strings as _strings
 
 # -- gate-io-futures ---------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from loopback.generator import SampleFeed
 from loopback.server_state import ServerState
-from loopback.sims import SIMS
+from loopback.sims import served
 from loopback.tardis_server import serve, urls
 from pipelines.core.timeutil import days as day_range
 
@@ -25,13 +25,13 @@ def prepare_with_progress(feed: SampleFeed, days: list[date], data_dir: Path) ->
     """Generate every exchange-day of `days` (cached on disk), with a progress bar on stderr."""
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
-        task = progress.add_task("generating sample days", total=len(days) * len(SIMS))
+        task = progress.add_task("generating sample days", total=len(days) * len(served()))
 
         def advance(exchange: str, day: date, seconds: float) -> None:
             progress.update(task, advance=1, description=f"{exchange} {day} ({seconds:.1f}s)")
 
         feed.prepare_range(days, data_dir, progress=advance)
-        progress.update(task, completed=len(days) * len(SIMS), description="sample days ready")
+        progress.update(task, completed=len(days) * len(served()), description="sample days ready")
 
 
 def run_sample_server(

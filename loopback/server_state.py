@@ -16,7 +16,7 @@ import numpy as np
 from loopback.daystore import PreparedDay
 from loopback.faults import FAULT_KINDS, Fault, RequestRecord
 from loopback.generator import SampleFeed
-from loopback.simulate import TICKS_PER_MS, UNIX_EPOCH, day_ms
+from pipelines.venues.samplekit import TICKS_PER_MS, UNIX_EPOCH, day_ms
 
 TICKS_PER_DAY = 86_400_000 * TICKS_PER_MS
 OPEN_DAYS = 32  # memory-mapped days kept open
@@ -175,3 +175,12 @@ class ServerState:
 
 def _day_of(ticks: int) -> date:
     return date.fromordinal(UNIX_EPOCH.toordinal() + ticks // TICKS_PER_DAY)
+
+
+def as_utc(value: datetime | date | None) -> datetime | None:
+    """An aware UTC datetime (naive = UTC, a date = its midnight), or None."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -1,17 +1,14 @@
-"""Exchange id -> `SimVenue`: how the sample feed simulates, renders and settles one venue.
+"""Exchange id -> `SimVenue` (`pipelines.venues.samplekit`): how the sample feed simulates, renders
+and settles one venue.
 
-A new venue is one module in `loopback` (its simulated state, raw lines and ground-truth settlements)
-and one entry in `SIMS`. Everything a `SimVenue` returns is a pure function of the feed's seed,
-interval and symbols and of the day, so a day generated alone equals the same day inside a range.
+A venue brings its sample feed in its folder (`Venue.sample`, found through the registry: `sim`). The
+six venues' feeds written before that still live in `loopback` (`SIMS`), to be moved into their
+folders (issue #18); `sim` and `served` look at both, so nothing else in loopback names a venue.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import date, datetime
-from typing import TYPE_CHECKING
+from datetime import date
 
 from loopback import (
     binance_sim,
@@ -25,36 +22,10 @@ from loopback import (
     render,
     simulate,
 )
-from loopback.simulate import SymbolDay
 from pipelines.core.columns import BINANCE, BITFINEX, BYBIT, GATE, HYPERLIQUID, OKX
-
-if TYPE_CHECKING:
-    from loopback.generator import SampleFeed
-
-# (funding time, settled rate, funding interval hours of that settlement)
-Settled = list[tuple[datetime, float, float]]
-
-
-@dataclass(frozen=True)
-class SimVenue:
-    """The sample feed's side of one venue."""
-
-    exchange: str
-    symbols: tuple[str, ...]  # served by default: the USDT perpetuals of BTC, ETH, SOL, DOGE
-    pattern: str  # regular expression every served symbol matches
-    # (seed, interval seconds, symbol, day, symbol's position in the feed) -> its updates that day
-    day: Callable[[int, float, str, date, int], SymbolDay]
-    # (feed, one symbol-day) -> its raw replay lines
-    lines: Callable[[SampleFeed, SymbolDay], render.Lines]
-    # (feed, symbol, day) -> the settlements with funding times in that UTC day, from the state
-    settled: Callable[[SampleFeed, str, date], Settled]
-    # (feed, day) -> connection-level lines of the day (subscriptions, info events), if any
-    connection_lines: Callable[[SampleFeed, date], render.Lines] | None = None
-    # (feed, 100 ns time, symbol numbers or None) -> subscription lines a replay starting then opens with
-    preamble: Callable[[SampleFeed, int, list[int] | None], bytes] | None = None
-
-    def matches(self, symbol: str) -> bool:
-        return re.fullmatch(self.pattern, symbol) is not None
+from pipelines.venues import registry
+from pipelines.venues.samplekit import Feed as SampleFeed
+from pipelines.venues.samplekit import Settled, SimVenue, SymbolDay
 
 
 def _asset(symbol: str) -> str:
@@ -142,3 +113,18 @@ BYBIT_SIM = SimVenue(
 SIMS: dict[str, SimVenue] = {
     s.exchange: s for s in (GATE_SIM, BITFINEX_SIM, BINANCE_SIM, BYBIT_SIM, OKX_SIM, HYPERLIQUID_SIM)
 }
+
+
+def sim(exchange: str) -> SimVenue:
+    """The sample feed of `exchange`: its venue's `sample` module, else the loopback one (`SIMS`);
+    KeyError when the venue has none."""
+    if exchange in SIMS:
+        return SIMS[exchange]
+    if exchange in registry.VENUES and registry.venue(exchange).sample:
+        return registry.sample(exchange).SAMPLE
+    raise KeyError(exchange)
+
+
+def served() -> tuple[str, ...]:
+    """The exchanges the sample feed simulates: every registered venue with a sample feed."""
+    return tuple(e for e in registry.exchanges() if e in SIMS or registry.venue(e).sample)

@@ -10,7 +10,7 @@ Times: exchange timestamps in ms, local (receive) timestamps in 100 ns units, bo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -18,9 +18,8 @@ import numpy as np
 from loopback import gate_sim, paths
 from loopback.paths import DAY_SECONDS, PERIOD_SECONDS, rng
 from pipelines.core.columns import BITFINEX, GATE
+from pipelines.venues.samplekit import TICKS_PER_MS, SymbolDay, day_ms
 
-UNIX_EPOCH = date(1970, 1, 1)
-TICKS_PER_MS = 10_000  # local timestamps count 100 ns ticks, like Tardis' 7-digit fraction
 # Updates are kept only this long after a connection opens, so subscriptions come first (100 ns).
 CONNECT_GUARD = 100_000
 # Odd exchange timestamps (backwards, whole seconds) stay this far from funding times, in seconds.
@@ -61,25 +60,6 @@ def gate_decimals(price: float) -> int:
 def bitfinex_decimals(price: float) -> int:
     """Bitfinex prices carry five significant digits (BTC whole dollars, ETH 0.1)."""
     return int(np.clip(4 - np.floor(np.log10(price)), 0, 8))
-
-
-@dataclass
-class SymbolDay:
-    """One symbol's updates on one day, in local-time order, and the extra raw-message facts."""
-
-    exchange: str
-    symbol: str
-    day: date
-    local: np.ndarray  # int64, 100 ns since 1970
-    ts_ms: np.ndarray  # int64, exchange timestamp used by normalization (ms)
-    values: dict[str, np.ndarray]  # VALUE_FIELDS name -> float64 (NaN = absent)
-    reset: np.ndarray  # bool: normalizer state is rebuilt before this update (new connection)
-    extra: dict[str, np.ndarray] = field(default_factory=dict)  # renderer-only columns
-
-
-def day_ms(day: date) -> int:
-    """Milliseconds since 1970 at midnight UTC of `day`."""
-    return (day - UNIX_EPOCH).days * DAY_SECONDS * 1000
 
 
 def _tick_seconds(seed: int, exchange: str, symbol: str, day: date, interval: float) -> np.ndarray:

@@ -21,14 +21,14 @@ import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 from aiohttp import web
 
 from loopback.faults import RequestRecord
 from loopback.generator import SampleFeed
-from loopback.server_state import ServerState
+from loopback.server_state import ServerState, as_utc
 from loopback.tardis_app import make_app
 from pipelines.core.timeutil import days as day_range
 
@@ -206,15 +206,6 @@ class ProcessServerHandle:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def as_utc(value: datetime | date | None) -> datetime | None:
-    """An aware UTC datetime (naive = UTC, a date = its midnight), or None."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def start_in_process(

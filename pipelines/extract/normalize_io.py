@@ -15,19 +15,12 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, TextIO
 
-from pipelines.core.columns import BINANCE, DERIVATIVE_TICKER, EXCHANGES, GATE, OKX
+from pipelines.core.columns import DERIVATIVE_TICKER
 from pipelines.core.errors import UsageError
 from pipelines.venues.normalize import Normalizer, Record, ReplayReadError, make_normalizer, normalize_with
-from pipelines.venues.registry import venue
+from pipelines.venues.registry import exchanges, venue
 
 GZIP_MAGIC = b"\x1f\x8b"
-# The raw channel whose messages a normalizer reads (named in the wrong-exchange error), where it is
-# not the replay channel.
-RAW_CHANNEL = {
-    GATE: "futures.tickers",
-    BINANCE: "markPrice/ticker/openInterest",
-    OKX: "tickers/mark-price/index-tickers/funding-rate/open-interest",
-}
 
 
 @dataclass
@@ -102,8 +95,9 @@ def _check_channel(normalizer: Normalizer, summary: NormalizeSummary, path: str 
     if normalizer.seen_channel or summary.lines == 0:
         return
     exchange = normalizer.exchange
-    channel = RAW_CHANNEL.get(exchange, venue(exchange).channel)
-    others = " or ".join(e for e in EXCHANGES if e != exchange)
+    # The raw channel whose messages the normalizer reads, named in the error (the venue's data).
+    channel = venue(exchange).raw_channel or venue(exchange).channel
+    others = " or ".join(e for e in exchanges() if e != exchange)
     raise UsageError(
         f"no line of {path if path not in (None, '-') else 'stdin'} ({summary.lines} lines) is a message of "
         f"{exchange}'s {channel} channel: is it another exchange's replay? try --exchange {others}"

@@ -15,10 +15,10 @@ import sqlite_utils
 from pipelines.core.columns import DERIVATIVE_TICKER, FUNDING, MINUTE
 from pipelines.core.timeutil import ISO_FORMAT, series_from_iso, series_to_iso, to_iso, utcnow
 from pipelines.extract.replay import Extracted
-from pipelines.load.settlement import evidence_reach
 from pipelines.store import market
 from pipelines.store.db import transaction, upsert
 from pipelines.venues.registry import venue
+from pipelines.venues.settle_base import evidence_reach
 
 _US = 1_000_000
 # Column positions of a derivative_ticker record (pipelines.core.columns.DERIVATIVE_TICKER).

@@ -31,7 +31,6 @@ from pipelines.core.timeutil import series_from_iso, series_to_iso
 from pipelines.core.window import windows_between
 from pipelines.core.window_columns import WINDOW_COLUMNS
 from pipelines.load.minutes import read_funding
-from pipelines.load.settlement import MAX_GAP
 from pipelines.store import SCHEMA, open_db, transaction, upsert
 from pipelines.store.db import data_version
 from pipelines.store.market import mark_rows
@@ -41,6 +40,7 @@ from pipelines.transform.features import window_features
 from pipelines.transform.params import pair_labels, transform_params
 from pipelines.transform.quality import QualityParams
 from pipelines.transform.scoring import add_zscores, flag_windows
+from pipelines.venues.settle_base import MAX_GAP
 
 log = logging.getLogger(__name__)
 JSON_COLUMNS = ("warnings", "reasons")

@@ -7,13 +7,14 @@ changed, and the exchange timestamp never moves backwards. Records are tuples in
 `pipelines.core.columns.DERIVATIVE_TICKER` order (see tardis-data.md for the field mapping).
 
 The reference is tardis-node's `normalizeDerivativeTickers` (npm `tardis-dev`, pinned in
-tests/reference/); tests/pipelines/venues/test_normalize_reference.py compares both row for row. Where it
+tests/reference/); tests/venues/test_normalize_reference.py compares both row for row. Where it
 stores junk (0 for null, NaN, Infinity, 1970), a value that is null, missing, unparseable or not
 finite keeps the previous value instead, and a row with no exchange time yet takes the local time:
 docs/computation.md's "Deviations from tardis-node" and each venue's page list each case.
 
-The exchanges are in `pipelines.venues.gate` and `pipelines.venues.bitfinex`, their common
-base in `pipelines.venues.base`. Speed matters more than elegance here: orjson, the local
+The exchanges are in their folders (`pipelines.venues.<name>.normalize`, found through
+`pipelines.venues.registry`), their common base in `pipelines.venues.base`.
+Speed matters more than elegance here: orjson, the local
 timestamp parsed with integer arithmetic on a cached minute, per-symbol state as plain lists
 compared in C (`new != old`).
 
@@ -28,7 +29,6 @@ from collections.abc import Iterable, Iterator
 
 import orjson
 
-from pipelines.core.columns import EXCHANGES
 from pipelines.core.errors import UsageError
 from pipelines.venues.base import (
     _SHAPE_ERRORS,
@@ -40,14 +40,10 @@ from pipelines.venues.base import (
     ReplayReadError,
     _wrong_shape,
 )
-from pipelines.venues.bitfinex import BitfinexNormalizer
-from pipelines.venues.gate import GateNormalizer
-from pipelines.venues.registry import venue
+from pipelines.venues.registry import exchanges, venue
 
 __all__ = [
     "PREFIX_LEN",
-    "BitfinexNormalizer",
-    "GateNormalizer",
     "MalformedLine",
     "Normalizer",
     "Record",
@@ -70,7 +66,7 @@ def make_normalizer(exchange: str, symbols: Iterable[str] | None = None) -> Norm
     try:
         cls = venue(exchange).normalizer
     except KeyError:
-        raise UnknownExchange(f"unknown exchange {exchange!r} (known: {', '.join(EXCHANGES)})") from None
+        raise UnknownExchange(f"unknown exchange {exchange!r} (known: {', '.join(exchanges())})") from None
     return cls(symbols)
 
 

@@ -1,4 +1,4 @@
-"""`Venue`: what the pipeline needs to know of one exchange, declared once in its module."""
+"""`Venue`: what the pipeline needs to know of one exchange, declared once in its folder's `__init__`."""
 
 from __future__ import annotations
 
@@ -31,6 +31,12 @@ class Venue:
     # (channel, symbols) -> the symbols that channel is filtered by, where the venue names them
     # otherwise there (OKX's `index-tickers` wants the index `BTC-USDT` of `BTC-USDT-SWAP`).
     channel_symbols: Callable[[str, list[str]], list[str]] | None = None
+    # The raw channel (or stream) name `arbdb normalize` looks for in a file, where it differs from
+    # the replay channel (`futures.tickers` for Gate's `tickers`); None: the main channel.
+    raw_channel: str | None = None
+    # The module of its sample feed (`SAMPLE`, a `pipelines.venues.samplekit.SimVenue`), imported only
+    # by the loopback servers: `"pipelines.venues.gate.sample"`. Empty: no sample feed.
+    sample: str = ""
 
     @property
     def channel(self) -> str:

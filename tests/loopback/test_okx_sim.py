@@ -14,7 +14,7 @@ from loopback.generator import SampleFeed
 from pipelines.core.columns import OKX
 from pipelines.venues.normalize import normalize_lines
 from pipelines.venues.okx import V5_CHANNELS
-from tests.pipelines.venues.tardis_node import missing_reason, node_records
+from tests.venues.tardis_node import missing_reason, node_records
 
 SYMBOLS = ["BTC-USDT-SWAP", "ETH-USDT-SWAP"]  # ETH, the second, escalates 8 -> 4 -> 2 -> 1 h and back
 SEED = 7

@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from loopback.generator import SampleFeed
-from loopback.sims import SIMS
+from loopback.sims import served, sim
 from loopback.tardis_server import start_in_thread
 from pipelines.config.settings import load_settings
 from pipelines.extract.replay import extract_range
@@ -69,9 +69,9 @@ def _truth(feed: SampleFeed, exchange: str, symbol: str) -> dict[datetime, tuple
 
 
 @pytest.mark.parametrize("seed", HELD_OUT_SEEDS)
-@pytest.mark.parametrize("exchange", sorted(SIMS))
+@pytest.mark.parametrize("exchange", sorted(served()))
 def test_every_stored_settlement_is_what_the_venue_settled(tmp_path, exchange, seed):
-    symbols = list(SIMS[exchange].symbols)
+    symbols = list(sim(exchange).symbols)
     feed = SampleFeed(seed=seed, interval_seconds=INTERVAL_SECONDS, symbols={exchange: symbols})
     with start_in_thread(feed, data_dir=tmp_path / "sample") as server:
         db = _loaded(server, tmp_path, exchange, symbols, seed)
